@@ -1,0 +1,130 @@
+import PQueue from 'p-queue';
+
+/**
+ * Handles one command. Returns a promise only when the actor must wait before the next command
+ * (a listener is full); the common path returns nothing and stays synchronous.
+ */
+export type CommandHandler = (op: number, a: unknown, b: unknown, c: unknown) => void | Promise<void>;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+/** Slots per command in the flat inbox: op, a, b, c. */
+const STRIDE = 4;
+
+/**
+ * The actor's mailbox: a bounded FIFO of commands with exactly one drain loop, run as a p-queue
+ * task (concurrency 1). A p-queue turn per command costs ~50x the limit, so each turn swaps out
+ * the whole inbox and handles it as one batch, then looks again before giving the turn back.
+ *
+ * Commands are stored flat (`op, a, b, c`) so posting one allocates nothing. When the inbox is
+ * full, `post` parks the command with a pending promise and admits it, still in order, as soon as
+ * a batch is taken out: callers that await are slowed, callers that don't lose nothing.
+ */
+export class Mailbox {
+  readonly #capacity: number;
+  readonly #handler: CommandHandler;
+  readonly #onBatch: () => void;
+  readonly #onFault: (error: unknown) => void;
+  readonly #queue = new PQueue({ concurrency: 1 });
+  #inbox: unknown[] = [];
+  #spare: unknown[] = [];
+  /** Parked commands: op, a, b, c, resolve; consumed from `#parkedHead`. */
+  #parked: unknown[] = [];
+  #parkedHead = 0;
+  #draining = false;
+
+  /**
+   * @param capacity commands the inbox holds before callers are asked to wait
+   * @param handler runs each command, in order, inside the drain loop
+   * @param onBatch runs before each batch (the hub reads its clock there)
+   * @param onFault receives anything the handler throws; the loop goes on
+   */
+  constructor(capacity: number, handler: CommandHandler, onBatch: () => void, onFault: (error: unknown) => void) {
+    this.#capacity = capacity * STRIDE;
+    this.#handler = handler;
+    this.#onBatch = onBatch;
+    this.#onFault = onFault;
+  }
+
+  /** Commands accepted and not yet taken by the drain loop. */
+  get size(): number {
+    return this.#inbox.length / STRIDE;
+  }
+
+  /** Commands waiting for room (their callers hold pending promises). */
+  get parked(): number {
+    return (this.#parked.length - this.#parkedHead) / 5;
+  }
+
+  /**
+   * Queues a command. Resolves once the command is in the mailbox: at once while there is
+   * room, later (in order) when the inbox is full.
+   */
+  post(op: number, a?: unknown, b?: unknown, c?: unknown): Promise<void> {
+    if (this.#parkedHead === this.#parked.length && this.#inbox.length < this.#capacity) {
+      this.#inbox.push(op, a, b, c);
+      if (!this.#draining) this.#start();
+      return RESOLVED;
+    }
+    return new Promise<void>((resolve) => {
+      this.#parked.push(op, a, b, c, resolve);
+      if (!this.#draining) this.#start();
+    });
+  }
+
+  #start(): void {
+    this.#draining = true;
+    void this.#queue.add(this.#drain);
+  }
+
+  #drain = async (): Promise<void> => {
+    // Let the caller's synchronous run post its commands so that this turn takes them together.
+    await undefined;
+    for (;;) {
+      const batch = this.#inbox;
+      if (batch.length === 0) {
+        if (this.#parkedHead < this.#parked.length) {
+          this.#admitParked();
+          continue;
+        }
+        // One more look before giving the turn back: a caller awaiting each post is one tick behind.
+        await undefined;
+        if (this.#inbox.length === 0 && this.#parkedHead === this.#parked.length) break;
+        continue;
+      }
+      this.#inbox = this.#spare;
+      this.#admitParked();
+      this.#onBatch();
+      for (let i = 0; i < batch.length; i += STRIDE) {
+        try {
+          const wait = this.#handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);
+          if (wait !== undefined) await wait;
+        } catch (error) {
+          this.#onFault(error);
+        }
+      }
+      batch.length = 0;
+      this.#spare = batch;
+    }
+    this.#draining = false;
+  };
+
+  /** Moves parked commands into the inbox, oldest first, while it has room. */
+  #admitParked(): void {
+    const parked = this.#parked;
+    let head = this.#parkedHead;
+    const inbox = this.#inbox;
+    while (head < parked.length && inbox.length < this.#capacity) {
+      inbox.push(parked[head], parked[head + 1], parked[head + 2], parked[head + 3]);
+      (parked[head + 4] as () => void)();
+      head += 5;
+    }
+    if (head === parked.length) {
+      parked.length = 0;
+      head = 0;
+    } else if (head > 4096 && head * 2 > parked.length) {
+      parked.splice(0, head);
+      head = 0;
+    }
+    this.#parkedHead = head;
+  }
+}

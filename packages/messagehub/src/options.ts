@@ -1,0 +1,128 @@
+import { InvalidOptionError, type HubError } from './errors.js';
+import type { HubEvent } from './event.js';
+
+/** Options of {@link MessageHub}. Only `chatroomId` is required. */
+export interface MessageHubOptions<T = string> {
+  /** The room's id, copied into every event as `chatroomId`. A non-empty string. */
+  chatroomId: string;
+  /**
+   * How many commands may wait in the mailbox. Past it, `message()` and friends return a
+   * pending promise: the command is kept, in order, and the caller is asked to wait.
+   * @default 1024
+   */
+  mailboxSize?: number;
+  /** How many of the latest events `history()` keeps. 0 keeps none. @default 1024 */
+  historySize?: number;
+  /**
+   * How many events an attached listener may have waiting while its previous call is still
+   * pending. When one listener's buffer is full the room stops processing until it has room,
+   * which in turn slows publishers through the mailbox. Nothing is dropped.
+   * @default 1024
+   */
+  listenerBufferSize?: number;
+  /**
+   * How many events a session stream keeps while it has no subscriber. Past it the session is
+   * removed and its stream ends with a `BUFFER_OVERFLOW` error after replaying what it kept.
+   * @default 16384
+   */
+  sessionBufferSize?: number;
+  /**
+   * Start the room where an earlier incarnation stopped: the next event gets id
+   * `lastEventId + 1`, and `history` (oldest first, ids up to `lastEventId`) preloads the ring.
+   */
+  seed?: { readonly lastEventId: number; readonly history?: readonly HubEvent<T>[] };
+  /** Where `unixTime` comes from. @default Date.now */
+  clock?: () => number;
+  /**
+   * Called with errors that have no caller to go to: a listener that threw or rejected. When it
+   * is not set and nobody subscribes to `hub.errors`, they are written to `console.error`.
+   */
+  onError?: (error: HubError) => void;
+}
+
+export interface ResolvedOptions<T> {
+  readonly chatroomId: string;
+  readonly mailboxSize: number;
+  readonly historySize: number;
+  readonly listenerBufferSize: number;
+  readonly sessionBufferSize: number;
+  readonly seed: { readonly lastEventId: number; readonly history: readonly HubEvent<T>[] };
+  readonly clock: () => number;
+  readonly onError: ((error: HubError) => void) | undefined;
+}
+
+/** `mailboxSize: 0 (number)` style description of what was given. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return `${String(value)} (${typeof value})`;
+}
+
+/** Checks that `value` is an integer ≥ `min`, or undefined (then `fallback`). */
+export function integerOption(name: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(`Expected \`${name}\` to be an integer >= ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function functionOption<F>(name: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new InvalidOptionError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
+  }
+  return value as F | undefined;
+}
+
+function seedOption<T>(chatroomId: string, seed: unknown): ResolvedOptions<T>['seed'] {
+  if (seed === undefined) return { lastEventId: 0, history: [] };
+  if (typeof seed !== 'object' || seed === null) {
+    throw new InvalidOptionError(`Expected \`seed\` to be an object, got ${describe(seed)}`);
+  }
+  const { lastEventId, history = [] } = seed as { lastEventId?: unknown; history?: unknown };
+  const last = integerOption('seed.lastEventId', lastEventId ?? Number.NaN, 0, 0);
+  if (!Array.isArray(history)) {
+    throw new InvalidOptionError(`Expected \`seed.history\` to be an array, got ${describe(history)}`);
+  }
+  let previous = 0;
+  for (const event of history as unknown[]) {
+    const e = event as Partial<HubEvent<T>> | null;
+    if (typeof e !== 'object' || e === null || typeof e.id !== 'number' || typeof e.type !== 'string') {
+      throw new InvalidOptionError(`Expected \`seed.history\` to hold events, got ${describe(event)}`);
+    }
+    if (!Number.isSafeInteger(e.id) || e.id <= previous || e.id > last) {
+      throw new InvalidOptionError(
+        `Expected \`seed.history\` ids to increase and stay <= seed.lastEventId (${last}), got ${e.id}`,
+      );
+    }
+    if (e.chatroomId !== chatroomId) {
+      throw new InvalidOptionError(
+        `Expected \`seed.history\` events of room ${JSON.stringify(chatroomId)}, got ${describe(e.chatroomId)}`,
+      );
+    }
+    previous = e.id;
+  }
+  return { lastEventId: last, history: history as HubEvent<T>[] };
+}
+
+/** Validates `options` and fills in the defaults. Throws {@link InvalidOptionError}. */
+export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOptions<T> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`Expected options to be an object, got ${describe(options)}`);
+  }
+  const { chatroomId } = options;
+  if (typeof chatroomId !== 'string' || chatroomId.length === 0) {
+    throw new InvalidOptionError(`Expected \`chatroomId\` to be a non-empty string, got ${describe(chatroomId)}`);
+  }
+  return {
+    chatroomId,
+    mailboxSize: integerOption('mailboxSize', options.mailboxSize, 1, 1024),
+    historySize: integerOption('historySize', options.historySize, 0, 1024),
+    listenerBufferSize: integerOption('listenerBufferSize', options.listenerBufferSize, 1, 1024),
+    sessionBufferSize: integerOption('sessionBufferSize', options.sessionBufferSize, 1, 16384),
+    seed: seedOption<T>(chatroomId, options.seed),
+    clock: functionOption<() => number>('clock', options.clock) ?? Date.now,
+    onError: functionOption<(error: HubError) => void>('onError', options.onError),
+  };
+}
