@@ -1,0 +1,207 @@
+/**
+ * Protocol v1 frame types and wire error codes (docs/protocol.md). This module has no runtime
+ * dependencies so that clients (browser and Node) can import it.
+ */
+import type { HubEvent } from '@msghub/messagehub';
+
+/** The protocol version this package speaks. */
+export const PROTOCOL_VERSION = 1;
+/** Versions a server accepts in `hello.v`. */
+export const SUPPORTED_VERSIONS: readonly number[] = [1];
+/** Hard cap on one TCP frame's length prefix. */
+export const MAX_TCP_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Correlates a client frame with the server's answer. */
+export type Ref = string | number;
+
+/** Every stable code that can appear in an `error`, `kicked` or `bye` frame. See docs/errors.md. */
+export type WireErrorCode =
+  | 'BAD_FRAME'
+  | 'UNKNOWN_TYPE'
+  | 'INVALID_FIELD'
+  | 'FRAME_TOO_LARGE'
+  | 'NOT_AUTHENTICATED'
+  | 'AUTH_FAILED'
+  | 'AUTH_TIMEOUT'
+  | 'UNSUPPORTED_VERSION'
+  | 'FORBIDDEN'
+  | 'ROOM_NOT_FOUND'
+  | 'NOT_JOINED'
+  | 'ALREADY_JOINED'
+  | 'UNKNOWN_OP'
+  | 'INTERNAL'
+  | 'RATE_LIMITED'
+  | 'SLOW_CONSUMER'
+  | 'SESSION_REPLACED'
+  | 'KICKED'
+  | 'IDLE_TIMEOUT'
+  | 'HEARTBEAT_TIMEOUT'
+  | 'SHUTDOWN'
+  | 'CLOSED'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS';
+
+export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
+  'BAD_FRAME',
+  'UNKNOWN_TYPE',
+  'INVALID_FIELD',
+  'FRAME_TOO_LARGE',
+  'NOT_AUTHENTICATED',
+  'AUTH_FAILED',
+  'AUTH_TIMEOUT',
+  'UNSUPPORTED_VERSION',
+  'FORBIDDEN',
+  'ROOM_NOT_FOUND',
+  'NOT_JOINED',
+  'ALREADY_JOINED',
+  'UNKNOWN_OP',
+  'INTERNAL',
+  'RATE_LIMITED',
+  'SLOW_CONSUMER',
+  'SESSION_REPLACED',
+  'KICKED',
+  'IDLE_TIMEOUT',
+  'HEARTBEAT_TIMEOUT',
+  'SHUTDOWN',
+  'CLOSED',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+];
+
+// ---- client → server -------------------------------------------------------------------------
+
+export interface HelloFrame {
+  type: 'hello';
+  v: number;
+  token?: string;
+  user?: string;
+  meta?: Record<string, unknown>;
+}
+export interface JoinFrame {
+  type: 'join';
+  ref?: Ref;
+  room: string;
+  since?: number;
+}
+export interface LeaveFrame {
+  type: 'leave';
+  ref?: Ref;
+  room: string;
+}
+export interface PublishFrame {
+  type: 'publish';
+  ref?: Ref;
+  room: string;
+  data: unknown;
+}
+export interface DirectSendFrame {
+  type: 'direct';
+  ref?: Ref;
+  to: string;
+  data: unknown;
+  room?: string;
+}
+export interface RequestFrame {
+  type: 'request';
+  ref: Ref;
+  op: string;
+  data?: unknown;
+}
+export interface PingFrame {
+  type: 'ping';
+  ts?: number;
+}
+export interface PongFrame {
+  type: 'pong';
+  ts?: number;
+}
+export interface ClientByeFrame {
+  type: 'bye';
+  reason?: string;
+}
+
+export type ClientFrame =
+  | HelloFrame
+  | JoinFrame
+  | LeaveFrame
+  | PublishFrame
+  | DirectSendFrame
+  | RequestFrame
+  | PingFrame
+  | PongFrame
+  | ClientByeFrame;
+
+// ---- server → client -------------------------------------------------------------------------
+
+export interface WelcomeFrame {
+  type: 'welcome';
+  v: number;
+  userId: string;
+  connectionId: string;
+  heartbeatMs: number;
+  maxFrameBytes: number;
+}
+export interface OkFrame {
+  type: 'ok';
+  ref: Ref;
+  room?: string;
+  lastEventId?: number;
+}
+export interface ResponseFrame {
+  type: 'response';
+  ref: Ref;
+  data: unknown;
+}
+export interface ErrorFrame {
+  type: 'error';
+  code: WireErrorCode;
+  message: string;
+  ref?: Ref;
+  /** The `type` of the frame that caused the error, when known. */
+  frame?: string;
+  supported?: readonly number[];
+}
+export interface EventFrame<T = unknown> {
+  type: 'event';
+  room: string;
+  event: HubEvent<T>;
+}
+export interface GapFrame {
+  type: 'gap';
+  room: string;
+  since: number;
+  resumeAt: number;
+  reason: 'trimmed' | 'reset' | 'dropped';
+}
+export interface DirectFrame {
+  type: 'direct';
+  id: number;
+  from: string;
+  data: unknown;
+  ts: number;
+}
+export interface KickedFrame {
+  type: 'kicked';
+  code: 'SESSION_REPLACED' | 'KICKED';
+  reason?: string;
+}
+export interface ServerByeFrame {
+  type: 'bye';
+  code: WireErrorCode;
+  reason?: string;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | OkFrame
+  | ResponseFrame
+  | ErrorFrame
+  | EventFrame
+  | GapFrame
+  | DirectFrame
+  | PingFrame
+  | PongFrame
+  | KickedFrame
+  | ServerByeFrame;
