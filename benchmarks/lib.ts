@@ -1,0 +1,87 @@
+/**
+ * Shared helpers for the benchmarks: rounds with a progress line, medians, a stdout table and a
+ * JSON results file per benchmark in benchmarks/results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** The value at quantile `q` (0..1) of `values` (nearest rank). */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+}
+
+/** Writes `label` as a progress line on stderr (overwritten in place on a terminal). */
+export function progress(label: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${label}`);
+  else process.stderr.write(`${label}\n`);
+}
+
+export function progressDone(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+}
+
+/** Formats a rate as 12.3M / 456k / 789. */
+export function formatRate(perSecond: number): string {
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(perSecond >= 1e8 ? 0 : 1)}M`;
+  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(perSecond >= 1e5 ? 0 : 1)}k`;
+  return perSecond.toFixed(0);
+}
+
+export function formatRatio(ratio: number): string {
+  return `${ratio.toFixed(2)}x`;
+}
+
+/** Prints a markdown table (readable on a terminal, pasteable into docs/benchmarks.md). */
+export function printTable(title: string, header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const text = [
+    `### ${title}`,
+    '',
+    line(header),
+    `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+    '',
+  ].join('\n');
+  console.log(text);
+  return text;
+}
+
+/** The machine a run happened on, for results files. */
+export function machine(): Record<string, unknown> {
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+  };
+}
+
+/** Writes benchmarks/results/<name>.json with the machine, the table text and the raw results. */
+export function writeResults(name: string, data: Record<string, unknown>): string {
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify({ benchmark: name, machine: machine(), ...data }, null, 2)}\n`);
+  return file;
+}
+
+/** `--quick` (fewer rounds and messages) for smoke runs; `--rounds N` overrides the round count. */
+export function cliOptions(argv = process.argv.slice(2)): { quick: boolean; rounds: number | undefined } {
+  const quick = argv.includes('--quick');
+  const at = argv.indexOf('--rounds');
+  const rounds = at >= 0 ? Number(argv[at + 1]) : undefined;
+  return { quick, rounds: rounds !== undefined && Number.isFinite(rounds) && rounds > 0 ? rounds : undefined };
+}
