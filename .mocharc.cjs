@@ -3,7 +3,6 @@
 // spec output and records the counts that scripts/test.mjs turns into the final line.
 module.exports = {
   'node-option': ['import=tsx'],
-  spec: ['packages/*/test/**/*.test.ts'],
   reporter: require.resolve('./scripts/summary-reporter.cjs'),
   timeout: 30000,
   exit: true,

@@ -28,7 +28,10 @@ if (run(bin('tsc'), ['-b']) !== 0) {
 const dir = mkdtempSync(join(tmpdir(), 'msghub-test-'));
 const statsFile = join(dir, 'stats.json');
 process.env.MSGHUB_TEST_STATS = statsFile;
-const status = run(bin('mocha'), process.argv.slice(2));
+const args = process.argv.slice(2);
+// Without file arguments, run every package's tests.
+const hasFiles = args.some((arg, i) => !arg.startsWith('-') && !(args[i - 1] ?? '').match(/^--(grep|fgrep|timeout|reporter)$/));
+const status = run(bin('mocha'), hasFiles ? args : [...args, 'packages/*/test/**/*.test.ts']);
 let stats;
 try {
   stats = JSON.parse(readFileSync(statsFile, 'utf8'));
