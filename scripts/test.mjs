@@ -2,7 +2,7 @@
 // Runs every test of the workspace and ends with the line `N passed, N failed[, N skipped]`.
 // Exit status: 0 only when nothing failed. Extra arguments go to mocha (e.g. a file or --grep).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,9 @@ if (run(bin('tsc'), ['-b']) !== 0) {
 const dir = mkdtempSync(join(tmpdir(), 'msghub-test-'));
 const statsFile = join(dir, 'stats.json');
 process.env.MSGHUB_TEST_STATS = statsFile;
-const args = process.argv.slice(2);
+// A directory argument means every *.test.ts below it.
+const isDirectory = (path) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+const args = process.argv.slice(2).map((arg) => (isDirectory(arg) ? `${arg.replace(/\/$/, '')}/**/*.test.ts` : arg));
 // Without file arguments, run every package's tests.
 const hasFiles = args.some((arg, i) => !arg.startsWith('-') && !(args[i - 1] ?? '').match(/^--(grep|fgrep|timeout|reporter)$/));
 const status = run(bin('mocha'), hasFiles ? args : [...args, 'packages/*/test/**/*.test.ts']);
