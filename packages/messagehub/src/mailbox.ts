@@ -25,7 +25,12 @@ export class Mailbox {
   readonly #onBatch: () => void;
   readonly #onFault: (error: unknown) => void;
   readonly #queue = new PQueue({ concurrency: 1 });
+  /**
+   * Two buffers swapped per batch. They grow to the largest batch seen (at most the capacity) and
+   * never shrink, so a busy room stops reallocating while an idle one stays small.
+   */
   #inbox: unknown[] = [];
+  #inboxLength = 0;
   #spare: unknown[] = [];
   /** Parked commands: op, a, b, c, resolve; consumed from `#parkedHead`. */
   #parked: unknown[] = [];
@@ -47,7 +52,7 @@ export class Mailbox {
 
   /** Commands accepted and not yet taken by the drain loop. */
   get size(): number {
-    return this.#inbox.length / STRIDE;
+    return this.#inboxLength / STRIDE;
   }
 
   /** Commands waiting for room (their callers hold pending promises). */
@@ -60,8 +65,14 @@ export class Mailbox {
    * room, later (in order) when the inbox is full.
    */
   post(op: number, a?: unknown, b?: unknown, c?: unknown): Promise<void> {
-    if (this.#parkedHead === this.#parked.length && this.#inbox.length < this.#capacity) {
-      this.#inbox.push(op, a, b, c);
+    const at = this.#inboxLength;
+    if (at < this.#capacity && this.#parkedHead === this.#parked.length) {
+      const inbox = this.#inbox;
+      inbox[at] = op;
+      inbox[at + 1] = a;
+      inbox[at + 2] = b;
+      inbox[at + 3] = c;
+      this.#inboxLength = at + STRIDE;
       if (!this.#draining) this.#start();
       return RESOLVED;
     }
@@ -81,20 +92,22 @@ export class Mailbox {
     await undefined;
     for (;;) {
       const batch = this.#inbox;
-      if (batch.length === 0) {
+      const length = this.#inboxLength;
+      if (length === 0) {
         if (this.#parkedHead < this.#parked.length) {
           this.#admitParked();
           continue;
         }
         // One more look before giving the turn back: a caller awaiting each post is one tick behind.
         await undefined;
-        if (this.#inbox.length === 0 && this.#parkedHead === this.#parked.length) break;
+        if (this.#inboxLength === 0 && this.#parkedHead === this.#parked.length) break;
         continue;
       }
       this.#inbox = this.#spare;
+      this.#inboxLength = 0;
       this.#admitParked();
       this.#onBatch();
-      for (let i = 0; i < batch.length; i += STRIDE) {
+      for (let i = 0; i < length; i += STRIDE) {
         try {
           const wait = this.#handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);
           if (wait !== undefined) await wait;
@@ -102,7 +115,8 @@ export class Mailbox {
           this.#onFault(error);
         }
       }
-      batch.length = 0;
+      // Drop the references so handled payloads can be collected; keep the buffer itself.
+      batch.fill(undefined, 0, length);
       this.#spare = batch;
     }
     this.#draining = false;
@@ -113,11 +127,17 @@ export class Mailbox {
     const parked = this.#parked;
     let head = this.#parkedHead;
     const inbox = this.#inbox;
-    while (head < parked.length && inbox.length < this.#capacity) {
-      inbox.push(parked[head], parked[head + 1], parked[head + 2], parked[head + 3]);
+    let at = this.#inboxLength;
+    while (head < parked.length && at < this.#capacity) {
+      inbox[at] = parked[head];
+      inbox[at + 1] = parked[head + 1];
+      inbox[at + 2] = parked[head + 2];
+      inbox[at + 3] = parked[head + 3];
+      at += STRIDE;
       (parked[head + 4] as () => void)();
       head += 5;
     }
+    this.#inboxLength = at;
     if (head === parked.length) {
       parked.length = 0;
       head = 0;
