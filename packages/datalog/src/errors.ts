@@ -1,0 +1,155 @@
+/**
+ * Every error the datalog raises or reports carries a stable string `code`. Codes never change
+ * meaning; docs/errors.md lists them all. Branch on `code` (or the class), never on the message.
+ */
+export type DatalogErrorCode =
+  | 'LOG_INVALID_OPTION'
+  | 'LOG_OPEN_FAILED'
+  | 'LOG_WRITE_FAILED'
+  | 'LOG_FILE_REMOVED'
+  | 'LOG_CLOSED'
+  | 'LOG_NOT_FOUND'
+  | 'LOG_READ_FAILED'
+  | 'LOG_MALFORMED_LINE'
+  | 'LOG_TORN_LINE';
+
+/** Base class of the datalog's errors (except {@link LogOptionError}, which is a `TypeError`). */
+export abstract class DatalogError extends Error {
+  abstract readonly code: DatalogErrorCode;
+}
+
+/** An option of `new DataLog()` or of a reader has the wrong type or range. Thrown synchronously. */
+export class LogOptionError extends TypeError {
+  override readonly name = 'LogOptionError';
+  readonly code = 'LOG_INVALID_OPTION' as const;
+}
+
+/** The log file could not be opened for appending (missing folder, a folder in the way, permissions). Thrown by `attach`. */
+export class LogOpenError extends DatalogError {
+  override readonly name = 'LogOpenError';
+  readonly code = 'LOG_OPEN_FAILED' as const;
+  /** The file that could not be opened. */
+  readonly file: string;
+
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+/**
+ * A batch could not be written, synced or rotated (disk full, I/O error). Reported on `errors`;
+ * the log goes on with the next batch. The `events` of a batch that failed to write are not in the
+ * file; those of a batch that failed to sync are written but not known to be durable.
+ */
+export class LogWriteError extends DatalogError {
+  override readonly name = 'LogWriteError';
+  readonly code = 'LOG_WRITE_FAILED' as const;
+  /** The file the batch was meant for. */
+  readonly file: string;
+  /** How many events the failed batch held. */
+  readonly events: number;
+
+  constructor(message: string, file: string, events: number, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+    this.events = events;
+  }
+}
+
+/**
+ * The log file was removed or replaced while open. Reported on `errors`; the log reopens the path
+ * and goes on. Events written before the removal are gone with the removed file.
+ */
+export class LogFileRemovedError extends DatalogError {
+  override readonly name = 'LogFileRemovedError';
+  readonly code = 'LOG_FILE_REMOVED' as const;
+  /** The path that no longer named the open file. */
+  readonly file: string;
+
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+/** `attach` was called on a log that is closing or closed. */
+export class LogClosedError extends DatalogError {
+  override readonly name = 'LogClosedError';
+  readonly code = 'LOG_CLOSED' as const;
+}
+
+/** A reader was given a log path with neither the file nor any rotated file of it. */
+export class LogNotFoundError extends DatalogError {
+  override readonly name = 'LogNotFoundError';
+  readonly code = 'LOG_NOT_FOUND' as const;
+  /** The log path asked for. */
+  readonly file: string;
+
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+/** A log file exists but could not be read (permissions, a folder, an I/O error). */
+export class LogReadError extends DatalogError {
+  override readonly name = 'LogReadError';
+  readonly code = 'LOG_READ_FAILED' as const;
+  /** The file that could not be read. */
+  readonly file: string;
+
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
+/**
+ * A complete line (one that ends in a newline) is not a JSON event. The writer never produces one,
+ * so the file was damaged or is not a msghub log. Fatal to the read.
+ */
+export class MalformedLineError extends DatalogError {
+  override readonly name = 'MalformedLineError';
+  readonly code = 'LOG_MALFORMED_LINE' as const;
+  /** The file holding the line. */
+  readonly file: string;
+  /** 1-based line number within `file`. */
+  readonly line: number;
+
+  constructor(message: string, file: string, line: number, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+    this.line = line;
+  }
+}
+
+/**
+ * A file ends in a partial line with no newline: a write cut short by a crash or power loss. It
+ * was never acknowledged. Not fatal: readers skip it and report it through `onTorn`; the writer
+ * cuts it off when it reopens the file and reports it on `errors`.
+ */
+export class TornLineError extends DatalogError {
+  override readonly name = 'TornLineError';
+  readonly code = 'LOG_TORN_LINE' as const;
+  /** The file that ends in the partial line. */
+  readonly file: string;
+  /** Byte offset where the partial line starts. */
+  readonly offset: number;
+  /** Length of the partial line in bytes. */
+  readonly bytes: number;
+
+  constructor(message: string, file: string, offset: number, bytes: number) {
+    super(message);
+    this.file = file;
+    this.offset = offset;
+    this.bytes = bytes;
+  }
+}
+
+/** Whether `error` is one of the datalog's errors (by its `code`, so it works across package copies). */
+export function isDatalogError(error: unknown): error is DatalogError | LogOptionError {
+  if (!(error instanceof Error)) return false;
+  const { code } = error as Error & { code?: unknown };
+  return typeof code === 'string' && code.startsWith('LOG_');
+}
