@@ -1,1 +1,40 @@
-export {};
+/**
+ * `@msghub/client`: the universal entry, safe for browsers (no Node modules). In Node, import
+ * `@msghub/client/node` for the `ws` and TCP connectors.
+ */
+export { MsghubClient } from './client.js';
+export type { ConnectionState, DirectMessage, DirectOptions, RequestOptions } from './client.js';
+export { createClient } from './create-client.js';
+export type { CreateClientOptions } from './create-client.js';
+export type { ClientOptions, Discarded, TokenSource } from './options.js';
+export type { BackoffOptions } from './backoff.js';
+export type { SendBufferOptions, SendResult } from './send-buffer.js';
+export type { JoinOptions, RoomGap, RoomItem } from './room.js';
+export type { Connection, ConnectionHandlers, Connector } from './connector.js';
+export type { Timers } from './clock.js';
+export type { HubEvent } from './protocol.js';
+export { webSocketConnector } from './ws-connector.js';
+export type { WebSocketConnectorOptions, WebSocketConstructor, WebSocketLike } from './ws-connector.js';
+export { PROTOCOL_VERSION } from './protocol.js';
+export {
+  AuthError,
+  ClientClosedError,
+  ClientError,
+  ConnectTimeoutError,
+  ConnectionEndedError,
+  ConnectionFailedError,
+  DisconnectedError,
+  ForbiddenError,
+  InvalidArgumentError,
+  InvalidOptionError,
+  OperationError,
+  ProtocolError,
+  RateLimitedError,
+  RequestTimeoutError,
+  RoomError,
+  SendDiscardedError,
+  ServerError,
+  UnknownOpError,
+  UnsupportedVersionError,
+} from './errors.js';
+export type { ClientErrorCode, DiscardReason, ErrorCode, WireErrorDetail } from './errors.js';

@@ -1,0 +1,422 @@
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { backoffDelay } from './backoff.js';
+import {
+  ClientClosedError,
+  ConnectionFailedError,
+  DisconnectedError,
+  InvalidArgumentError,
+  RequestTimeoutError,
+  SendDiscardedError,
+  ServerError,
+  errorFromWire,
+  isFatalCode,
+  type ClientError,
+  type DiscardReason,
+} from './errors.js';
+import { Link, type LinkEvents, type LinkOptions } from './link.js';
+import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
+import { PendingRequests } from './pending.js';
+import type { ClientFrame, ServerFrame, WelcomeFrame } from './protocol.js';
+import { RoomChannel, type JoinOptions, type RoomItem } from './room.js';
+import { SendBuffer, type SendResult } from './send-buffer.js';
+
+/**
+ * Where the client stands:
+ * - `connecting`: the first connection attempt is under way;
+ * - `connected`: welcomed, every room rejoined and the send buffer flushed;
+ * - `reconnecting`: a connection was lost or an attempt failed, the next attempt waits or runs;
+ * - `disconnected`: closed for good (by `close()`, a fatal server error, or after the last attempt).
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+/** A user-to-user message (`direct` frame) addressed to this client's user. */
+export interface DirectMessage<T = unknown> {
+  readonly id: number;
+  readonly from: string;
+  readonly data: T;
+  readonly ts: number;
+}
+
+/** Options of {@link MsghubClient.direct}. */
+export interface DirectOptions {
+  /** Whisper inside this room instead of sending a user-to-user message. @default none */
+  room?: string;
+}
+
+/** Options of {@link MsghubClient.request}. */
+export interface RequestOptions {
+  /** Milliseconds to wait for the answer. @default the client's `requestTimeoutMs` */
+  timeoutMs?: number;
+}
+
+function checkName(what: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidArgumentError(`Expected ${what} to be a non-empty string, got ${describe(value)}`);
+  }
+}
+
+/**
+ * One client for browsers and Node, speaking protocol v1. It connects on construction, reconnects
+ * with backoff, rejoins every room from the last event id it delivered (each event exactly once,
+ * in order, or an explicit gap notice), and keeps frames in a bounded buffer while disconnected.
+ * @example
+ * const client = new MsghubClient({ connector: webSocketConnector('ws://127.0.0.1:8080/hub'), token });
+ * client.join('lobby').subscribe((item) => console.log(item));
+ * client.publish('lobby', 'hello');
+ * const time = await client.request('time');
+ */
+export class MsghubClient {
+  readonly #options: ResolvedOptions;
+  readonly #linkOptions: LinkOptions;
+  readonly #linkEvents: LinkEvents;
+  readonly #state = new BehaviorSubject<ConnectionState>('connecting');
+  readonly #errors = new Subject<ClientError>();
+  readonly #direct = new Subject<DirectMessage>();
+  readonly #discarded = new Subject<Discarded>();
+  readonly #rooms = new Map<string, RoomChannel>();
+  readonly #pending: PendingRequests;
+  readonly #buffer: SendBuffer<ClientFrame>;
+  #link: Link | undefined;
+  #welcome: WelcomeFrame | undefined;
+  /** Welcomed, rooms rejoined and buffer flushed: frames go straight to the link. */
+  #ready = false;
+  #attempt = 0;
+  #reconnectTimer: unknown;
+  #closed = false;
+  #linkGone: (() => void) | undefined;
+
+  /** Every state change, starting with the current one. Completes after `disconnected`. */
+  readonly state$: Observable<ConnectionState> = this.#state.asObservable();
+  /**
+   * Errors that have no caller to go to: each failed or lost connection (with its reason), and
+   * server `error` frames that answer a frame sent without `ref` (`publish`, `direct`).
+   */
+  readonly errors$: Observable<ClientError> = this.#errors.asObservable();
+  /** User-to-user messages addressed to this client's user. */
+  readonly direct$: Observable<DirectMessage> = this.#direct.asObservable();
+  /** Every frame the send buffer dropped, with the reason. */
+  readonly discarded$: Observable<Discarded> = this.#discarded.asObservable();
+
+  /** @throws InvalidOptionError when an option has the wrong type or range */
+  constructor(options: ClientOptions) {
+    this.#options = resolveOptions(options);
+    const { timers } = this.#options;
+    this.#pending = new PendingRequests(timers);
+    this.#buffer = new SendBuffer(this.#options.sendBuffer, timers, (frame, reason) => this.#discard(frame, reason));
+    this.#linkOptions = { ...this.#options };
+    this.#linkEvents = {
+      welcome: (link, frame) => this.#onWelcome(link, frame),
+      frame: (link, frame) => this.#onFrame(link, frame),
+      end: (link, error) => this.#onEnd(link, error),
+    };
+    this.#connect();
+  }
+
+  /** The current state (see {@link ConnectionState}). */
+  get state(): ConnectionState {
+    return this.#state.value;
+  }
+
+  /** The user id the server assigned in the last `welcome`, once connected. */
+  get userId(): string | undefined {
+    return this.#welcome?.userId;
+  }
+
+  /**
+   * The events of `room`, each exactly once and in id order, with a {@link RoomGap} notice where
+   * the server could not resend what a disconnection cost. Subscribing joins the room (now, or
+   * as soon as the client is connected); it stays joined across reconnects until the last
+   * subscriber unsubscribes or {@link MsghubClient.leave} is called. The stream completes after
+   * the room's `close` event, on `leave` and on `close()`, and fails with a {@link ServerError}
+   * when the server refuses the join. Later subscribers share the stream from where it is.
+   * @param options.since resume after this id (only used by the subscription that joins)
+   * @example
+   * client.join<string>('lobby').subscribe((item) => {
+   *   if (item.type === 'gap') console.warn(`missed ${item.since + 1}..${item.resumeAt - 1}`);
+   *   else render(item);
+   * });
+   */
+  join<T = unknown>(room: string, options: JoinOptions = {}): Observable<RoomItem<T>> {
+    checkName('room', room);
+    const { since } = options;
+    if (since !== undefined && (!Number.isInteger(since) || since < 0)) {
+      throw new InvalidArgumentError(`Expected options.since to be an integer >= 0, got ${describe(since)}`);
+    }
+    return new Observable<RoomItem<T>>((subscriber) => {
+      if (this.#closed) {
+        subscriber.error(new ClientClosedError('The client is closed'));
+        return undefined;
+      }
+      const channel = this.#channel(room, since);
+      channel.subscribers++;
+      const subscription = (channel.items as Observable<RoomItem<T>>).subscribe(subscriber);
+      return () => {
+        subscription.unsubscribe();
+        this.#release(channel);
+      };
+    });
+  }
+
+  /**
+   * Leaves `room`: its stream completes and it is not rejoined. Resolves when the server
+   * confirmed, or at once when not connected.
+   */
+  async leave(room: string): Promise<void> {
+    checkName('room', room);
+    const channel = this.#rooms.get(room);
+    if (channel === undefined) return;
+    this.#rooms.delete(room);
+    channel.end();
+    const link = this.#link;
+    if (link === undefined || !link.ready) return;
+    const ref = this.#pending.nextRef();
+    const answer = this.#pending.open(ref, this.#options.requestTimeoutMs, `leave ${room}`);
+    this.#write(link, { type: 'leave', ref, room });
+    try {
+      await answer;
+    } catch (error) {
+      // Losing the connection leaves the room too.
+      if (!(error instanceof DisconnectedError)) throw error;
+    }
+  }
+
+  /**
+   * Publishes `data` to `room` (which this client should have joined).
+   * @returns `sent` (written), `queued` (kept until the next connection) or `discarded`
+   *   (the buffer is full or the client is closed; also reported on `discarded$`)
+   */
+  publish(room: string, data: unknown): SendResult {
+    checkName('room', room);
+    return this.#send({ type: 'publish', room, data });
+  }
+
+  /**
+   * Sends `data` to user `to`: a user-to-user message (the server queues it while `to` is
+   * offline), or a whisper inside `options.room`.
+   * @returns `sent`, `queued` or `discarded`, as {@link MsghubClient.publish}
+   */
+  direct(to: string, data: unknown, options: DirectOptions = {}): SendResult {
+    checkName('to', to);
+    if (options.room !== undefined) checkName('options.room', options.room);
+    const frame: ClientFrame =
+      options.room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room: options.room };
+    return this.#send(frame);
+  }
+
+  /**
+   * Calls the server operation `op` with `input`. While disconnected the request waits in the
+   * send buffer; a request is never sent twice.
+   * @returns the `response` data
+   * @throws RequestTimeoutError no answer within the timeout
+   * @throws DisconnectedError the connection dropped after the request was written
+   * @throws SendDiscardedError the request was dropped from the send buffer
+   * @throws ClientClosedError the client closed first
+   * @throws ServerError (a subclass per kind) the server answered with an `error`
+   */
+  async request<R = unknown>(op: string, input?: unknown, options: RequestOptions = {}): Promise<R> {
+    checkName('op', op);
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
+      throw new InvalidArgumentError(`Expected options.timeoutMs to be a number > 0, got ${describe(timeoutMs)}`);
+    }
+    if (this.#closed) throw new ClientClosedError('The client is closed');
+    const ref = this.#pending.nextRef();
+    const answer = this.#pending.open(ref, timeoutMs, `request ${op}`);
+    this.#send(input === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data: input });
+    const reply = await answer;
+    return (reply.type === 'response' ? reply.data : undefined) as R;
+  }
+
+  /**
+   * Closes the client for good: says `bye`, fails pending requests with {@link ClientClosedError},
+   * discards the send buffer (reason `closed`), completes every room stream and `state$`.
+   * Resolves once the connection is closed. Safe to call more than once.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const link = this.#link;
+    if (link?.ready) link.send({ type: 'bye' });
+    const gone = new Promise<void>((resolve) => {
+      this.#linkGone = resolve;
+    });
+    this.#shutdown(new ClientClosedError('The client is closed'), undefined);
+    return link === undefined ? Promise.resolve() : gone;
+  }
+
+  #connect(): void {
+    this.#reconnectTimer = undefined;
+    try {
+      this.#link = new Link(this.#linkOptions, this.#linkEvents);
+    } catch (error) {
+      this.#link = undefined;
+      this.#lost(new ConnectionFailedError('The connector failed', { cause: error }));
+    }
+  }
+
+  #onWelcome(link: Link, frame: WelcomeFrame): void {
+    if (link !== this.#link) return;
+    this.#welcome = frame;
+    void this.#resume(link);
+  }
+
+  /** Rejoins every room from its last id, then flushes the buffer in order: only then `connected`. */
+  async #resume(link: Link): Promise<void> {
+    await Promise.all([...this.#rooms.values()].map((channel) => this.#sendJoin(channel, link)));
+    if (link !== this.#link || !link.ready) return;
+    for (const frame of this.#buffer.drain()) this.#write(link, frame);
+    this.#ready = true;
+    this.#attempt = 0;
+    this.#setState('connected');
+  }
+
+  async #sendJoin(channel: RoomChannel, link: Link): Promise<void> {
+    const ref = this.#pending.nextRef();
+    const room = channel.name;
+    const answer = this.#pending.open(ref, this.#options.requestTimeoutMs, `join ${room}`);
+    const since = channel.lastEventId;
+    this.#write(link, since === undefined ? { type: 'join', ref, room } : { type: 'join', ref, room, since });
+    try {
+      const ok = await answer;
+      if (this.#rooms.get(room) === channel) channel.joined(ok.type === 'ok' ? ok.lastEventId : undefined);
+    } catch (error) {
+      this.#joinFailed(channel, link, error);
+    }
+  }
+
+  #joinFailed(channel: RoomChannel, link: Link, error: unknown): void {
+    if (error instanceof ServerError) {
+      if (this.#rooms.get(channel.name) === channel) this.#rooms.delete(channel.name);
+      channel.fail(error);
+    } else if (error instanceof RequestTimeoutError) {
+      // A connection that cannot answer a join is not worth keeping: reconnect and try again.
+      link.close(new ConnectionFailedError('A join got no answer', { cause: error }));
+    }
+    // DisconnectedError: the room is rejoined on the next connection.
+  }
+
+  #onFrame(link: Link, frame: ServerFrame): void {
+    if (link !== this.#link) return;
+    switch (frame.type) {
+      case 'event': {
+        const channel = this.#rooms.get(frame.room);
+        if (channel === undefined) return;
+        channel.receive(frame.event);
+        if (channel.ended) this.#rooms.delete(frame.room);
+        return;
+      }
+      case 'gap':
+        this.#rooms.get(frame.room)?.gap(frame);
+        return;
+      case 'direct':
+        this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
+        return;
+      case 'ok':
+      case 'response':
+      case 'error':
+        if (!this.#pending.settle(frame) && frame.type === 'error') this.#errors.next(errorFromWire(frame));
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onEnd(link: Link, error: ClientError): void {
+    if (link !== this.#link) return;
+    this.#link = undefined;
+    this.#ready = false;
+    this.#pending.rejectSentOn(link, new DisconnectedError('The connection dropped before the answer', { cause: error }));
+    if (this.#closed) {
+      this.#linkGone?.();
+      return;
+    }
+    this.#lost(error);
+  }
+
+  /** A connection ended or could not be made: report it, then retry or give up. */
+  #lost(error: ClientError): void {
+    this.#errors.next(error);
+    const backoff = this.#options.reconnect;
+    const fatal = error instanceof ServerError && isFatalCode(error.code);
+    if (fatal || backoff === false || this.#attempt >= backoff.maxAttempts) {
+      this.#shutdown(error, error);
+      return;
+    }
+    const delay = backoffDelay(this.#attempt, backoff, this.#options.timers.random());
+    this.#attempt++;
+    this.#setState('reconnecting');
+    this.#reconnectTimer = this.#options.timers.setTimeout(() => this.#connect(), delay);
+  }
+
+  /** Ends everything: pending requests and the buffer fail, rooms complete (or fail with `roomError`). */
+  #shutdown(requestError: Error, roomError: Error | undefined): void {
+    this.#closed = true;
+    this.#ready = false;
+    if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    // Requests fail with the closing reason before the link's end could call them disconnected.
+    this.#pending.rejectAll(requestError);
+    this.#buffer.discardAll('closed');
+    this.#link?.close();
+    const rooms = [...this.#rooms.values()];
+    this.#rooms.clear();
+    for (const channel of rooms) {
+      if (roomError === undefined) channel.end();
+      else channel.fail(roomError);
+    }
+    this.#setState('disconnected');
+    this.#state.complete();
+    this.#errors.complete();
+    this.#direct.complete();
+    this.#discarded.complete();
+  }
+
+  #channel(room: string, since: number | undefined): RoomChannel {
+    const existing = this.#rooms.get(room);
+    if (existing !== undefined) return existing;
+    const channel = new RoomChannel(room, since);
+    this.#rooms.set(room, channel);
+    const link = this.#link;
+    if (link?.ready) void this.#sendJoin(channel, link);
+    return channel;
+  }
+
+  #release(channel: RoomChannel): void {
+    channel.subscribers--;
+    if (channel.subscribers > 0 || this.#rooms.get(channel.name) !== channel) return;
+    this.#rooms.delete(channel.name);
+    channel.end();
+    const link = this.#link;
+    if (link?.ready) this.#write(link, { type: 'leave', room: channel.name });
+  }
+
+  #send(frame: ClientFrame): SendResult {
+    if (this.#closed) {
+      this.#discard(frame, 'closed');
+      return 'discarded';
+    }
+    const link = this.#link;
+    if (this.#ready && link !== undefined) {
+      this.#write(link, frame);
+      return 'sent';
+    }
+    return this.#buffer.push(frame);
+  }
+
+  #write(link: Link, frame: ClientFrame): void {
+    link.send(frame);
+    if ('ref' in frame && frame.ref !== undefined) this.#pending.markSent(frame.ref, link);
+  }
+
+  #discard(frame: ClientFrame, reason: DiscardReason): void {
+    if ('ref' in frame && frame.ref !== undefined) {
+      this.#pending.reject(frame.ref, new SendDiscardedError(reason));
+    }
+    const discarded: Discarded = { frame, reason };
+    this.#options.onDiscard?.(discarded);
+    this.#discarded.next(discarded);
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state.value !== state && !this.#state.closed) this.#state.next(state);
+  }
+}

@@ -1,0 +1,85 @@
+import type { Timers } from './clock.js';
+import { RequestTimeoutError, errorFromWire } from './errors.js';
+import type { Ref, ServerFrame } from './protocol.js';
+
+/** The server's answer to a frame that carried a `ref`. */
+export type Answer = Extract<ServerFrame, { type: 'ok' } | { type: 'response' }>;
+
+interface Entry {
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: unknown;
+  /** The connection the frame was written to; undefined while it waits in the send buffer. */
+  sentOn: object | undefined;
+}
+
+/**
+ * Frames waiting for their `ok`, `response` or `error`, keyed by `ref`. Every entry ends exactly
+ * once: answered, timed out, or rejected when its connection or the client goes away.
+ */
+export class PendingRequests {
+  readonly #timers: Timers;
+  readonly #entries = new Map<Ref, Entry>();
+  #nextRef = 1;
+
+  constructor(timers: Timers) {
+    this.#timers = timers;
+  }
+
+  /** A fresh `ref`. */
+  nextRef(): number {
+    return this.#nextRef++;
+  }
+
+  /** Starts waiting for the answer to `ref`; rejects with {@link RequestTimeoutError} after `timeoutMs`. */
+  open(ref: Ref, timeoutMs: number, what: string): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      const timer = this.#timers.setTimeout(() => {
+        if (this.#entries.delete(ref)) reject(new RequestTimeoutError(`${what} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#entries.set(ref, { resolve, reject, timer, sentOn: undefined });
+    });
+  }
+
+  /** Records that the frame of `ref` was written to `connection`. */
+  markSent(ref: Ref, connection: object): void {
+    const entry = this.#entries.get(ref);
+    if (entry !== undefined) entry.sentOn = connection;
+  }
+
+  /** Ends the entry the frame answers. Returns false when no entry waits for it. */
+  settle(frame: ServerFrame): boolean {
+    if (frame.type !== 'ok' && frame.type !== 'response' && frame.type !== 'error') return false;
+    if (frame.ref === undefined) return false;
+    const entry = this.#take(frame.ref);
+    if (entry === undefined) return false;
+    if (frame.type === 'error') entry.reject(errorFromWire(frame));
+    else entry.resolve(frame);
+    return true;
+  }
+
+  /** Rejects the entry of `ref`, if it still waits. */
+  reject(ref: Ref, error: Error): void {
+    this.#take(ref)?.reject(error);
+  }
+
+  /** Rejects every entry whose frame was written to `connection`. */
+  rejectSentOn(connection: object, error: Error): void {
+    for (const [ref, entry] of [...this.#entries]) {
+      if (entry.sentOn === connection) this.reject(ref, error);
+    }
+  }
+
+  /** Rejects every entry. */
+  rejectAll(error: Error): void {
+    for (const ref of [...this.#entries.keys()]) this.reject(ref, error);
+  }
+
+  #take(ref: Ref): Entry | undefined {
+    const entry = this.#entries.get(ref);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(ref);
+    this.#timers.clearTimeout(entry.timer);
+    return entry;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The protocol v1 frames the client speaks (docs/protocol.md). Types come from the server package
+ * as types only, so neither the browser bundle nor the Node entry depends on it at run time.
+ */
+import type {
+  ClientFrame,
+  EventFrame,
+  GapFrame,
+  HelloFrame,
+  Ref,
+  ServerFrame,
+  WelcomeFrame,
+  WireErrorCode,
+} from '@msghub/transport/protocol';
+
+export type { ClientFrame, GapFrame, HelloFrame, Ref, ServerFrame, WelcomeFrame, WireErrorCode };
+
+/** One room event exactly as the room emitted it (`id`, `chatroomId`, `type`, ...). */
+export type HubEvent<T = unknown> = EventFrame<T>['event'];
+
+/** The protocol version this client speaks in `hello.v`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Whether `value` parsed from the wire looks like a server frame (an object with a string `type`). */
+export function isServerFrame(value: unknown): value is ServerFrame {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === 'string'
+  );
+}
