@@ -1,0 +1,26 @@
+import { expect } from 'chai';
+import * as api from '../src/index.js';
+
+describe('@msghub/datalog exports', () => {
+  it('exports exactly the documented runtime names', () => {
+    expect(Object.keys(api).sort()).to.deep.equal([
+      'DataLog',
+      'DatalogError',
+      'LogClosedError',
+      'LogFileRemovedError',
+      'LogNotFoundError',
+      'LogOpenError',
+      'LogOptionError',
+      'LogReadError',
+      'LogWriteError',
+      'MalformedLineError',
+      'TornLineError',
+      'followLog',
+      'formatEvent',
+      'isDatalogError',
+      'observeLog',
+      'readLog',
+      'replay',
+    ]);
+  });
+});
