@@ -1,0 +1,134 @@
+import { mkdir, rename, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
+import {
+  LogNotFoundError,
+  LogOptionError,
+  LogReadError,
+  MalformedLineError,
+  TornLineError,
+  followLog,
+  observeLog,
+  readLog,
+} from '../src/index.js';
+import type { HubEvent } from '@msghub/messagehub';
+import { collect, linesOf, messageEvent, range, tempDir } from './helpers.js';
+
+const mixed: HubEvent[] = range(1, 6).flatMap((id) => [messageEvent('a', id), messageEvent('b', id)]);
+
+describe('readers', () => {
+  let dir: string;
+  let file: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    file = join(dir, 'events.log');
+  });
+  afterEach(() => cleanup());
+
+  describe('readLog', () => {
+    it('yields every event in file order', async () => {
+      await writeFile(file, linesOf(mixed));
+      expect(await collect(readLog(file))).to.deep.equal(mixed);
+    });
+
+    it('filters by room and since-id', async () => {
+      await writeFile(file, linesOf(mixed));
+      const ids = (await collect(readLog(file, { room: 'b', since: 3 }))).map((e) => `${e.chatroomId}${e.id}`);
+      expect(ids).to.deep.equal(['b4', 'b5', 'b6']);
+      expect(await collect(readLog(file, { since: 5 }))).to.deep.equal([messageEvent('a', 6), messageEvent('b', 6)]);
+    });
+
+    it('reads lines longer than its read buffer and multi-byte text split across chunks', async () => {
+      const big = [messageEvent('a', 1, 'é'.repeat(300_000)), messageEvent('a', 2, '日本語')];
+      await writeFile(file, linesOf(big));
+      expect(await collect(readLog(file))).to.deep.equal(big);
+    });
+
+    it('skips a torn last line and reports it through onTorn, without failing', async () => {
+      const partial = '{"id":7,"chatroomId":"a","type":"mess';
+      await writeFile(file, linesOf(mixed) + partial);
+      const torn: TornLineError[] = [];
+      expect(await collect(readLog(file, { onTorn: (t) => torn.push(t) }))).to.deep.equal(mixed);
+      expect(torn).to.have.length(1);
+      expect(torn[0]).to.be.instanceOf(TornLineError).and.include({ code: 'LOG_TORN_LINE', bytes: partial.length, offset: linesOf(mixed).length });
+    });
+
+    it('fails with MalformedLineError naming the line of a damaged complete line', async () => {
+      await writeFile(file, `${linesOf(mixed.slice(0, 2))}not json\n${linesOf(mixed.slice(2))}`);
+      const error = await collect(readLog(file)).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(MalformedLineError).and.include({ code: 'LOG_MALFORMED_LINE', line: 3 });
+      await writeFile(file, '{"hello":"world"}\n');
+      expect(await collect(readLog(file)).catch((e: unknown) => e)).to.be.instanceOf(MalformedLineError);
+    });
+
+    it('fails with LogNotFoundError for a missing log and LogReadError for a folder', async () => {
+      expect(await collect(readLog(file)).catch((e: unknown) => e)).to.be.instanceOf(LogNotFoundError).with.property('code', 'LOG_NOT_FOUND');
+      await mkdir(file);
+      expect(await collect(readLog(file)).catch((e: unknown) => e)).to.be.instanceOf(LogReadError).with.property('code', 'LOG_READ_FAILED');
+    });
+
+    it('reads rotated files oldest first (by number), then the live file', async () => {
+      await writeFile(`${file}.000010`, linesOf([messageEvent('a', 3)]));
+      await writeFile(`${file}.000009`, linesOf([messageEvent('a', 1), messageEvent('a', 2)]));
+      await writeFile(file, linesOf([messageEvent('a', 4)]));
+      await writeFile(`${file}.bak`, 'ignored');
+      expect((await collect(readLog(file))).map((e) => e.id)).to.deep.equal([1, 2, 3, 4]);
+      expect((await collect(readLog(file, { rotated: false }))).map((e) => e.id)).to.deep.equal([4]);
+    });
+
+    it('rejects malformed options with LogOptionError', () => {
+      expect(() => readLog(file, { since: -1 })).to.throw(LogOptionError);
+      expect(() => readLog(file, { room: '' })).to.throw(LogOptionError);
+    });
+  });
+
+  describe('observeLog', () => {
+    it('emits the matching events and completes', async () => {
+      await writeFile(file, linesOf(mixed));
+      const events = await lastValueFrom(observeLog(file, { room: 'a' }).pipe(toArray()));
+      expect(events).to.deep.equal(mixed.filter((e) => e.chatroomId === 'a'));
+    });
+
+    it('stops reading when unsubscribed', async () => {
+      await writeFile(file, linesOf(mixed));
+      expect(await firstValueFrom(observeLog(file).pipe(take(2), toArray()))).to.deep.equal(mixed.slice(0, 2));
+    });
+
+    it('errors with the typed error of the read', async () => {
+      const error = await firstValueFrom(observeLog(file)).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(LogNotFoundError);
+    });
+  });
+
+  describe('followLog', () => {
+    it('yields the last lines, then each appended event, across a rotation, until aborted', async () => {
+      await writeFile(file, linesOf(range(1, 5).map((id) => messageEvent('a', id))));
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const iterator = followLog(file, { lines: 2, pollInterval: 5, signal: controller.signal })[Symbol.asyncIterator]();
+      const next = async (): Promise<number> => {
+        const result = await iterator.next();
+        if (result.done === true) throw new Error('ended early');
+        seen.push(result.value.id);
+        return result.value.id;
+      };
+      expect([await next(), await next()]).to.deep.equal([4, 5]);
+      await appendFile(file, linesOf([messageEvent('a', 6)]));
+      expect(await next()).to.equal(6);
+      await appendFile(file, linesOf([messageEvent('a', 7)]));
+      await rename(file, `${file}.000001`);
+      await writeFile(file, linesOf([messageEvent('a', 8)]));
+      expect([await next(), await next()]).to.deep.equal([7, 8]);
+      controller.abort();
+      expect((await iterator.next()).done).to.equal(true);
+      expect(seen).to.deep.equal([4, 5, 6, 7, 8]);
+    });
+
+    it('fails with LogNotFoundError for a missing file', async () => {
+      const error = await collect(followLog(file)).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(LogNotFoundError);
+    });
+  });
+});
