@@ -1,1 +1,55 @@
 export * from './protocol.js';
+export { HubServer } from './server.js';
+export type { ListenAddresses, ListenOptions, ServerStatus } from './server.js';
+export type {
+  AuthRequest,
+  AuthResult,
+  Authenticator,
+  ConnectionInfo,
+  HubServerOptions,
+  MessageContext,
+  MessageEncoder,
+  RequestContext,
+  RequestHandler,
+  RoomAuthorizer,
+  RoomRequest,
+} from './options.js';
+export type { MetricsSnapshot } from './metrics.js';
+export { RoomRegistry } from './rooms.js';
+export type { RoomRegistryOptions } from './rooms.js';
+export { TokenStore } from './tokens.js';
+export type { TokenGrant, TokenStoreOptions } from './tokens.js';
+export { MemoryOfflineQueue } from './offline-queue.js';
+export type { MemoryOfflineQueueOptions, OfflineQueue } from './offline-queue.js';
+export type { SlowConsumerPolicy } from './outbox.js';
+export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
+export { WsAdapter } from './ws-adapter.js';
+export type { WsAdapterOptions } from './ws-adapter.js';
+export { TcpAdapter } from './tcp-adapter.js';
+export type { TcpAdapterOptions } from './tcp-adapter.js';
+export { TcpFrameDecoder, encodeTcpFrames } from './tcp-framing.js';
+export { decodeFrame, encodeFrame } from './frame-codec.js';
+export { contentTypeOf } from './assets.js';
+export type { AssetSource } from './assets.js';
+export {
+  AlreadyJoinedError,
+  AuthFailedError,
+  AuthTimeoutError,
+  BadFrameError,
+  ForbiddenError,
+  FrameTooLargeError,
+  InternalError,
+  InvalidArgumentWireError,
+  InvalidFieldError,
+  NotAuthenticatedError,
+  NotFoundWireError,
+  NotJoinedError,
+  OfflineQueueFullError,
+  RateLimitedError,
+  RoomNotFoundError,
+  UnknownOpError,
+  UnknownTypeError,
+  UnsupportedVersionError,
+  WireError,
+  toWireError,
+} from './errors.js';

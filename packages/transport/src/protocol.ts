@@ -40,7 +40,8 @@ export type WireErrorCode =
   | 'CLOSED'
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
-  | 'ALREADY_EXISTS';
+  | 'ALREADY_EXISTS'
+  | 'OFFLINE_QUEUE_FULL';
 
 export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'BAD_FRAME',
@@ -68,6 +69,7 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'INVALID_ARGUMENT',
   'NOT_FOUND',
   'ALREADY_EXISTS',
+  'OFFLINE_QUEUE_FULL',
 ];
 
 // ---- client → server -------------------------------------------------------------------------

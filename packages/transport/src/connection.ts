@@ -1,0 +1,295 @@
+/**
+ * One client connection: its identity, the rooms it joined, its bounded outgoing queue, its
+ * heartbeat and rate-limit state. Frames it owes are combined: every queued frame goes out in one
+ * write per event-loop turn. The connection is the socket's {@link SocketHandler}, so it holds
+ * no per-connection closures.
+ */
+import type { MessageHub } from '@msghub/messagehub';
+import type { SocketHandler, TransportSocket } from './adapter.js';
+import { RateLimitedError, type WireError } from './errors.js';
+import { encodeFrame } from './frame-codec.js';
+import type { Counters } from './metrics.js';
+import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
+import { Outbox } from './outbox.js';
+import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
+
+/** A connection's place in one room. `hub` is undefined while the join is being authorized. */
+export interface Membership {
+  readonly hub: MessageHub<unknown> | undefined;
+  unsubscribe(): void;
+}
+
+/** Lifecycle of a connection. */
+export type ConnectionState = 'authenticating' | 'open' | 'closing' | 'closed';
+
+/** What a connection needs from its server. */
+export interface ConnectionHost {
+  readonly options: ResolvedServerOptions;
+  readonly counters: Counters;
+  /** A whole frame arrived on an accepted connection. */
+  receive(connection: Connection, text: string): void;
+  /** The connection is gone; `code` says why. Called once. */
+  disconnected(connection: Connection, code: string): void;
+}
+
+let pending: Connection[] = [];
+let flushQueued = false;
+
+function flushPending(): void {
+  const connections = pending;
+  pending = [];
+  flushQueued = false;
+  for (const connection of connections) connection.flush();
+}
+
+const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
+
+export class Connection implements SocketHandler, ConnectionInfo {
+  readonly id: string;
+  readonly socket: TransportSocket;
+  userId = '';
+  meta: Readonly<Record<string, unknown>> = EMPTY_META;
+  state: ConnectionState = 'authenticating';
+  /** Room name → this connection's membership in that room. */
+  readonly joined = new Map<string, Membership>();
+  /** Set once a `hello` arrived (a second one is refused). */
+  helloReceived = false;
+  /** Heartbeat bookkeeping (ms since epoch); 0 means unset. */
+  readonly openedAt: number;
+  lastActive: number;
+  lastSeen: number;
+  pingSentAt = 0;
+  readonly #host: ConnectionHost;
+  readonly #outbox: Outbox;
+  #flushScheduled = false;
+  #closeCode = 'CLOSED';
+  #windowStart = 0;
+  #windowFrames = 0;
+  #pendingPublishes = 0;
+  #paused = false;
+  #tail: Promise<void> | undefined;
+
+  constructor(id: string, socket: TransportSocket, host: ConnectionHost, now: number) {
+    this.id = id;
+    this.socket = socket;
+    this.#host = host;
+    const { maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy } = host.options;
+    this.#outbox = new Outbox(maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy);
+    this.openedAt = now;
+    this.lastActive = now;
+    this.lastSeen = now;
+  }
+
+  get transport(): string {
+    return this.socket.transport;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get handshake(): TransportSocket['handshake'] {
+    return this.socket.handshake;
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return new Set(this.joined.keys());
+  }
+
+  /** Whether a `beforeSend` hook must see every frame (so event texts cannot be shared). */
+  get hasSendHook(): boolean {
+    return this.#host.options.beforeSend !== undefined;
+  }
+
+  /** Frames waiting in the outgoing queue. */
+  get queued(): number {
+    return this.#outbox.frames;
+  }
+
+  // ---- SocketHandler ----------------------------------------------------------------------------
+
+  frame(text: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const counters = this.#host.counters;
+    counters.framesIn++;
+    counters.bytesIn += text.length;
+    const now = Date.now();
+    this.lastSeen = now;
+    this.pingSentAt = 0;
+    if (this.#limited(now)) return;
+    this.#host.receive(this, text);
+  }
+
+  invalid(error: WireError, fatal: boolean): void {
+    this.error(error);
+    if (fatal) this.close(error.code);
+  }
+
+  drain(): void {
+    if (this.#outbox.frames > 0) this.schedule();
+  }
+
+  closed(): void {
+    if (this.state === 'closed') return;
+    this.#tail = undefined;
+    this.state = 'closed';
+    this.#outbox.clear();
+    this.#host.disconnected(this, this.#closeCode);
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------
+
+  /** Queues a frame (through the `beforeSend` hook). */
+  send(frame: ServerFrame): void {
+    const hook = this.#host.options.beforeSend;
+    let out: ServerFrame | null = frame;
+    if (hook !== undefined) {
+      try {
+        out = hook(frame, this);
+      } catch (error) {
+        this.#host.options.onError(error);
+      }
+      if (out === null) return;
+    }
+    this.enqueue(encodeFrame(out), undefined, 0);
+  }
+
+  /** Queues frame text as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
+  enqueue(text: string, room: string | undefined, id: number): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (!this.#outbox.push(text, room, id)) {
+      this.#host.counters.slowConsumerCloses++;
+      this.#outbox.clear();
+      this.close('SLOW_CONSUMER', 'Outgoing queue full');
+      return;
+    }
+    this.schedule();
+  }
+
+  /** Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. */
+  error(error: WireError, ref?: Ref, frame?: string): void {
+    this.#host.counters.errorsSent++;
+    const out: ErrorFrame = { type: 'error', code: error.code, message: error.message };
+    if (ref !== undefined) out.ref = ref;
+    if (frame !== undefined) out.frame = frame;
+    const supported = (error as { supported?: readonly number[] }).supported;
+    if (supported !== undefined) out.supported = supported;
+    this.send(out);
+  }
+
+  schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    pending.push(this);
+    if (!flushQueued) {
+      flushQueued = true;
+      setImmediate(flushPending);
+    }
+  }
+
+  /** Writes every queued frame in one write, unless the socket is still draining. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.state === 'closed' || this.#outbox.frames === 0) return;
+    // The socket's 'drain' reschedules; meanwhile frames wait (and count) in the outbox.
+    if (this.socket.bufferedAmount > this.#host.options.writeHighWaterBytes) return;
+    this.#write(this.#outbox.take());
+  }
+
+  #write(texts: string[]): void {
+    const counters = this.#host.counters;
+    counters.framesOut += texts.length;
+    for (const text of texts) counters.bytesOut += text.length;
+    counters.droppedEvents += this.#outbox.dropped;
+    this.#outbox.dropped = 0;
+    this.socket.write(texts);
+    const hook = this.#host.options.afterSend;
+    if (hook === undefined) return;
+    try {
+      hook(texts, this);
+    } catch (error) {
+      this.#host.options.onError(error);
+    }
+  }
+
+  /**
+   * Closes the connection: flushes what is queued (unless cleared), sends `lead` (a `kicked`
+   * frame) and `bye` with `code`, then ends the socket. Idempotent.
+   */
+  close(code: WireErrorCode, reason?: string, lead?: ServerFrame): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.#closeCode = code;
+    const texts = this.#outbox.take();
+    if (lead !== undefined) texts.push(encodeFrame(lead));
+    texts.push(encodeFrame(reason === undefined ? { type: 'bye', code } : { type: 'bye', code, reason }));
+    this.#write(texts);
+    this.socket.end();
+    // The room sees the session leave now, not when the peer finally lets go of the socket.
+    this.closed();
+  }
+
+  /** Closes at once without a `bye` (the peer is gone or unresponsive). */
+  destroy(code: string): void {
+    if (this.state === 'closed') return;
+    this.#closeCode = code;
+    this.state = 'closing';
+    this.socket.destroy();
+  }
+
+  /**
+   * Runs `task` after the connection's earlier ordered tasks: at once when none is pending,
+   * else when the last one settles. Keeps one connection's joins and publishes in order even when
+   * an authorization hook is async.
+   */
+  ordered(task: () => void | Promise<void>): void {
+    const tail = this.#tail;
+    if (tail === undefined) {
+      const result = task();
+      if (result !== undefined) this.#track(result);
+      return;
+    }
+    this.#track(tail.then(task));
+  }
+
+  #track(promise: Promise<void>): void {
+    const settled = promise.then(undefined, this.#host.options.onError);
+    this.#tail = settled;
+    void settled.then(() => {
+      if (this.#tail === settled) this.#tail = undefined;
+    });
+  }
+
+  // ---- backpressure ------------------------------------------------------------------------------
+
+  /** A publish went to a room; past `maxPendingPublishes` in flight, stop reading. */
+  publishStarted(): void {
+    if (++this.#pendingPublishes >= this.#host.options.maxPendingPublishes && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  publishSettled(): void {
+    if (--this.#pendingPublishes < this.#host.options.maxPendingPublishes && this.#paused) {
+      this.#paused = false;
+      if (this.state !== 'closed') this.socket.resume();
+    }
+  }
+
+  #limited(now: number): boolean {
+    const limit = this.#host.options.rateLimit;
+    if (limit === false) return false;
+    if (now - this.#windowStart >= limit.intervalMs) {
+      this.#windowStart = now;
+      this.#windowFrames = 0;
+    }
+    if (++this.#windowFrames <= limit.frames) return false;
+    this.#host.counters.rateLimited++;
+    // One error per window: answering every flooded frame would double the flood.
+    if (this.#windowFrames === limit.frames + 1) {
+      this.error(new RateLimitedError(`More than ${limit.frames} frames in ${limit.intervalMs} ms`));
+    }
+    return true;
+  }
+}

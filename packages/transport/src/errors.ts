@@ -1,0 +1,146 @@
+/**
+ * Errors that cross the wire. Each kind has its own class and a stable `code` from
+ * {@link WireErrorCode} (docs/errors.md). Anything else thrown inside the server is normalised to
+ * `INTERNAL` by {@link toWireError} before it reaches a client.
+ */
+import { SUPPORTED_VERSIONS, WIRE_ERROR_CODES, type WireErrorCode } from './protocol.js';
+
+/** Base class of every error the server sends as an `error` frame. */
+export abstract class WireError extends Error {
+  abstract readonly code: WireErrorCode;
+}
+
+/** The frame is not a JSON object (or not valid UTF-8 / JSON at all). */
+export class BadFrameError extends WireError {
+  override readonly name = 'BadFrameError';
+  readonly code = 'BAD_FRAME' as const;
+}
+
+/** The frame's `type` is not one the server knows. */
+export class UnknownTypeError extends WireError {
+  override readonly name = 'UnknownTypeError';
+  readonly code = 'UNKNOWN_TYPE' as const;
+}
+
+/** A field is missing or has the wrong type. */
+export class InvalidFieldError extends WireError {
+  override readonly name = 'InvalidFieldError';
+  readonly code = 'INVALID_FIELD' as const;
+}
+
+/** The frame is longer than `maxFrameBytes`. */
+export class FrameTooLargeError extends WireError {
+  override readonly name = 'FrameTooLargeError';
+  readonly code = 'FRAME_TOO_LARGE' as const;
+}
+
+/** A frame other than `hello` or `ping` arrived before `welcome`. */
+export class NotAuthenticatedError extends WireError {
+  override readonly name = 'NotAuthenticatedError';
+  readonly code = 'NOT_AUTHENTICATED' as const;
+}
+
+/** The authenticator rejected the credentials. Throw it from an `authenticate` hook. */
+export class AuthFailedError extends WireError {
+  override readonly name = 'AuthFailedError';
+  readonly code = 'AUTH_FAILED' as const;
+}
+
+/** `hello.v` is not a version the server speaks. */
+export class UnsupportedVersionError extends WireError {
+  override readonly name = 'UnsupportedVersionError';
+  readonly code = 'UNSUPPORTED_VERSION' as const;
+  /** The versions the server speaks, sent in the error frame's `supported`. */
+  readonly supported: readonly number[] = SUPPORTED_VERSIONS;
+}
+
+/** No `hello` completed within the auth timeout. */
+export class AuthTimeoutError extends WireError {
+  override readonly name = 'AuthTimeoutError';
+  readonly code = 'AUTH_TIMEOUT' as const;
+}
+
+/** An authorization hook refused the join or publish. Throw it from a hook or handler. */
+export class ForbiddenError extends WireError {
+  override readonly name = 'ForbiddenError';
+  readonly code = 'FORBIDDEN' as const;
+}
+
+/** The room does not exist and rooms are created only explicitly. */
+export class RoomNotFoundError extends WireError {
+  override readonly name = 'RoomNotFoundError';
+  readonly code = 'ROOM_NOT_FOUND' as const;
+}
+
+/** The connection has not joined the room it names. */
+export class NotJoinedError extends WireError {
+  override readonly name = 'NotJoinedError';
+  readonly code = 'NOT_JOINED' as const;
+}
+
+/** The connection has already joined the room. */
+export class AlreadyJoinedError extends WireError {
+  override readonly name = 'AlreadyJoinedError';
+  readonly code = 'ALREADY_JOINED' as const;
+}
+
+/** No handler is registered for the requested operation. */
+export class UnknownOpError extends WireError {
+  override readonly name = 'UnknownOpError';
+  readonly code = 'UNKNOWN_OP' as const;
+}
+
+/** The connection sends frames faster than `rateLimit` allows. */
+export class RateLimitedError extends WireError {
+  override readonly name = 'RateLimitedError';
+  readonly code = 'RATE_LIMITED' as const;
+}
+
+/** The offline queue of the recipient is full. */
+export class OfflineQueueFullError extends WireError {
+  override readonly name = 'OfflineQueueFullError';
+  readonly code = 'OFFLINE_QUEUE_FULL' as const;
+}
+
+/** An argument a handler received is malformed. Throw it from an RPC handler. */
+export class InvalidArgumentWireError extends WireError {
+  override readonly name = 'InvalidArgumentWireError';
+  readonly code = 'INVALID_ARGUMENT' as const;
+}
+
+/** The recipient of a direct message is offline and there is no offline queue. */
+export class NotFoundWireError extends WireError {
+  override readonly name = 'NotFoundWireError';
+  readonly code = 'NOT_FOUND' as const;
+}
+
+/** Something failed inside the server; the details stay on the server (`cause`). */
+export class InternalError extends WireError {
+  override readonly name = 'InternalError';
+  readonly code = 'INTERNAL' as const;
+}
+
+const wireCodes: ReadonlySet<string> = new Set<string>(WIRE_ERROR_CODES);
+
+/**
+ * Turns anything thrown into a {@link WireError}: wire errors pass through, errors whose `code`
+ * is a wire code (the hub's `CLOSED`, `NOT_FOUND`, ...) keep it, everything else becomes `INTERNAL`.
+ */
+export function toWireError(error: unknown): WireError {
+  if (error instanceof WireError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof Error && typeof code === 'string' && wireCodes.has(code) && code !== 'INTERNAL') {
+    return new CodedError(code as WireErrorCode, error.message, { cause: error });
+  }
+  return new InternalError('Internal server error', { cause: error });
+}
+
+/** A foreign error that carried a wire code. */
+class CodedError extends WireError {
+  override readonly name = 'WireError';
+  readonly code: WireErrorCode;
+  constructor(code: WireErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}

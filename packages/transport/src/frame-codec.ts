@@ -1,0 +1,138 @@
+/**
+ * Protocol v1 codec: parses and validates client frames, serialises server frames. Every way a
+ * frame can be wrong maps to one typed error (`BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`,
+ * `FRAME_TOO_LARGE`), so the server can answer it and keep the connection.
+ */
+import { BadFrameError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
+import type { ClientFrame, Ref, ServerFrame } from './protocol.js';
+
+type Fields = Record<string, unknown>;
+type Check = (frame: Fields) => void;
+
+function fail(frame: Fields, field: string, expected: string): never {
+  throw new InvalidFieldError(`Expected \`${field}\` of a ${String(frame['type'])} frame to be ${expected}`);
+}
+
+function requireString(frame: Fields, field: string): void {
+  const value = frame[field];
+  if (typeof value !== 'string' || value.length === 0) fail(frame, field, 'a non-empty string');
+}
+
+function optionalString(frame: Fields, field: string): void {
+  if (frame[field] !== undefined && typeof frame[field] !== 'string') fail(frame, field, 'a string');
+}
+
+function optionalRef(frame: Fields): void {
+  if (frame['ref'] !== undefined && !isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
+}
+
+function optionalNumber(frame: Fields, field: string): void {
+  const value = frame[field];
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) fail(frame, field, 'a number');
+}
+
+function requireData(frame: Fields): void {
+  if (!('data' in frame) || frame['data'] === undefined) fail(frame, 'data', 'present');
+}
+
+/** Whether `value` is a valid `ref`: a string of at most 128 characters or a safe integer. */
+export function isRef(value: unknown): value is Ref {
+  return (typeof value === 'string' && value.length <= 128) || (typeof value === 'number' && Number.isSafeInteger(value));
+}
+
+const checks: Record<ClientFrame['type'], Check> = {
+  hello(frame) {
+    if (typeof frame['v'] !== 'number' || !Number.isSafeInteger(frame['v'])) fail(frame, 'v', 'an integer');
+    optionalString(frame, 'token');
+    optionalString(frame, 'user');
+    const meta = frame['meta'];
+    if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
+      fail(frame, 'meta', 'an object');
+    }
+  },
+  join(frame) {
+    optionalRef(frame);
+    requireString(frame, 'room');
+    const since = frame['since'];
+    if (since !== undefined && (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)) {
+      fail(frame, 'since', 'an integer >= 0');
+    }
+  },
+  leave(frame) {
+    optionalRef(frame);
+    requireString(frame, 'room');
+  },
+  publish(frame) {
+    optionalRef(frame);
+    requireString(frame, 'room');
+    requireData(frame);
+  },
+  direct(frame) {
+    optionalRef(frame);
+    requireString(frame, 'to');
+    requireData(frame);
+    if (frame['room'] !== undefined) requireString(frame, 'room');
+  },
+  request(frame) {
+    if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
+    requireString(frame, 'op');
+  },
+  ping(frame) {
+    optionalNumber(frame, 'ts');
+  },
+  pong(frame) {
+    optionalNumber(frame, 'ts');
+  },
+  bye(frame) {
+    optionalString(frame, 'reason');
+  },
+};
+
+/**
+ * Parses one client frame and checks every field the protocol defines. Unknown extra fields are
+ * kept (forward compatibility).
+ *
+ * @param text the frame's UTF-8 JSON text
+ * @param maxBytes the largest frame accepted, in bytes
+ * @throws {FrameTooLargeError | BadFrameError | UnknownTypeError | InvalidFieldError}
+ */
+export function decodeFrame(text: string, maxBytes: number): ClientFrame {
+  // A UTF-8 string is at most 3 bytes per UTF-16 unit; count exactly only near the limit.
+  if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
+    throw new FrameTooLargeError(`Frame of ${Buffer.byteLength(text)} bytes exceeds ${maxBytes}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new BadFrameError('Frame is not valid JSON', { cause: error });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new BadFrameError('Frame is not a JSON object');
+  }
+  const frame = parsed as Fields;
+  const type = frame['type'];
+  if (typeof type !== 'string') throw new InvalidFieldError('Expected `type` to be a string');
+  const check = Object.hasOwn(checks, type) ? checks[type as ClientFrame['type']] : undefined;
+  if (check === undefined) throw new UnknownTypeError(`Unknown frame type ${JSON.stringify(type.slice(0, 64))}`);
+  check(frame);
+  return frame as unknown as ClientFrame;
+}
+
+/** The `type` and `ref` of a frame that failed validation, as far as they can be read. */
+export function peekFrame(text: string): { type?: string; ref?: Ref } {
+  try {
+    const parsed = JSON.parse(text) as Fields | null;
+    if (typeof parsed !== 'object' || parsed === null) return {};
+    const type = typeof parsed['type'] === 'string' ? parsed['type'].slice(0, 64) : undefined;
+    const ref = isRef(parsed['ref']) ? parsed['ref'] : undefined;
+    return { ...(type === undefined ? {} : { type }), ...(ref === undefined ? {} : { ref }) };
+  } catch {
+    return {};
+  }
+}
+
+/** Serialises a server frame. */
+export function encodeFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}

@@ -1,0 +1,430 @@
+/**
+ * Acts on the frames of every connection: the handshake, joins, leaves, publishes, direct
+ * messages, requests and pings. Every failure becomes an `error` frame with a stable code; hook
+ * and handler throws are normalised by {@link toWireError}.
+ */
+import type { MessageHub } from '@msghub/messagehub';
+import type { Connection, ConnectionHost } from './connection.js';
+import {
+  AlreadyJoinedError,
+  AuthFailedError,
+  BadFrameError,
+  ForbiddenError,
+  NotAuthenticatedError,
+  NotFoundWireError,
+  NotJoinedError,
+  OfflineQueueFullError,
+  RoomNotFoundError,
+  UnknownOpError,
+  UnsupportedVersionError,
+  WireError,
+  toWireError,
+} from './errors.js';
+import { decodeFrame, peekFrame } from './frame-codec.js';
+import type { Counters } from './metrics.js';
+import type { OfflineQueue } from './offline-queue.js';
+import type { AuthResult, MessageContext, RequestHandler, ResolvedServerOptions, RoomRequest } from './options.js';
+import {
+  PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
+  type ClientFrame,
+  type DirectFrame,
+  type DirectSendFrame,
+  type HelloFrame,
+  type JoinFrame,
+  type LeaveFrame,
+  type PublishFrame,
+  type Ref,
+  type RequestFrame,
+} from './protocol.js';
+import { RoomFeed } from './room-feed.js';
+import type { RoomRegistry } from './rooms.js';
+import type { TokenStore } from './tokens.js';
+
+/** Stands in for a membership while its join is being authorized. */
+const PENDING = { hub: undefined, unsubscribe(): void {} };
+
+function isUserId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 256;
+}
+
+/** The server state the router works on; owned by {@link HubServer}. */
+export interface RouterState {
+  readonly options: ResolvedServerOptions;
+  readonly counters: Counters;
+  readonly rooms: RoomRegistry;
+  readonly tokens: TokenStore;
+  readonly offlineQueue: OfflineQueue | false;
+  readonly handlers: ReadonlyMap<string, RequestHandler>;
+  /** User id → that user's authenticated connections. */
+  readonly users: Map<string, Set<Connection>>;
+}
+
+export class FrameRouter implements ConnectionHost {
+  readonly options: ResolvedServerOptions;
+  readonly counters: Counters;
+  readonly #state: RouterState;
+  readonly #onDisconnect: (connection: Connection) => void;
+  #directId = 0;
+  readonly #feedEnded = (feed: RoomFeed): void => this.#leftRoom(feed);
+
+  constructor(state: RouterState, onDisconnect: (connection: Connection) => void) {
+    this.#state = state;
+    this.options = state.options;
+    this.counters = state.counters;
+    this.#onDisconnect = onDisconnect;
+  }
+
+  receive(connection: Connection, text: string): void {
+    let decoded: ClientFrame;
+    try {
+      decoded = decodeFrame(text, this.options.maxFrameBytes);
+    } catch (error) {
+      const { ref, type } = peekFrame(text);
+      connection.error(toWireError(error), ref, type);
+      return;
+    }
+    if (decoded.type !== 'pong') connection.lastActive = connection.lastSeen;
+    let frame: ClientFrame | null = decoded;
+    const hook = this.options.beforeReceive;
+    if (hook !== undefined) {
+      try {
+        frame = hook(decoded, connection);
+      } catch (error) {
+        this.#fail(connection, error, decoded);
+        return;
+      }
+      if (frame === null) return;
+    }
+    this.#route(connection, frame);
+  }
+
+  disconnected(connection: Connection, code: string): void {
+    for (const [room, membership] of connection.joined) {
+      if (membership.hub === undefined) connection.joined.delete(room);
+      // The feed ends after the room published the session's remove/leave.
+      else membership.hub.remove(connection.userId, connection.id).catch(() => membership.unsubscribe());
+    }
+    const own = this.#state.users.get(connection.userId);
+    if (own !== undefined) {
+      own.delete(connection);
+      if (own.size === 0) this.#state.users.delete(connection.userId);
+    }
+    this.#onDisconnect(connection);
+    this.#callHook(() => this.options.onDisconnect?.(connection, code));
+  }
+
+  #route(connection: Connection, frame: ClientFrame): void {
+    if (frame.type === 'ping') {
+      connection.send(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
+      return;
+    }
+    if (frame.type === 'pong') return;
+    if (frame.type === 'bye') {
+      connection.close('CLOSED', 'Client said bye');
+      return;
+    }
+    if (connection.state !== 'open') {
+      if (frame.type === 'hello' && !connection.helloReceived) void this.#hello(connection, frame);
+      else connection.error(new NotAuthenticatedError('Send hello first and wait for welcome'), refOf(frame), frame.type);
+      return;
+    }
+    switch (frame.type) {
+      case 'join':
+        return connection.ordered(() => this.#join(connection, frame));
+      case 'leave':
+        return connection.ordered(() => this.#leave(connection, frame));
+      case 'publish':
+        return connection.ordered(() => this.#publish(connection, frame));
+      case 'direct':
+        return connection.ordered(() => this.#direct(connection, frame));
+      case 'request':
+        return void this.#request(connection, frame);
+      case 'hello':
+        return connection.error(new BadFrameError('Already authenticated'), undefined, 'hello');
+    }
+  }
+
+  async #hello(connection: Connection, hello: HelloFrame): Promise<void> {
+    connection.helloReceived = true;
+    if (!SUPPORTED_VERSIONS.includes(hello.v)) {
+      connection.error(new UnsupportedVersionError(`Protocol version ${hello.v} is not supported`), undefined, 'hello');
+      connection.close('UNSUPPORTED_VERSION');
+      return;
+    }
+    let identity: { userId: string; meta?: Readonly<Record<string, unknown>> } | undefined;
+    try {
+      identity = normaliseIdentity(await this.#authenticate(connection, hello));
+    } catch (error) {
+      if (!(error instanceof WireError)) this.options.onError(error);
+      identity = undefined;
+    }
+    if (connection.state !== 'authenticating') return;
+    if (identity === undefined) {
+      this.counters.authFailures++;
+      connection.error(new AuthFailedError('Authentication failed'), undefined, 'hello');
+      connection.close('AUTH_FAILED');
+      return;
+    }
+    this.#welcome(connection, identity.userId, identity.meta);
+  }
+
+  #authenticate(connection: Connection, hello: HelloFrame): AuthResult | Promise<AuthResult> {
+    const request = {
+      hello,
+      handshake: connection.handshake,
+      transport: connection.transport,
+      remoteAddress: connection.remoteAddress,
+      tokens: this.#state.tokens,
+    };
+    const custom = this.options.authenticate;
+    if (custom !== undefined) return custom(request);
+    const token = hello.token ?? connection.handshake.query['token'];
+    if (token !== undefined) return this.#state.tokens.consume(token);
+    if (this.options.trustClientUser) return hello.user ?? connection.handshake.query['user'];
+    return undefined;
+  }
+
+  #welcome(connection: Connection, userId: string, meta: Readonly<Record<string, unknown>> | undefined): void {
+    const users = this.#state.users;
+    if (this.options.singleSession) {
+      for (const old of users.get(userId) ?? []) {
+        old.close('SESSION_REPLACED', 'Signed in elsewhere', { type: 'kicked', code: 'SESSION_REPLACED', reason: 'Signed in elsewhere' });
+      }
+    }
+    connection.userId = userId;
+    if (meta !== undefined) connection.meta = meta;
+    connection.state = 'open';
+    let own = users.get(userId);
+    if (own === undefined) users.set(userId, (own = new Set()));
+    own.add(connection);
+    connection.send({
+      type: 'welcome',
+      v: PROTOCOL_VERSION,
+      userId,
+      connectionId: connection.id,
+      heartbeatMs: this.options.heartbeatMs,
+      maxFrameBytes: this.options.maxFrameBytes,
+    });
+    this.#callHook(() => this.options.onConnect?.(connection));
+    const queue = this.#state.offlineQueue;
+    if (queue !== false) void this.#deliverOffline(connection, queue);
+  }
+
+  async #deliverOffline(connection: Connection, queue: OfflineQueue): Promise<void> {
+    try {
+      const waiting = await queue.take(connection.userId);
+      for (const message of waiting) connection.send(message);
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+
+  #join(connection: Connection, frame: JoinFrame): void | Promise<void> {
+    const { room } = frame;
+    if (connection.joined.has(room)) {
+      connection.error(new AlreadyJoinedError(`Already joined ${room}`), frame.ref, 'join');
+      return undefined;
+    }
+    const authorize = this.options.authorizeJoin;
+    if (authorize === undefined) return this.#enter(connection, frame);
+    connection.joined.set(room, PENDING);
+    return this.#authorize(authorize, { room, connection }).then((refusal) => {
+      if (connection.joined.get(room) !== PENDING) return;
+      connection.joined.delete(room);
+      if (refusal !== undefined) connection.error(refusal, frame.ref, 'join');
+      else this.#enter(connection, frame);
+    });
+  }
+
+  #enter(connection: Connection, frame: JoinFrame): void {
+    const { room } = frame;
+    let hub: MessageHub<unknown> | undefined;
+    try {
+      hub = this.#state.rooms.open(room);
+    } catch (error) {
+      this.#fail(connection, error, frame);
+      return;
+    }
+    if (hub === undefined) {
+      connection.error(new RoomNotFoundError(`No room ${room}`), frame.ref, 'join');
+      return;
+    }
+    const feed = new RoomFeed(connection, room, hub, frame.ref, this.#feedEnded);
+    connection.joined.set(room, feed);
+    this.#state.rooms.retain(room);
+    feed.start(frame.since);
+  }
+
+  #leftRoom(feed: RoomFeed): void {
+    const { joined } = feed.connection;
+    if (joined.get(feed.room) === feed) joined.delete(feed.room);
+    this.#state.rooms.release(feed.room, feed.hub);
+  }
+
+  #leave(connection: Connection, frame: LeaveFrame): Promise<void> | void {
+    const membership = connection.joined.get(frame.room);
+    if (membership?.hub === undefined) {
+      connection.error(new NotJoinedError(`Not in room ${frame.room}`), frame.ref, 'leave');
+      return undefined;
+    }
+    connection.joined.delete(frame.room);
+    const answer = (): void => {
+      membership.unsubscribe();
+      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref, room: frame.room });
+    };
+    // A room that closed meanwhile has let the session go already: the leave still succeeds.
+    return membership.hub.remove(connection.userId, connection.id).then(answer, answer);
+  }
+
+  #publish(connection: Connection, frame: PublishFrame | DirectSendFrame): void | Promise<void> {
+    const room = frame.room as string;
+    const hub = connection.joined.get(room)?.hub;
+    if (hub === undefined) {
+      connection.error(new NotJoinedError(`Not in room ${room}`), frame.ref, frame.type);
+      return undefined;
+    }
+    const { authorizePublish, messageEncoder } = this.options;
+    if (authorizePublish === undefined && messageEncoder === undefined) {
+      this.#post(connection, hub, frame, frame.data);
+      return undefined;
+    }
+    return this.#publishChecked(connection, hub, frame);
+  }
+
+  async #publishChecked(connection: Connection, hub: MessageHub<unknown>, frame: PublishFrame | DirectSendFrame): Promise<void> {
+    const room = frame.room as string;
+    const { authorizePublish, messageEncoder } = this.options;
+    if (authorizePublish !== undefined) {
+      const refusal = await this.#authorize(authorizePublish, { room, connection, data: frame.data });
+      if (refusal !== undefined) {
+        connection.error(refusal, frame.ref, frame.type);
+        return;
+      }
+    }
+    let data = frame.data;
+    if (messageEncoder !== undefined) {
+      const context: MessageContext = {
+        room,
+        connection,
+        hub,
+        reply: (reply) => hub.systemWhisper(connection.userId, reply),
+      };
+      try {
+        data = await messageEncoder(data, context);
+      } catch (error) {
+        this.#fail(connection, error, frame);
+        return;
+      }
+    }
+    if (data === undefined) {
+      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+      return;
+    }
+    this.#post(connection, hub, frame, data);
+  }
+
+  /** Hands the message to the room; answers `ok` once the room accepted it. */
+  #post(connection: Connection, hub: MessageHub<unknown>, frame: PublishFrame | DirectSendFrame, data: unknown): void {
+    const { userId } = connection;
+    const accepted = frame.type === 'direct' ? hub.whisper(userId, frame.to, data) : hub.message(userId, data);
+    connection.publishStarted();
+    const ref = frame.ref;
+    accepted.then(
+      () => {
+        connection.publishSettled();
+        if (ref !== undefined) connection.send({ type: 'ok', ref });
+      },
+      (error: unknown) => {
+        connection.publishSettled();
+        this.#fail(connection, error, frame);
+      },
+    );
+  }
+
+  #direct(connection: Connection, frame: DirectSendFrame): void | Promise<void> {
+    if (frame.room !== undefined) return this.#publish(connection, frame);
+    if (!isUserId(frame.to)) {
+      connection.error(new NotFoundWireError('No such user'), frame.ref, 'direct');
+      return undefined;
+    }
+    const message: DirectFrame = { type: 'direct', id: ++this.#directId, from: connection.userId, data: frame.data, ts: Date.now() };
+    const targets = this.#state.users.get(frame.to);
+    if (targets !== undefined && targets.size > 0) {
+      for (const target of targets) target.send(message);
+      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+      return undefined;
+    }
+    return this.#queueOffline(connection, frame, message);
+  }
+
+  async #queueOffline(connection: Connection, frame: DirectSendFrame, message: DirectFrame): Promise<void> {
+    const queue = this.#state.offlineQueue;
+    if (queue === false) {
+      connection.error(new NotFoundWireError(`User ${frame.to} is offline`), frame.ref, 'direct');
+      return;
+    }
+    let kept: boolean;
+    try {
+      kept = await queue.push(frame.to, message);
+    } catch (error) {
+      this.#fail(connection, error, frame);
+      return;
+    }
+    if (!kept) {
+      connection.error(new OfflineQueueFullError(`The offline queue of ${frame.to} is full`), frame.ref, 'direct');
+      return;
+    }
+    this.counters.offlineQueued++;
+    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+  }
+
+  async #request(connection: Connection, frame: RequestFrame): Promise<void> {
+    const handler = this.#state.handlers.get(frame.op);
+    if (handler === undefined) {
+      connection.error(new UnknownOpError(`Unknown operation ${JSON.stringify(frame.op.slice(0, 64))}`), frame.ref, 'request');
+      return;
+    }
+    try {
+      const data = await handler(frame.data, { op: frame.op, connection });
+      connection.send({ type: 'response', ref: frame.ref, data: data === undefined ? null : data });
+    } catch (error) {
+      this.#fail(connection, error, frame);
+    }
+  }
+
+  /** Runs an authorization hook: undefined when allowed, else the error to send. */
+  async #authorize(hook: (request: RoomRequest) => boolean | Promise<boolean>, request: RoomRequest): Promise<WireError | undefined> {
+    try {
+      return (await hook(request)) === true ? undefined : new ForbiddenError(`Not allowed in room ${request.room}`);
+    } catch (error) {
+      if (!(error instanceof WireError)) this.options.onError(error);
+      return toWireError(error);
+    }
+  }
+
+  /** Sends the error for `error`, reporting internal failures on the server side. */
+  #fail(connection: Connection, error: unknown, frame: ClientFrame): void {
+    const wire = toWireError(error);
+    if (wire.code === 'INTERNAL') this.options.onError(error);
+    connection.error(wire, refOf(frame), frame.type);
+  }
+
+  #callHook(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+}
+
+function refOf(frame: ClientFrame): Ref | undefined {
+  return 'ref' in frame ? frame.ref : undefined;
+}
+
+function normaliseIdentity(result: AuthResult): { userId: string; meta?: Readonly<Record<string, unknown>> } | undefined {
+  if (typeof result === 'string') return isUserId(result) ? { userId: result } : undefined;
+  if (typeof result !== 'object' || result === null || !isUserId(result.userId)) return undefined;
+  return result;
+}

@@ -1,0 +1,252 @@
+/**
+ * Options of {@link HubServer}, their defaults and their validation. Invalid options throw a
+ * `TypeError` that says what was expected and what was given.
+ */
+import type { MessageHub, MessageHubOptions } from '@msghub/messagehub';
+import type { Handshake } from './adapter.js';
+import type { AssetSource } from './assets.js';
+import type { OfflineQueue } from './offline-queue.js';
+import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
+import type { SlowConsumerPolicy } from './outbox.js';
+import type { TokenStore } from './tokens.js';
+
+/** A connection as hooks and handlers see it. */
+export interface ConnectionInfo {
+  readonly id: string;
+  /** Empty until authenticated. */
+  readonly userId: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly transport: string;
+  readonly remoteAddress: string | undefined;
+  readonly handshake: Handshake;
+  /** Rooms this connection has joined. */
+  readonly rooms: ReadonlySet<string>;
+}
+
+/** What an authenticator gets: the `hello` frame and how the client connected. */
+export interface AuthRequest {
+  readonly hello: HelloFrame;
+  readonly handshake: Handshake;
+  readonly transport: string;
+  readonly remoteAddress: string | undefined;
+  /** The server's connect-token store. */
+  readonly tokens: TokenStore;
+}
+
+/** An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. */
+export type AuthResult = { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>> } | string | false | null | undefined;
+
+export type Authenticator = (request: AuthRequest) => AuthResult | Promise<AuthResult>;
+
+/** What a join or publish authorization hook gets. */
+export interface RoomRequest {
+  readonly room: string;
+  readonly connection: ConnectionInfo;
+  /** The published data (publish only). */
+  readonly data?: unknown;
+}
+
+/** Returns false (or throws a wire error) to refuse with `FORBIDDEN` (or the thrown code). */
+export type RoomAuthorizer = (request: RoomRequest) => boolean | Promise<boolean>;
+
+/** What a message encoder gets besides the data. */
+export interface MessageContext {
+  readonly room: string;
+  readonly connection: ConnectionInfo;
+  readonly hub: MessageHub<unknown>;
+  /** Sends `data` to the sender only, as a system whisper in the room (answers commands like `/users`). */
+  reply(data: unknown): Promise<void>;
+}
+
+/** Returns the data to publish (transformed or not), or `undefined` to publish nothing. */
+export type MessageEncoder = (data: unknown, context: MessageContext) => unknown;
+
+/** An RPC handler: returns the `response` data or throws (a wire error keeps its code). */
+export type RequestHandler = (input: unknown, context: RequestContext) => unknown;
+
+/** What an RPC handler gets besides the input. */
+export interface RequestContext {
+  readonly op: string;
+  readonly connection: ConnectionInfo;
+}
+
+/** Options of {@link HubServer}. Every field is optional. */
+export interface HubServerOptions {
+  /**
+   * Decides who a connection is, from its `hello` and handshake. The default redeems
+   * `hello.token` (or the `token` query parameter) from `server.tokens`, and, with
+   * `trustClientUser`, accepts `hello.user` (or the `user` query parameter) as is.
+   */
+  authenticate?: Authenticator;
+  /** Let the default authenticator accept a client-chosen user id (development). @default false */
+  trustClientUser?: boolean;
+  /** Lifetime of a connect token. @default 30000 */
+  tokenTtlMs?: number;
+  /** Time a connection has to complete `hello`. @default 5000 */
+  authTimeoutMs?: number;
+  /** Interval of server pings (announced in `welcome.heartbeatMs`). 0 disables pings. @default 25000 */
+  heartbeatMs?: number;
+  /** Time a client has to answer a ping with a `pong` (or any frame). @default 10000 */
+  pongTimeoutMs?: number;
+  /** Close a connection that sent no frame (pongs excluded) for this long. 0 = never. @default 0 */
+  idleTimeoutMs?: number;
+  /** Largest frame accepted. On TCP at most 4 MiB. @default 1048576 */
+  maxFrameBytes?: number;
+  /** Outgoing queue bound per connection, in frames. @default 4096 */
+  maxQueuedFrames?: number;
+  /** Outgoing queue bound per connection, in bytes. @default 4194304 */
+  maxQueuedBytes?: number;
+  /** What happens at the bound. @default 'close' */
+  slowConsumerPolicy?: SlowConsumerPolicy;
+  /** Stop writing to a socket while it has this many bytes unsent (frames wait in the queue). @default 262144 */
+  writeHighWaterBytes?: number;
+  /** Publishes awaiting the room per connection before the server stops reading it. @default 64 */
+  maxPendingPublishes?: number;
+  /** Frames a connection may send per `intervalMs`; past it frames get `RATE_LIMITED`. `false` disables. @default { frames: 1000, intervalMs: 1000 } */
+  rateLimit?: { frames: number; intervalMs: number } | false;
+  /** One connection per user: a new connection kicks the old (`SESSION_REPLACED`). @default false */
+  singleSession?: boolean;
+  /** Create a room on its first `join`; when false only `server.rooms.create()` does. @default true */
+  autoCreateRooms?: boolean;
+  /** Close a room no connection has joined for this long. 0 = never. @default 300000 */
+  roomIdleTimeoutMs?: number;
+  /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
+  hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  /** Called with every new room, before anyone joins: attach listeners (the datalog) here. */
+  onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
+  /** May a connection join a room? @default everyone may */
+  authorizeJoin?: RoomAuthorizer;
+  /** May a connection publish (and whisper) in a room it joined? @default everyone may */
+  authorizePublish?: RoomAuthorizer;
+  /** Transforms or suppresses published data, or answers commands. */
+  messageEncoder?: MessageEncoder;
+  /** Where direct messages to offline users wait. `false` disables queueing. @default new MemoryOfflineQueue() */
+  offlineQueue?: OfflineQueue | false;
+  /** Sees (and may replace, or drop by returning null) every valid frame from a client, before the server acts on it. */
+  beforeReceive?: (frame: ClientFrame, connection: ConnectionInfo) => ClientFrame | null;
+  /** Sees (and may replace, or drop by returning null) every frame before it is queued to a client. */
+  beforeSend?: (frame: ServerFrame, connection: ConnectionInfo) => ServerFrame | null;
+  /** Called after each write with the frame texts it carried. */
+  afterSend?: (frames: readonly string[], connection: ConnectionInfo) => void;
+  /** Called once a connection is authenticated (after `welcome`). */
+  onConnect?: (connection: ConnectionInfo) => void;
+  /** Called once a connection is gone, with the code it was closed with (`CLOSED` when the peer left). */
+  onDisconnect?: (connection: ConnectionInfo, code: string) => void;
+  /** Files served by the server's own HTTP listener: URL path → file path or contents. */
+  assets?: Readonly<Record<string, AssetSource>>;
+  /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
+  'authenticate' | 'hubOptions' | 'onRoomCreated' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit'>> {
+  readonly authenticate: Authenticator | undefined;
+  readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  readonly onRoomCreated: HubServerOptions['onRoomCreated'];
+  readonly authorizeJoin: RoomAuthorizer | undefined;
+  readonly authorizePublish: RoomAuthorizer | undefined;
+  readonly messageEncoder: MessageEncoder | undefined;
+  readonly offlineQueue: OfflineQueue | false | undefined;
+  readonly beforeReceive: HubServerOptions['beforeReceive'];
+  readonly beforeSend: HubServerOptions['beforeSend'];
+  readonly afterSend: HubServerOptions['afterSend'];
+  readonly onConnect: HubServerOptions['onConnect'];
+  readonly onDisconnect: HubServerOptions['onDisconnect'];
+  readonly rateLimit: { frames: number; intervalMs: number } | false;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `${JSON.stringify(value)} (string)`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return `${String(value)} (${typeof value})`;
+}
+
+function integer(name: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`Expected \`${name}\` to be an integer >= ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+function fn<F>(name: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
+  }
+  return value as F | undefined;
+}
+
+function objectOption<O>(name: string, value: unknown): O | undefined {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new TypeError(`Expected \`${name}\` to be an object, got ${describe(value)}`);
+  }
+  return value as O | undefined;
+}
+
+function rateLimitOption(value: unknown): ResolvedServerOptions['rateLimit'] {
+  if (value === false) return false;
+  const given = objectOption<{ frames?: unknown; intervalMs?: unknown }>('rateLimit', value) ?? {};
+  return { frames: integer('rateLimit.frames', given.frames, 1, 1000), intervalMs: integer('rateLimit.intervalMs', given.intervalMs, 1, 1000) };
+}
+
+function offlineQueueOption(value: unknown): OfflineQueue | false | undefined {
+  if (value === undefined || value === false) return value;
+  const queue = value as Partial<OfflineQueue> | null;
+  if (typeof queue !== 'object' || queue === null || typeof queue.push !== 'function' || typeof queue.take !== 'function') {
+    throw new TypeError(`Expected \`offlineQueue\` to be false or an object with push() and take(), got ${describe(value)}`);
+  }
+  return value as OfflineQueue;
+}
+
+/** Validates `options` and fills in the defaults. */
+export function resolveServerOptions(options: HubServerOptions = {}): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
+  const policy = options.slowConsumerPolicy ?? 'close';
+  if (policy !== 'close' && policy !== 'drop-oldest') {
+    throw new TypeError(`Expected \`slowConsumerPolicy\` to be 'close' or 'drop-oldest', got ${describe(policy)}`);
+  }
+  return {
+    authenticate: fn<Authenticator>('authenticate', options.authenticate),
+    trustClientUser: boolean('trustClientUser', options.trustClientUser, false),
+    tokenTtlMs: integer('tokenTtlMs', options.tokenTtlMs, 1, 30_000),
+    authTimeoutMs: integer('authTimeoutMs', options.authTimeoutMs, 1, 5000),
+    heartbeatMs: integer('heartbeatMs', options.heartbeatMs, 0, 25_000),
+    pongTimeoutMs: integer('pongTimeoutMs', options.pongTimeoutMs, 1, 10_000),
+    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs, 0, 0),
+    maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024),
+    maxQueuedFrames: integer('maxQueuedFrames', options.maxQueuedFrames, 1, 4096),
+    maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, 1024, 4 * 1024 * 1024),
+    slowConsumerPolicy: policy,
+    writeHighWaterBytes: integer('writeHighWaterBytes', options.writeHighWaterBytes, 1, 256 * 1024),
+    maxPendingPublishes: integer('maxPendingPublishes', options.maxPendingPublishes, 1, 64),
+    rateLimit: rateLimitOption(options.rateLimit),
+    singleSession: boolean('singleSession', options.singleSession, false),
+    autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
+    roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
+    hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
+    onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
+    authorizeJoin: fn('authorizeJoin', options.authorizeJoin),
+    authorizePublish: fn('authorizePublish', options.authorizePublish),
+    messageEncoder: fn('messageEncoder', options.messageEncoder),
+    offlineQueue: offlineQueueOption(options.offlineQueue),
+    beforeReceive: fn('beforeReceive', options.beforeReceive),
+    beforeSend: fn('beforeSend', options.beforeSend),
+    afterSend: fn('afterSend', options.afterSend),
+    onConnect: fn('onConnect', options.onConnect),
+    onDisconnect: fn('onDisconnect', options.onDisconnect),
+    assets: objectOption('assets', options.assets) ?? {},
+    onError: fn('onError', options.onError) ?? reportToConsole,
+  };
+}
+
+function reportToConsole(error: unknown): void {
+  console.error('msghub transport:', error);
+}

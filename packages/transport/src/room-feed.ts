@@ -1,0 +1,101 @@
+/**
+ * Carries one connection's session stream of one room to the socket: room events become `event`
+ * frames (the JSON text of an event is built once and shared by every connection of the room),
+ * gap notices become `gap` frames, and the `ok` answering the join goes first.
+ */
+import type { MessageHub, SessionEvent } from '@msghub/messagehub';
+import type { Observer, Subscription } from 'rxjs';
+import type { Connection, Membership } from './connection.js';
+import { toWireError } from './errors.js';
+import type { OkFrame, Ref } from './protocol.js';
+
+// The hub hands the same event object to every session in turn, so a one-slot cache serves the
+// whole fan-out of an event with a single JSON.stringify.
+let cachedEvent: object | undefined;
+let cachedText = '';
+
+function eventText(room: string, event: object): string {
+  if (event !== cachedEvent) {
+    cachedText = `{"type":"event","room":${JSON.stringify(room)},"event":${JSON.stringify(event)}}`;
+    cachedEvent = event;
+  }
+  return cachedText;
+}
+
+/** Called when a feed ends (left, room closed, failed). */
+export type FeedEnded = (feed: RoomFeed) => void;
+
+export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
+  readonly room: string;
+  readonly hub: MessageHub<unknown>;
+  readonly connection: Connection;
+  readonly #ref: Ref | undefined;
+  readonly #ended: FeedEnded;
+  #answered = false;
+  #subscription: Subscription | undefined;
+  #done = false;
+
+  constructor(connection: Connection, room: string, hub: MessageHub<unknown>, ref: Ref | undefined, ended: FeedEnded) {
+    this.connection = connection;
+    this.room = room;
+    this.hub = hub;
+    this.#ref = ref;
+    this.#ended = ended;
+  }
+
+  /** Subscribes to the session stream of this connection in the room. */
+  start(since: number | undefined): void {
+    const { userId, id } = this.connection;
+    const stream = since === undefined ? this.hub.add(userId, id) : this.hub.add(userId, id, { since });
+    const subscription = stream.subscribe(this);
+    if (this.#done) subscription.unsubscribe();
+    else this.#subscription = subscription;
+  }
+
+  next(event: SessionEvent<unknown>): void {
+    const connection = this.connection;
+    if (!this.#answered) this.#answer(event);
+    if (event.type === 'gap') {
+      const { since, resumeAt, reason } = event;
+      connection.send({ type: 'gap', room: this.room, since, resumeAt, reason });
+    } else if (connection.hasSendHook) {
+      connection.send({ type: 'event', room: this.room, event });
+    } else {
+      connection.enqueue(eventText(this.room, event), this.room, event.id);
+    }
+  }
+
+  error(error: unknown): void {
+    if (!this.#answered) {
+      this.#answered = true;
+      this.connection.error(toWireError(error), this.#ref, 'join');
+    }
+    this.#end();
+  }
+
+  complete(): void {
+    this.#end();
+  }
+
+  unsubscribe(): void {
+    this.#subscription?.unsubscribe();
+    this.#end();
+  }
+
+  /** Sends the join's `ok`: lastEventId is the room's last event before this session's own join. */
+  #answer(first: SessionEvent<unknown>): void {
+    this.#answered = true;
+    const ref = this.#ref;
+    if (ref === undefined) return;
+    const own = (first.type === 'join' || first.type === 'add') && first.sessionId === this.connection.id;
+    const lastEventId = own ? first.id - 1 : this.hub.lastEventId;
+    const ok: OkFrame = { type: 'ok', ref, room: this.room, lastEventId };
+    this.connection.send(ok);
+  }
+
+  #end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#ended(this);
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The rooms of a server: one {@link MessageHub} per room name, created on the first join (or only
+ * through {@link RoomRegistry.create} when auto-creation is off), closed after it has had no
+ * member for `idleTimeoutMs`. `onRoomCreated` runs for every new room before anyone joins, which
+ * is where listeners such as the datalog are attached.
+ */
+import { MessageHub, type MessageHubOptions } from '@msghub/messagehub';
+
+/** Options of {@link RoomRegistry}. */
+export interface RoomRegistryOptions {
+  /** Create rooms on demand in {@link RoomRegistry.open}. @default true */
+  autoCreate?: boolean;
+  /** Close a room that has had no member this long. 0 = never. @default 300000 */
+  idleTimeoutMs?: number;
+  hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
+  /** Receives what `onRoomCreated` throws. @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+interface Room {
+  readonly hub: MessageHub<unknown>;
+  members: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/** Names of rooms are non-empty strings of at most 256 characters. */
+export function isRoomName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= 256;
+}
+
+export class RoomRegistry {
+  readonly #rooms = new Map<string, Room>();
+  readonly #autoCreate: boolean;
+  readonly #idleTimeoutMs: number;
+  readonly #hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  readonly #onRoomCreated: RoomRegistryOptions['onRoomCreated'];
+  readonly #onError: (error: unknown) => void;
+  readonly #closing = new Set<Promise<void>>();
+
+  constructor(options: RoomRegistryOptions = {}) {
+    this.#autoCreate = options.autoCreate ?? true;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
+    this.#hubOptions = options.hubOptions ?? {};
+    this.#onRoomCreated = options.onRoomCreated;
+    this.#onError = options.onError ?? console.error;
+  }
+
+  /** Open rooms. */
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  /** Names of the open rooms, in creation order. */
+  names(): string[] {
+    return [...this.#rooms.keys()];
+  }
+
+  /** The room's hub, if it is open. */
+  get(name: string): MessageHub<unknown> | undefined {
+    return this.#rooms.get(name)?.hub;
+  }
+
+  /**
+   * Opens a room (or returns the open one) whatever `autoCreate` says.
+   * @throws {TypeError} for a name that is not a string of 1 to 256 characters
+   */
+  create(name: string): MessageHub<unknown> {
+    if (!isRoomName(name)) throw new TypeError(`Expected a room name of 1 to 256 characters, got ${typeof name}`);
+    const existing = this.#rooms.get(name);
+    if (existing !== undefined) return existing.hub;
+    const hub = new MessageHub<unknown>({ ...this.#hubOptions, chatroomId: name });
+    const room: Room = { hub, members: 0, idleTimer: undefined };
+    this.#rooms.set(name, room);
+    void hub.closed.then(() => this.#forget(name, hub));
+    try {
+      this.#onRoomCreated?.(hub, name);
+    } catch (error) {
+      this.#onError(error);
+    }
+    this.#armIdle(name, room);
+    return hub;
+  }
+
+  /** The room for a join: the open one, a new one when `autoCreate`, else undefined. */
+  open(name: string): MessageHub<unknown> | undefined {
+    const room = this.#rooms.get(name);
+    if (room !== undefined) return room.hub;
+    return this.#autoCreate ? this.create(name) : undefined;
+  }
+
+  /** Counts a member in; a room with members is never idle. */
+  retain(name: string): void {
+    const room = this.#rooms.get(name);
+    if (room === undefined) return;
+    room.members++;
+    if (room.idleTimer !== undefined) {
+      clearTimeout(room.idleTimer);
+      room.idleTimer = undefined;
+    }
+  }
+
+  /** Counts a member out; the last one out starts the idle timer. */
+  release(name: string, hub: MessageHub<unknown>): void {
+    const room = this.#rooms.get(name);
+    if (room === undefined || room.hub !== hub) return;
+    room.members = Math.max(0, room.members - 1);
+    this.#armIdle(name, room);
+  }
+
+  /** Closes one room (its listeners flush); resolves when closed. */
+  close(name: string): Promise<void> {
+    const room = this.#rooms.get(name);
+    if (room === undefined) return Promise.resolve();
+    return this.#close(name, room);
+  }
+
+  /** Closes every room and waits for every close in flight, idle ones included. */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#rooms].map(([name, room]) => this.#close(name, room)));
+    await Promise.all([...this.#closing]);
+  }
+
+  #armIdle(name: string, room: Room): void {
+    if (room.members > 0 || this.#idleTimeoutMs === 0 || room.idleTimer !== undefined) return;
+    room.idleTimer = setTimeout(roomOnIdle, this.#idleTimeoutMs, this, name);
+    room.idleTimer.unref();
+  }
+
+  /** Called by the idle timer. */
+  idle(name: string): void {
+    const room = this.#rooms.get(name);
+    if (room === undefined) return;
+    room.idleTimer = undefined;
+    if (room.members === 0) void this.#close(name, room);
+  }
+
+  #close(name: string, room: Room): Promise<void> {
+    if (room.idleTimer !== undefined) clearTimeout(room.idleTimer);
+    room.idleTimer = undefined;
+    // Forget it now: a join during the close gets a fresh room instead of a closing one.
+    if (this.#rooms.get(name) === room) this.#rooms.delete(name);
+    const closing = room.hub.close();
+    this.#closing.add(closing);
+    void closing.then(() => this.#closing.delete(closing));
+    return closing;
+  }
+
+  #forget(name: string, hub: MessageHub<unknown>): void {
+    const room = this.#rooms.get(name);
+    if (room?.hub !== hub) return;
+    if (room.idleTimer !== undefined) clearTimeout(room.idleTimer);
+    this.#rooms.delete(name);
+  }
+}
+
+function roomOnIdle(registry: RoomRegistry, name: string): void {
+  registry.idle(name);
+}

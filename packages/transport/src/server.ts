@@ -1,0 +1,218 @@
+/**
+ * The msghub server: rooms (one MessageHub each) reached over WebSocket and TCP with protocol v1
+ * (docs/protocol.md). It owns the connections, the rooms registry, the connect tokens, the RPC
+ * handlers and the heartbeat, and shuts all of them down in order.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TransportAdapter, TransportSocket } from './adapter.js';
+import { createAssetHandler } from './assets.js';
+import { Connection } from './connection.js';
+import { FrameRouter } from './frame-router.js';
+import { Heartbeat } from './heartbeat.js';
+import { Counters, type MetricsSnapshot } from './metrics.js';
+import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
+import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
+import { RoomRegistry } from './rooms.js';
+import { TcpAdapter } from './tcp-adapter.js';
+import { TokenStore } from './tokens.js';
+import { WsAdapter } from './ws-adapter.js';
+
+/** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
+export interface ListenOptions {
+  /** WebSocket on its own HTTP server (which also serves `assets`). */
+  ws?: { port?: number; host?: string; path?: string } | false;
+  /** TCP with length-prefixed frames. */
+  tcp?: { port?: number; host?: string } | false;
+}
+
+/** The addresses bound by {@link HubServer.listen}. */
+export interface ListenAddresses {
+  ws?: AddressInfo;
+  tcp?: AddressInfo;
+}
+
+/** `running` until `close()`; `closing` until every room is closed. */
+export type ServerStatus = 'running' | 'closing' | 'closed';
+
+/**
+ * A hub server.
+ *
+ * @example
+ * const server = new HubServer({ trustClientUser: true });
+ * const { ws, tcp } = await server.listen({ ws: { port: 8080 }, tcp: { port: 8081 } });
+ * server.handle('time', () => Date.now());
+ * process.on('SIGTERM', () => void server.close());
+ */
+export class HubServer {
+  /** The rooms: `server.rooms.create('lobby')` opens one explicitly. */
+  readonly rooms: RoomRegistry;
+  /** Connect tokens: `server.tokens.issue(userId)` returns a single-use token. */
+  readonly tokens: TokenStore;
+  /**
+   * Serves the `assets` option; for an HTTP server the caller owns (see {@link attach}), call it
+   * first in the request handler: it returns true when it answered.
+   */
+  readonly assetHandler: (request: IncomingMessage, response: ServerResponse) => boolean;
+  readonly #options: ResolvedServerOptions;
+  readonly #counters = new Counters();
+  readonly #handlers = new Map<string, RequestHandler>();
+  readonly #users = new Map<string, Set<Connection>>();
+  readonly #connections = new Set<Connection>();
+  readonly #adapters: TransportAdapter[] = [];
+  readonly #router: FrameRouter;
+  readonly #heartbeat: Heartbeat;
+  #nextId = 0;
+  #status: ServerStatus = 'running';
+  #closing: Promise<void> | undefined;
+  readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
+
+  /** @throws {TypeError} when an option has the wrong type or range */
+  constructor(options: HubServerOptions = {}) {
+    this.#options = resolveServerOptions(options);
+    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, onRoomCreated, onError } = this.#options;
+    this.rooms = new RoomRegistry({ autoCreate: autoCreateRooms, idleTimeoutMs: roomIdleTimeoutMs, hubOptions, onRoomCreated, onError });
+    this.tokens = new TokenStore({ ttlMs: this.#options.tokenTtlMs });
+    this.assetHandler = createAssetHandler(this.#options.assets);
+    const offlineQueue: OfflineQueue | false = this.#options.offlineQueue ?? new MemoryOfflineQueue();
+    this.#router = new FrameRouter(
+      {
+        options: this.#options,
+        counters: this.#counters,
+        rooms: this.rooms,
+        tokens: this.tokens,
+        offlineQueue,
+        handlers: this.#handlers,
+        users: this.#users,
+      },
+      (connection) => this.#connections.delete(connection),
+    );
+    this.#heartbeat = new Heartbeat(this.#connections, this.#options, this.#counters);
+    this.#installBuiltins();
+  }
+
+  get status(): ServerStatus {
+    return this.#status;
+  }
+
+  /**
+   * Starts accepting on the given carriers (WebSocket on port 0 when nothing is given).
+   * @returns the bound addresses
+   */
+  async listen(options: ListenOptions = { ws: {} }): Promise<ListenAddresses> {
+    const result: ListenAddresses = {};
+    const { maxFrameBytes } = this.#options;
+    if (options.ws) {
+      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, requestHandler: this.#httpRequest });
+      await this.addAdapter(ws);
+      result.ws = ws.address();
+    }
+    if (options.tcp) {
+      const tcp = new TcpAdapter({ ...options.tcp, maxFrameBytes });
+      await this.addAdapter(tcp);
+      result.tcp = tcp.address();
+    }
+    return result;
+  }
+
+  /**
+   * Accepts WebSocket upgrades on an HTTP server the caller owns, at `path` (any path when
+   * absent). Serve assets there with {@link assetHandler}.
+   */
+  async attach(server: HttpServer, options: { path?: string } = {}): Promise<void> {
+    await this.addAdapter(new WsAdapter({ server, ...options, maxFrameBytes: this.#options.maxFrameBytes }));
+  }
+
+  /** Starts accepting from another carrier. */
+  async addAdapter(adapter: TransportAdapter): Promise<void> {
+    if (this.#status !== 'running') throw new Error('The server is closing');
+    this.#adapters.push(adapter);
+    await adapter.listen(this.#accept);
+  }
+
+  /**
+   * Registers the RPC handler for `op` (replacing an earlier one). A `request` frame with that
+   * op gets a `response` with what the handler returns, or an `error` with the code of what it
+   * throws (`INTERNAL` for non-wire errors).
+   *
+   * @example
+   * server.handle('time', () => Date.now());
+   * server.handle('whois', async (input, { connection }) => ({ me: connection.userId, input }));
+   */
+  handle(op: string, handler: RequestHandler): this {
+    if (typeof op !== 'string' || op.length === 0) throw new TypeError('Expected `op` to be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
+    this.#handlers.set(op, handler);
+    return this;
+  }
+
+  /**
+   * Disconnects every connection of `userId` with a `kicked` frame (code `KICKED`).
+   * @returns how many connections were closed
+   */
+  kick(userId: string, reason = 'Kicked'): number {
+    const own = [...(this.#users.get(userId) ?? [])];
+    for (const connection of own) connection.close('KICKED', reason, { type: 'kicked', code: 'KICKED', reason });
+    return own.length;
+  }
+
+  /** Whether `userId` has an authenticated connection. */
+  isOnline(userId: string): boolean {
+    return (this.#users.get(userId)?.size ?? 0) > 0;
+  }
+
+  /** A snapshot of the counters. */
+  metrics(): MetricsSnapshot {
+    let authenticated = 0;
+    for (const connection of this.#connections) if (connection.state === 'open') authenticated++;
+    return this.#counters.snapshot(this.#connections.size, authenticated, this.rooms.size);
+  }
+
+  /**
+   * Shuts down: stops accepting, sends `bye` (`SHUTDOWN`) to every connection, closes every room
+   * (its listeners flush), then resolves. Idempotent; never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#status = 'closing';
+    this.#heartbeat.stop();
+    const stopped = Promise.all(this.#adapters.map((adapter) => adapter.stop().catch(this.#options.onError)));
+    for (const connection of [...this.#connections]) connection.close('SHUTDOWN', 'Server shutting down');
+    await this.rooms.closeAll();
+    await stopped;
+    this.tokens.clear();
+    this.#status = 'closed';
+  }
+
+  #connect(socket: TransportSocket): void {
+    if (this.#status !== 'running') {
+      socket.destroy();
+      return;
+    }
+    const connection = new Connection(`c${(++this.#nextId).toString(36)}`, socket, this.#router, Date.now());
+    this.#connections.add(connection);
+    socket.start(connection);
+  }
+
+  readonly #httpRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    if (this.assetHandler(request, response)) return;
+    response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
+  };
+
+  /** `presence` ({room}) and `online` ({user}); an application may replace them. */
+  #installBuiltins(): void {
+    this.handle('presence', (input) => {
+      const room = (input as { room?: unknown } | null)?.room;
+      const hub = typeof room === 'string' ? this.rooms.get(room) : undefined;
+      return hub === undefined ? [] : hub.presence();
+    });
+    this.handle('online', (input) => {
+      const user = (input as { user?: unknown } | null)?.user;
+      return typeof user === 'string' && this.isOnline(user);
+    });
+  }
+}

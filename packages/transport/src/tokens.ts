@@ -1,0 +1,89 @@
+/**
+ * Single-use, expiring connect tokens (32 random bytes, 30 s by default). An application issues a
+ * token to a user it has already authenticated (over its own HTTP API, say); the client presents
+ * it in `hello.token` or the `token` query parameter; the server consumes it once.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** What a token stands for. */
+export interface TokenGrant {
+  readonly userId: string;
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+interface Entry {
+  readonly grant: TokenGrant;
+  readonly expiresAt: number;
+}
+
+/** Options of {@link TokenStore}. */
+export interface TokenStoreOptions {
+  /** How long a token stays valid. @default 30000 */
+  ttlMs?: number;
+  /** Where time comes from (tests pass a virtual clock). @default Date.now */
+  clock?: () => number;
+}
+
+/**
+ * Issues and redeems connect tokens. Expired tokens are dropped when met and on every issue, so
+ * the store holds at most the tokens issued in the last `ttlMs`.
+ *
+ * @example
+ * const token = server.tokens.issue('ada');
+ * // client: {"type":"hello","v":1,"token":token}
+ */
+export class TokenStore {
+  readonly ttlMs: number;
+  readonly #clock: () => number;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(options: TokenStoreOptions = {}) {
+    const ttlMs = options.ttlMs ?? 30_000;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+      throw new TypeError(`Expected \`ttlMs\` to be an integer >= 1, got ${String(ttlMs)}`);
+    }
+    this.ttlMs = ttlMs;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Tokens issued and neither redeemed nor swept yet. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Issues a token for `userId`.
+   * @returns 32 random bytes, base64url (43 characters)
+   */
+  issue(userId: string, meta?: Readonly<Record<string, unknown>>): string {
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new TypeError(`Expected \`userId\` to be a non-empty string, got ${typeof userId}`);
+    }
+    const now = this.#clock();
+    this.#sweep(now);
+    const token = randomBytes(32).toString('base64url');
+    this.#entries.set(token, { grant: meta === undefined ? { userId } : { userId, meta }, expiresAt: now + this.ttlMs });
+    return token;
+  }
+
+  /** Redeems `token`: returns its grant once, or undefined when unknown, used or expired. */
+  consume(token: string): TokenGrant | undefined {
+    const entry = this.#entries.get(token);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(token);
+    return entry.expiresAt > this.#clock() ? entry.grant : undefined;
+  }
+
+  /** Forgets every token. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  #sweep(now: number): void {
+    // Map order is issue order and every entry has the same ttl: expired ones are at the front.
+    for (const [token, entry] of this.#entries) {
+      if (entry.expiresAt > now) break;
+      this.#entries.delete(token);
+    }
+  }
+}
