@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { WireErrorCode } from '@msghub/transport/protocol';
+import { WIRE_ERROR_CODES, type WireErrorCode } from '@msghub/transport/protocol';
 import {
   AuthError,
   ClientError,
@@ -17,7 +17,7 @@ import {
   isFatalCode,
 } from '../src/errors.js';
 
-const expected: Record<WireErrorCode, abstract new (...args: never[]) => ServerError> = {
+const expected: Record<string, abstract new (...args: never[]) => ServerError> = {
   BAD_FRAME: ProtocolError,
   UNKNOWN_TYPE: ProtocolError,
   INVALID_FIELD: ProtocolError,
@@ -43,6 +43,7 @@ const expected: Record<WireErrorCode, abstract new (...args: never[]) => ServerE
   INVALID_ARGUMENT: OperationError,
   NOT_FOUND: OperationError,
   ALREADY_EXISTS: OperationError,
+  OFFLINE_QUEUE_FULL: OperationError,
 };
 
 describe('errors', () => {
@@ -55,6 +56,10 @@ describe('errors', () => {
         expect(error.code).to.equal(code);
         expect(error.frame).to.equal('publish');
       }
+    });
+
+    it('has a decided class for every code the protocol lists', () => {
+      expect([...WIRE_ERROR_CODES].sort()).to.deep.equal(Object.keys(expected).sort());
     });
 
     it('keeps the versions a server supports on UNSUPPORTED_VERSION', () => {

@@ -1,0 +1,416 @@
+import { expect } from 'chai';
+import type { ConnectionState, RoomItem } from '../src/index.js';
+import { MsghubClient } from '../src/client.js';
+import {
+  AuthError,
+  ClientClosedError,
+  ConnectTimeoutError,
+  ConnectionEndedError,
+  ConnectionFailedError,
+  DisconnectedError,
+  ForbiddenError,
+  InvalidArgumentError,
+  RequestTimeoutError,
+  SendDiscardedError,
+  UnknownOpError,
+  type ClientError,
+} from '../src/errors.js';
+import type { ClientOptions, Discarded } from '../src/options.js';
+import { FakePeer, eventFrame, flush, type PeerConnection } from './fake-peer.js';
+import { FakeTimers } from './fake-timers.js';
+
+// Frame handling, timing and state against an in-memory peer in virtual time. The same behaviours
+// over real sockets against the real server are in real-server.test.ts.
+
+interface Harness {
+  peer: FakePeer;
+  timers: FakeTimers;
+  client: MsghubClient;
+  states: ConnectionState[];
+  errors: ClientError[];
+  discarded: Discarded[];
+}
+
+function start(options: Partial<ClientOptions> = {}): Harness {
+  const peer = new FakePeer();
+  const timers = new FakeTimers();
+  const client = new MsghubClient({ connector: peer.connector, timers, ...options });
+  const states: ConnectionState[] = [];
+  const errors: ClientError[] = [];
+  const discarded: Discarded[] = [];
+  client.state$.subscribe((state) => states.push(state));
+  client.errors$.subscribe((error) => errors.push(error));
+  client.discarded$.subscribe((item) => discarded.push(item));
+  return { peer, timers, client, states, errors, discarded };
+}
+
+/** Answers every unanswered join on `connection` with `ok`. */
+function acceptJoins(connection: PeerConnection, lastEventId = 0): void {
+  for (const join of connection.sent('join')) {
+    if (join.ref !== undefined && !answered.has(join)) {
+      answered.add(join);
+      connection.push({ type: 'ok', ref: join.ref, room: join.room, lastEventId });
+    }
+  }
+}
+const answered = new WeakSet<object>();
+
+async function connect(h: Harness, heartbeatMs = 0): Promise<PeerConnection> {
+  h.peer.last.welcome(heartbeatMs);
+  await flush();
+  acceptJoins(h.peer.last);
+  await flush();
+  return h.peer.last;
+}
+
+function collect(client: MsghubClient, room: string, since?: number) {
+  const items: RoomItem[] = [];
+  let error: unknown;
+  let complete = false;
+  const subscription = client.join(room, since === undefined ? {} : { since }).subscribe({
+    next: (item) => items.push(item),
+    error: (e: unknown) => (error = e),
+    complete: () => (complete = true),
+  });
+  return {
+    items,
+    subscription,
+    ids: () => items.map((item) => (item.type === 'gap' ? `gap${item.resumeAt}` : item.id)),
+    get error() {
+      return error;
+    },
+    get complete() {
+      return complete;
+    },
+  };
+}
+
+describe('MsghubClient (in-memory peer, virtual time)', () => {
+  describe('handshake', () => {
+    it('sends hello v1 with a token fetched for every attempt, then reports connected', async () => {
+      let n = 0;
+      const h = start({ token: () => `t${++n}`, user: 'ada', meta: { app: 'x' } });
+      expect(h.client.state).to.equal('connecting');
+      h.peer.last.open();
+      await flush();
+      expect(h.peer.last.received).to.deep.equal([{ type: 'hello', v: 1, token: 't1', user: 'ada', meta: { app: 'x' } }]);
+      h.peer.last.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'c1', heartbeatMs: 0, maxFrameBytes: 1024 });
+      await flush();
+      expect(h.client.state).to.equal('connected');
+      expect(h.client.userId).to.equal('ada');
+      h.peer.last.end();
+      h.timers.advance(500);
+      h.peer.last.open();
+      await flush();
+      expect(h.peer.last.sent('hello')[0]?.token).to.equal('t2');
+      expect(h.states).to.deep.equal(['connecting', 'connected', 'reconnecting']);
+    });
+
+    it('answers a server ping with a pong carrying the same ts', async () => {
+      const h = start();
+      const connection = await connect(h);
+      connection.push({ type: 'ping', ts: 42 });
+      expect(connection.sent('pong')).to.deep.equal([{ type: 'pong', ts: 42 }]);
+    });
+
+    it('gives up an attempt with ConnectTimeoutError when no welcome comes in connectTimeoutMs', async () => {
+      const h = start({ connectTimeoutMs: 300 });
+      h.peer.last.open();
+      h.timers.advance(299);
+      expect(h.peer.last.ended).to.equal(false);
+      h.timers.advance(1);
+      expect(h.peer.last.closedByClient).to.equal(true);
+      expect(h.errors[0]).to.be.instanceOf(ConnectTimeoutError);
+      expect(h.client.state).to.equal('reconnecting');
+    });
+
+    it('stops for good on AUTH_FAILED: state disconnected, rooms fail with AuthError, no new attempt', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      h.peer.last.open();
+      h.peer.last.push({ type: 'error', code: 'AUTH_FAILED', message: 'no' });
+      h.peer.last.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections).to.have.length(1);
+      expect(h.client.state).to.equal('disconnected');
+      expect(room.error).to.be.instanceOf(AuthError).with.property('code', 'AUTH_FAILED');
+    });
+  });
+
+  describe('reconnect', () => {
+    it('waits the backoff schedule between attempts and gives up after maxAttempts', async () => {
+      const h = start({ reconnect: { initialDelayMs: 100, maxDelayMs: 300, jitter: 0, maxAttempts: 3 } });
+      const room = collect(h.client, 'lobby');
+      const attemptsAt: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        attemptsAt.push(h.timers.now());
+        h.peer.last.end(new Error('refused'));
+        for (let t = 0; t < 1000 && h.peer.connections.length === i + 1 && h.client.state !== 'disconnected'; t += 10) {
+          h.timers.advance(10);
+        }
+      }
+      expect(attemptsAt).to.deep.equal([0, 100, 300, 600]);
+      expect(h.peer.connections).to.have.length(4);
+      expect(h.client.state).to.equal('disconnected');
+      expect(room.error).to.be.instanceOf(ConnectionFailedError);
+      expect(h.errors.every((e) => e instanceof ConnectionFailedError)).to.equal(true);
+    });
+
+    it('replaces a silent connection after twice the announced heartbeat', async () => {
+      const h = start();
+      const connection = await connect(h, 1000);
+      h.timers.advance(1500);
+      connection.push({ type: 'ping', ts: 1 });
+      h.timers.advance(1999);
+      expect(connection.ended).to.equal(false);
+      h.timers.advance(1);
+      expect(connection.closedByClient).to.equal(true);
+      expect(h.client.state).to.equal('reconnecting');
+      expect(h.errors[0]).to.be.instanceOf(ConnectionFailedError);
+    });
+
+    it('reconnects after a bye with SHUTDOWN and reports it as ConnectionEndedError', async () => {
+      const h = start();
+      const connection = await connect(h);
+      connection.push({ type: 'bye', code: 'SHUTDOWN' });
+      connection.end();
+      expect(h.errors[0]).to.be.instanceOf(ConnectionEndedError).with.property('code', 'SHUTDOWN');
+      h.timers.advance(500);
+      expect(h.peer.connections).to.have.length(2);
+    });
+
+    it('does not reconnect after SESSION_REPLACED', async () => {
+      const h = start();
+      const connection = await connect(h);
+      connection.push({ type: 'kicked', code: 'SESSION_REPLACED' });
+      connection.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections).to.have.length(1);
+      expect(h.client.state).to.equal('disconnected');
+    });
+  });
+
+  describe('#join', () => {
+    it('rejoins from the last id seen and delivers each event once, in order', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      let connection = await connect(h);
+      expect(connection.sent('join')[0]).to.deep.include({ room: 'lobby' }).and.not.have.property('since');
+      connection.push(eventFrame('lobby', 1), eventFrame('lobby', 2), eventFrame('lobby', 3));
+      connection.end();
+      h.timers.advance(500);
+      connection = await connect(h);
+      expect(connection.sent('join')[0]).to.deep.include({ room: 'lobby', since: 3 });
+      // A server replaying a little too much must not produce duplicates.
+      connection.push(eventFrame('lobby', 2), eventFrame('lobby', 3), eventFrame('lobby', 4), eventFrame('lobby', 5));
+      expect(room.ids()).to.deep.equal([1, 2, 3, 4, 5]);
+    });
+
+    it('resumes from the ok lastEventId when the connection drops before any event', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      h.peer.last.welcome();
+      await flush();
+      acceptJoins(h.peer.last, 41);
+      await flush();
+      h.peer.last.end();
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('join')[0]).to.deep.include({ since: 41 });
+    });
+
+    it('delivers a gap notice for events the server can no longer send', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', 10);
+      const connection = await connect(h);
+      expect(connection.sent('join')[0]).to.deep.include({ since: 10 });
+      connection.push({ type: 'gap', room: 'lobby', since: 10, resumeAt: 15, reason: 'trimmed' });
+      connection.push(eventFrame('lobby', 15));
+      expect(room.items[0]).to.deep.equal({ type: 'gap', chatroomId: 'lobby', since: 10, resumeAt: 15, reason: 'trimmed' });
+      expect(room.ids()).to.deep.equal(['gap15', 15]);
+    });
+
+    it('fails the stream with the typed error when the server refuses the join', async () => {
+      const h = start();
+      const room = collect(h.client, 'vault');
+      h.peer.last.welcome();
+      await flush();
+      const join = h.peer.last.sent('join')[0]!;
+      h.peer.last.push({ type: 'error', ref: join.ref!, code: 'FORBIDDEN', message: 'no', frame: 'join' });
+      await flush();
+      expect(room.error).to.be.instanceOf(ForbiddenError).with.property('code', 'FORBIDDEN');
+    });
+
+    it('completes after the room closes and does not rejoin it', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      const connection = await connect(h);
+      connection.push({ type: 'event', room: 'lobby', event: { id: 1, chatroomId: 'lobby', type: 'close', unixTime: 1 } });
+      expect(room.complete).to.equal(true);
+      connection.end();
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('join')).to.deep.equal([]);
+    });
+
+    it('shares one join between subscribers and leaves when the last one unsubscribes', async () => {
+      const h = start();
+      const a = collect(h.client, 'lobby');
+      const b = collect(h.client, 'lobby');
+      const connection = await connect(h);
+      expect(connection.sent('join')).to.have.length(1);
+      connection.push(eventFrame('lobby', 1));
+      expect([a.ids(), b.ids()]).to.deep.equal([[1], [1]]);
+      a.subscription.unsubscribe();
+      expect(connection.sent('leave')).to.deep.equal([]);
+      b.subscription.unsubscribe();
+      expect(connection.sent('leave')).to.deep.equal([{ type: 'leave', room: 'lobby' }]);
+    });
+
+    it('rejects an empty room name and a negative since with InvalidArgumentError', () => {
+      const h = start();
+      expect(() => h.client.join('')).to.throw(InvalidArgumentError);
+      expect(() => h.client.join('lobby', { since: -1 })).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('#leave', () => {
+    it('sends leave, completes the stream and does not rejoin after a reconnect', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      const connection = await connect(h);
+      const left = h.client.leave('lobby');
+      const leave = connection.sent('leave')[0]!;
+      connection.push({ type: 'ok', ref: leave.ref!, room: 'lobby' });
+      await left;
+      expect(room.complete).to.equal(true);
+      connection.end();
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('join')).to.deep.equal([]);
+    });
+  });
+
+  describe('send buffer', () => {
+    it('queues while disconnected and flushes in order after the rooms are rejoined', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      expect(h.client.publish('lobby', 'a')).to.equal('queued');
+      expect(h.client.direct('bob', 'b')).to.equal('queued');
+      expect(h.client.publish('lobby', 'c')).to.equal('queued');
+      h.peer.last.welcome();
+      await flush();
+      // Nothing but the join before the join is answered: publishes must not overtake it.
+      expect(h.peer.last.received.map((f) => f.type)).to.deep.equal(['hello', 'join']);
+      expect(h.client.state).to.equal('connecting');
+      acceptJoins(h.peer.last);
+      await flush();
+      expect(h.peer.last.received.slice(2)).to.deep.equal([
+        { type: 'publish', room: 'lobby', data: 'a' },
+        { type: 'direct', to: 'bob', data: 'b' },
+        { type: 'publish', room: 'lobby', data: 'c' },
+      ]);
+      expect(h.client.state).to.equal('connected');
+      expect(h.client.publish('lobby', 'd')).to.equal('sent');
+    });
+
+    it('discards after the buffer timeout and when full, through onDiscard and discarded$', async () => {
+      const seen: Discarded[] = [];
+      const h = start({ sendBuffer: { maxFrames: 2, timeoutMs: 1000 }, onDiscard: (d) => seen.push(d) });
+      expect([h.client.publish('r', 1), h.client.publish('r', 2), h.client.publish('r', 3)]).to.deep.equal([
+        'queued',
+        'queued',
+        'discarded',
+      ]);
+      h.timers.advance(1000);
+      expect(h.discarded.map((d) => [d.frame.type === 'publish' && d.frame.data, d.reason])).to.deep.equal([
+        [3, 'full'],
+        [1, 'timeout'],
+        [2, 'timeout'],
+      ]);
+      expect(seen).to.deep.equal(h.discarded);
+    });
+  });
+
+  describe('#request', () => {
+    it('resolves with the response data and rejects with the typed server error', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const ok = h.client.request('time', { tz: 'UTC' });
+      const bad = h.client.request('nope');
+      const [first, second] = connection.sent('request');
+      expect(first).to.deep.equal({ type: 'request', ref: first!.ref, op: 'time', data: { tz: 'UTC' } });
+      connection.push({ type: 'response', ref: first!.ref, data: 1234 });
+      connection.push({ type: 'error', ref: second!.ref, code: 'UNKNOWN_OP', message: 'no', frame: 'request' });
+      expect(await ok).to.equal(1234);
+      const error = await bad.catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(UnknownOpError).with.property('code', 'UNKNOWN_OP');
+    });
+
+    it('rejects with RequestTimeoutError after its timeout', async () => {
+      const h = start();
+      await connect(h);
+      const pending = h.client.request('slow', undefined, { timeoutMs: 200 }).catch((e: unknown) => e);
+      h.timers.advance(200);
+      expect(await pending).to.be.instanceOf(RequestTimeoutError).with.property('code', 'REQUEST_TIMEOUT');
+    });
+
+    it('rejects a written request with DisconnectedError when the connection drops, and never resends it', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const pending = h.client.request('charge').catch((e: unknown) => e);
+      connection.end();
+      expect(await pending).to.be.instanceOf(DisconnectedError).with.property('code', 'DISCONNECTED');
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('request')).to.deep.equal([]);
+    });
+
+    it('sends a request made while disconnected after the reconnect', async () => {
+      const h = start();
+      const pending = h.client.request('time');
+      const connection = await connect(h);
+      const request = connection.sent('request')[0]!;
+      connection.push({ type: 'response', ref: request.ref, data: 'now' });
+      expect(await pending).to.equal('now');
+    });
+
+    it('rejects with SendDiscardedError when the buffered request expires', async () => {
+      const h = start({ sendBuffer: { timeoutMs: 100 } });
+      const pending = h.client.request('time').catch((e: unknown) => e);
+      h.timers.advance(100);
+      expect(await pending).to.be.instanceOf(SendDiscardedError).with.property('reason', 'timeout');
+    });
+  });
+
+  describe('#close', () => {
+    it('says bye, fails pending requests with ClientClosedError, completes rooms and state$', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      const connection = await connect(h);
+      const pending = h.client.request('time').catch((e: unknown) => e);
+      let stateDone = false;
+      h.client.state$.subscribe({ complete: () => (stateDone = true) });
+      await h.client.close();
+      expect(connection.received.at(-1)).to.deep.equal({ type: 'bye' });
+      expect(connection.closedByClient).to.equal(true);
+      expect(await pending).to.be.instanceOf(ClientClosedError).with.property('code', 'CLIENT_CLOSED');
+      expect(room.complete).to.equal(true);
+      expect(stateDone).to.equal(true);
+      expect(h.states.at(-1)).to.equal('disconnected');
+      expect(h.client.publish('lobby', 'late')).to.equal('discarded');
+      const late = await h.client.request('time').catch((e: unknown) => e);
+      expect(late).to.be.instanceOf(ClientClosedError);
+      await h.client.close();
+    });
+
+    it('discards what waits in the send buffer with reason closed', async () => {
+      const h = start();
+      h.client.publish('lobby', 'a');
+      await h.client.close();
+      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed']);
+      h.timers.advance(60_000);
+      expect(h.peer.connections).to.have.length(1);
+    });
+  });
+});
