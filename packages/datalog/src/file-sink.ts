@@ -86,8 +86,10 @@ export class FileSink {
   #fd: number;
   #ino: number;
   #size: number;
+  /** The waiting lines, with each line's room and id at the same index. */
   #lines: string[] = [];
-  #ids = new Map<string, number>();
+  #rooms: string[] = [];
+  #ids: number[] = [];
   #inFlight = 0;
   #appended = 0;
   #done = 0;
@@ -135,7 +137,8 @@ export class FileSink {
    */
   append(line: string, chatroomId: string, id: number): void | Promise<void> {
     this.#lines.push(line);
-    this.#ids.set(chatroomId, id);
+    this.#rooms.push(chatroomId);
+    this.#ids.push(id);
     this.#appended++;
     if (this.#options.fsync === 'event') return this.flush();
     if (this.#lines.length >= this.#options.batchSize) {
@@ -208,19 +211,39 @@ export class FileSink {
   async #drain(): Promise<void> {
     this.#writing = true;
     do {
-      const lines = this.#lines;
-      const ids = this.#ids;
-      this.#lines = [];
-      this.#ids = new Map();
+      const [lines, lastIds] = this.#takeBatch();
       this.#inFlight = lines.length;
-      this.#due = false;
-      await this.#writeBatch(lines, ids);
+      await this.#writeBatch(lines, lastIds);
       this.#inFlight = 0;
       this.#done += lines.length;
       this.#wake();
     } while (this.#mustWrite());
     this.#writing = false;
     if (this.#lines.length > 0 && this.#timer === undefined) this.#arm();
+  }
+
+  /** Takes up to `batchSize` waiting lines, with the last id of each room among them. */
+  #takeBatch(): [string[], Map<string, number>] {
+    const size = this.#options.batchSize;
+    let lines = this.#lines;
+    let rooms = this.#rooms;
+    let ids = this.#ids;
+    if (lines.length <= size) {
+      this.#lines = [];
+      this.#rooms = [];
+      this.#ids = [];
+      this.#due = false;
+    } else {
+      this.#lines = lines.slice(size);
+      this.#rooms = rooms.slice(size);
+      this.#ids = ids.slice(size);
+      lines = lines.slice(0, size);
+      rooms = rooms.slice(0, size);
+      ids = ids.slice(0, size);
+    }
+    const lastIds = new Map<string, number>();
+    for (let i = 0; i < rooms.length; i++) lastIds.set(rooms[i] as string, ids[i] as number);
+    return [lines, lastIds];
   }
 
   #wake(): void {

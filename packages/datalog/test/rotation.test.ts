@@ -1,0 +1,53 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { MessageHub } from '@msghub/messagehub';
+import { DataLog, readLog } from '../src/index.js';
+import { listRotated } from '../src/log-files.js';
+import { collect, range, tempDir } from './helpers.js';
+
+/** Logs `count` messages of ~100 bytes each to a room through a log rotating at `maxBytes`. */
+async function logRotating(file: string, count: number, maxBytes: number, retain: number): Promise<MessageHub> {
+  const log = new DataLog({ file, maxBytes, retain, batchSize: 4 });
+  const hub = new MessageHub({ chatroomId: 'lobby', clock: () => 1_700_000_000_000 });
+  log.attach(hub);
+  for (let i = 0; i < count; i++) await hub.message('ada', `message ${String(i).padStart(6, '0')}`);
+  await hub.close();
+  await log.close();
+  return hub;
+}
+
+describe('rotation', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+  afterEach(() => cleanup());
+
+  it('rotates before a write would pass maxBytes, and the reader follows the files in order', async () => {
+    const file = join(dir, 'events.log');
+    const hub = await logRotating(file, 200, 2000, 1000);
+    const files = await listRotated(file);
+    expect(files.length).to.be.greaterThan(3);
+    expect(files.map((f) => f.seq)).to.deep.equal(range(1, files.length));
+    for (const { path } of files) expect((await stat(path)).size).to.be.at.most(2000);
+    expect((await collect(readLog(file))).map((e) => e.id)).to.deep.equal(range(1, hub.lastEventId));
+  });
+
+  it('keeps only `retain` rotated files, deleting the oldest; what remains is the tail of the room', async () => {
+    const file = join(dir, 'events.log');
+    const hub = await logRotating(file, 200, 2000, 2);
+    const files = await listRotated(file);
+    expect(files).to.have.length(2);
+    const ids = (await collect(readLog(file))).map((e) => e.id);
+    expect(ids.at(-1)).to.equal(hub.lastEventId);
+    expect(ids).to.deep.equal(range(ids[0] ?? 0, hub.lastEventId));
+    expect(ids[0]).to.be.greaterThan(1);
+  });
+
+  it('with retain 0 keeps only the live file', async () => {
+    const file = join(dir, 'events.log');
+    await logRotating(file, 100, 2000, 0);
+    expect(await listRotated(file)).to.deep.equal([]);
+    expect((await stat(file)).size).to.be.at.most(2000);
+  });
+});
