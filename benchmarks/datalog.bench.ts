@@ -1,0 +1,195 @@
+/**
+ * The file log: events per second written to a file under each fsync policy, with pino (async
+ * sonic-boom) writing the same event objects to a file as the baseline, and the hub's fan-out with
+ * the log attached vs without, all in the same run. Every run checks that the file holds every event.
+ *
+ *   node --import tsx benchmarks/datalog.bench.ts [--quick] [--rounds N]
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { MessageHub, type HubEvent, type HubListener, type ListenerHandle } from '@msghub/messagehub';
+import { DataLog, type FsyncPolicy } from '@msghub/datalog';
+import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
+
+const { quick, rounds: roundsOption } = cliOptions();
+const ROUNDS = roundsOption ?? (quick ? 1 : 3);
+const EVENTS = quick ? 50_000 : 300_000;
+/** fsync per event is bounded by the disk: cap it by count and by time. */
+const EVENT_POLICY_MAX = quick ? 500 : 3_000;
+const EVENT_POLICY_SECONDS = quick ? 0.5 : 2;
+const SUBSCRIBERS = 100;
+const FANOUT_MESSAGES = quick ? 20_000 : 100_000;
+
+const dir = mkdtempSync(join(tmpdir(), 'msghub-bench-datalog-'));
+let fileNo = 0;
+const nextFile = (): string => join(dir, `run-${++fileNo}.log`);
+
+/** ~130-byte message events, as a chat room emits them. */
+function makeEvents(count: number): HubEvent[] {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) => ({
+    id: i + 1,
+    chatroomId: 'bench',
+    type: 'message' as const,
+    userId: `user-${i % 100}`,
+    message: `hello from the benchmark, message number ${i}`,
+    unixTime: now + i,
+  }));
+}
+
+function countLines(file: string): number {
+  const text = readFileSync(file, 'utf8');
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lines++;
+  return lines;
+}
+
+function check(file: string, expected: number, what: string): void {
+  const lines = countLines(file);
+  if (lines !== expected) throw new Error(`${what}: the file holds ${lines} lines, expected ${expected}`);
+}
+
+/** Drives the log's listener directly, as the hub would, and awaits it when it asks. */
+async function runDatalog(events: HubEvent[], fsync: FsyncPolicy): Promise<{ seconds: number; events: number }> {
+  const file = nextFile();
+  const log = new DataLog({ file, fsync });
+  let listener: HubListener | undefined;
+  const room = {
+    chatroomId: 'bench',
+    attachListener(l: HubListener): ListenerHandle {
+      listener = l;
+      return { detach: async () => undefined };
+    },
+  };
+  log.attach(room);
+  const target = listener as HubListener;
+  const limit = fsync === 'event' ? Math.min(events.length, EVENT_POLICY_MAX) : events.length;
+  const start = performance.now();
+  const deadline = start + (fsync === 'event' ? EVENT_POLICY_SECONDS * 1000 : Infinity);
+  let written = 0;
+  for (; written < limit; written++) {
+    const wait = target.next(events[written] as HubEvent);
+    if (wait !== undefined) await wait;
+    if ((written & 63) === 63 && performance.now() > deadline) {
+      written++;
+      break;
+    }
+  }
+  await target.complete?.();
+  const seconds = (performance.now() - start) / 1000;
+  await log.close();
+  check(file, written, `datalog ${fsync}`);
+  return { seconds, events: written };
+}
+
+async function runPino(events: HubEvent[]): Promise<{ seconds: number; events: number }> {
+  const file = nextFile();
+  const destination = pino.destination({ dest: file, sync: false });
+  const logger = pino(destination);
+  const start = performance.now();
+  for (const event of events) logger.info(event);
+  await new Promise<void>((resolve, reject) => destination.flush((error) => (error ? reject(error) : resolve())));
+  const seconds = (performance.now() - start) / 1000;
+  await new Promise<void>((resolve) => {
+    destination.once('close', () => resolve());
+    destination.end();
+  });
+  check(file, events.length, 'pino');
+  return { seconds, events: events.length };
+}
+
+/** Delivered events/s from one publisher to S sessions, through close (which flushes the log). */
+async function runFanout(fsync: FsyncPolicy | undefined): Promise<{ seconds: number; events: number }> {
+  const hub = new MessageHub<string>({ chatroomId: 'bench' });
+  const file = nextFile();
+  const log = fsync === undefined ? undefined : new DataLog({ file, fsync });
+  log?.attach(hub);
+  let delivered = 0;
+  let last: unknown;
+  for (let i = 0; i < SUBSCRIBERS; i++) {
+    hub.add(`u${i}`, 's').subscribe((event) => {
+      if (event.type !== 'message') return;
+      last = event;
+      delivered++;
+    });
+  }
+  await hub.getHistory();
+  const start = performance.now();
+  let accepted: Promise<void> = Promise.resolve();
+  for (let i = 0; i < FANOUT_MESSAGES; i++) {
+    accepted = hub.message('u0', 'x');
+    if ((i & 1023) === 1023) await accepted;
+  }
+  await hub.close();
+  const seconds = (performance.now() - start) / 1000;
+  if (last === undefined || delivered !== SUBSCRIBERS * FANOUT_MESSAGES) throw new Error(`fan-out lost events: ${delivered}`);
+  if (log !== undefined) {
+    await log.close();
+    check(file, hub.lastEventId, `fan-out with log ${fsync}`);
+  }
+  return { seconds, events: delivered };
+}
+
+async function measure(label: string, run: () => Promise<{ seconds: number; events: number }>): Promise<number> {
+  const rates: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    progress(`${label}, round ${round}/${ROUNDS}`);
+    const { seconds, events } = await run();
+    rates.push(events / seconds);
+    rmSync(join(dir, `run-${fileNo}.log`), { force: true });
+  }
+  return median(rates);
+}
+
+async function main(): Promise<void> {
+  const events = makeEvents(EVENTS);
+  try {
+    const pinoRate = await measure('pino', () => runPino(events));
+    const logRates: Record<FsyncPolicy, number> = { never: 0, batch: 0, event: 0 };
+    for (const policy of ['never', 'batch', 'event'] as const) {
+      logRates[policy] = await measure(`datalog fsync=${policy}`, () => runDatalog(events, policy));
+    }
+    const bare = await measure('hub without log', () => runFanout(undefined));
+    const withNever = await measure('hub with log fsync=never', () => runFanout('never'));
+    const withBatch = await measure('hub with log fsync=batch', () => runFanout('batch'));
+    progressDone();
+
+    const writeTable = printTable(
+      `JSON-lines log to a file (${EVENTS} events; fsync=event capped at ${EVENT_POLICY_MAX} or ${EVENT_POLICY_SECONDS}s), median of ${ROUNDS}`,
+      ['writer', 'events/s', 'vs pino'],
+      [
+        ['pino 10 (async sonic-boom), baseline', formatRate(pinoRate), formatRatio(1)],
+        ...(['never', 'batch', 'event'] as const).map((p) => [`datalog fsync=${p}`, formatRate(logRates[p]), formatRatio(logRates[p] / pinoRate)]),
+      ],
+    );
+    const fanoutTable = printTable(
+      `Hub fan-out, S=${SUBSCRIBERS}, ${FANOUT_MESSAGES} messages through close(), median of ${ROUNDS}`,
+      ['hub', 'delivered/s', 'vs no log'],
+      [
+        ['no log attached', formatRate(bare), formatRatio(1)],
+        ['datalog attached, fsync=never', formatRate(withNever), formatRatio(withNever / bare)],
+        ['datalog attached, fsync=batch', formatRate(withBatch), formatRatio(withBatch / bare)],
+      ],
+    );
+    const targets = {
+      neverAtLeastPino: logRates.never >= pinoRate,
+      attachedAtLeast07: withBatch / bare >= 0.7 && withNever / bare >= 0.7,
+    };
+    console.log(`targets: fsync=never >= pino: ${targets.neverAtLeastPino ? 'met' : 'NOT met'}; hub with log >= 0.7x: ${targets.attachedAtLeast07 ? 'met' : 'NOT met'}`);
+    const file = writeResults('datalog', {
+      quick,
+      rounds: ROUNDS,
+      tables: [writeTable, fanoutTable],
+      write: { events: EVENTS, pino: pinoRate, ...logRates },
+      fanout: { subscribers: SUBSCRIBERS, messages: FANOUT_MESSAGES, bare, withNever, withBatch },
+      targets,
+    });
+    console.log(`results: ${file}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
