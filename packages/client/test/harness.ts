@@ -1,0 +1,94 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import { HubServer, type HubServerOptions } from '@msghub/transport';
+import { firstValueFrom, filter, type Observable } from 'rxjs';
+
+/** The real msghub server on loopback, with a way to cut every live socket mid-stream. */
+export interface TestServer {
+  readonly server: HubServer;
+  /** WebSocket URL (`ws://127.0.0.1:<port>/hub`). */
+  readonly wsUrl: string;
+  /** TCP URL (`tcp://127.0.0.1:<port>`), through a forwarding proxy the test can cut. */
+  readonly tcpUrl: string;
+  /** Plain HTTP base URL (assets). */
+  readonly httpUrl: string;
+  /** Destroys every live connection at once, as a crashed network path or server socket would. */
+  dropAll(): void;
+  close(): Promise<void>;
+}
+
+function listen(server: HttpServer | TcpServer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function closeServer(server: HttpServer | TcpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function track(sockets: Set<Socket>, socket: Socket): void {
+  sockets.add(socket);
+  socket.once('close', () => sockets.delete(socket));
+}
+
+/**
+ * Starts a {@link HubServer}: WebSocket attached at `/hub` to an HTTP server this harness owns
+ * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback.
+ */
+export async function startServer(options: HubServerOptions = {}): Promise<TestServer> {
+  const server = new HubServer({ trustClientUser: true, onError: () => {}, ...options });
+  const sockets = new Set<Socket>();
+  const http = createHttpServer((request, response) => {
+    if (!server.assetHandler(request, response)) response.writeHead(404).end();
+  });
+  http.on('connection', (socket: Socket) => track(sockets, socket));
+  await server.attach(http, { path: '/hub' });
+  const httpPort = await listen(http);
+  const { tcp } = await server.listen({ tcp: { port: 0, host: '127.0.0.1' } });
+  const upstreamPort = tcp!.port;
+  const proxy = createTcpServer((downstream) => {
+    const upstream = connect({ host: '127.0.0.1', port: upstreamPort });
+    track(sockets, downstream);
+    track(sockets, upstream);
+    downstream.pipe(upstream).pipe(downstream);
+    downstream.on('error', () => upstream.destroy());
+    upstream.on('error', () => downstream.destroy());
+    downstream.on('close', () => upstream.destroy());
+    upstream.on('close', () => downstream.destroy());
+  });
+  const proxyPort = await listen(proxy);
+  return {
+    server,
+    wsUrl: `ws://127.0.0.1:${httpPort}/hub`,
+    tcpUrl: `tcp://127.0.0.1:${proxyPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    dropAll() {
+      for (const socket of [...sockets]) socket.destroy();
+    },
+    async close() {
+      for (const socket of [...sockets]) socket.destroy();
+      await server.close();
+      http.closeAllConnections();
+      await Promise.all([closeServer(http), closeServer(proxy)]);
+    },
+  };
+}
+
+/** The first value of `source` that satisfies `predicate`, or a rejection after `ms`. */
+export function waitFor<T>(source: Observable<T>, predicate: (value: T) => boolean, ms = 5000): Promise<T> {
+  return Promise.race([
+    firstValueFrom(source.pipe(filter(predicate))),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no matching value within ${ms} ms`)), ms).unref()),
+  ]);
+}
+
+/** Polls `condition` every 5 ms until it holds, failing after `ms`. */
+export async function until(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
