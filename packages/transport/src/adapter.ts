@@ -34,6 +34,8 @@ export interface TransportSocket {
   readonly handshake: Handshake;
   /** Bytes written but not yet handed to the kernel. */
   readonly bufferedAmount: number;
+  /** Whether the socket is over its high-water mark; `drain` follows once it is not. */
+  readonly needsDrain: boolean;
   /** Installs the handler; no frame is delivered before. */
   start(handler: SocketHandler): void;
   /** Writes the frames in order, combined into as few system calls as the carrier allows. */

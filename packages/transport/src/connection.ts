@@ -163,6 +163,10 @@ export class Connection implements SocketHandler, ConnectionInfo {
       this.close('SLOW_CONSUMER', 'Outgoing queue full');
       return;
     }
+    if (this.#outbox.dropped > 0) {
+      this.#host.counters.droppedEvents += this.#outbox.dropped;
+      this.#outbox.dropped = 0;
+    }
     this.schedule();
   }
 
@@ -192,7 +196,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.#flushScheduled = false;
     if (this.state === 'closed' || this.#outbox.frames === 0) return;
     // The socket's 'drain' reschedules; meanwhile frames wait (and count) in the outbox.
-    if (this.socket.bufferedAmount > this.#host.options.writeHighWaterBytes) return;
+    if (this.socket.needsDrain) return;
     this.#write(this.#outbox.take());
   }
 
@@ -200,8 +204,6 @@ export class Connection implements SocketHandler, ConnectionInfo {
     const counters = this.#host.counters;
     counters.framesOut += texts.length;
     for (const text of texts) counters.bytesOut += text.length;
-    counters.droppedEvents += this.#outbox.dropped;
-    this.#outbox.dropped = 0;
     this.socket.write(texts);
     const hook = this.#host.options.afterSend;
     if (hook === undefined) return;

@@ -125,8 +125,15 @@ export class FrameRouter implements ConnectionHost {
       return;
     }
     if (connection.state !== 'open') {
-      if (frame.type === 'hello' && !connection.helloReceived) void this.#hello(connection, frame);
-      else connection.error(new NotAuthenticatedError('Send hello first and wait for welcome'), refOf(frame), frame.type);
+      if (frame.type === 'hello' && !connection.helloReceived) {
+        connection.helloReceived = true;
+        connection.ordered(() => this.#hello(connection, frame));
+      } else if (connection.state === 'authenticating' && connection.helloReceived && frame.type !== 'hello') {
+        // Pipelined after hello: handled once authentication has settled.
+        connection.ordered(() => this.#route(connection, frame));
+      } else {
+        connection.error(new NotAuthenticatedError('Send hello first and wait for welcome'), refOf(frame), frame.type);
+      }
       return;
     }
     switch (frame.type) {
@@ -146,7 +153,6 @@ export class FrameRouter implements ConnectionHost {
   }
 
   async #hello(connection: Connection, hello: HelloFrame): Promise<void> {
-    connection.helloReceived = true;
     if (!SUPPORTED_VERSIONS.includes(hello.v)) {
       connection.error(new UnsupportedVersionError(`Protocol version ${hello.v} is not supported`), undefined, 'hello');
       connection.close('UNSUPPORTED_VERSION');

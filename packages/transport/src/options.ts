@@ -98,8 +98,6 @@ export interface HubServerOptions {
   maxQueuedBytes?: number;
   /** What happens at the bound. @default 'close' */
   slowConsumerPolicy?: SlowConsumerPolicy;
-  /** Stop writing to a socket while it has this many bytes unsent (frames wait in the queue). @default 262144 */
-  writeHighWaterBytes?: number;
   /** Publishes awaiting the room per connection before the server stops reading it. @default 64 */
   maxPendingPublishes?: number;
   /** Frames a connection may send per `intervalMs`; past it frames get `RATE_LIMITED`. `false` disables. @default { frames: 1000, intervalMs: 1000 } */
@@ -225,7 +223,6 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     maxQueuedFrames: integer('maxQueuedFrames', options.maxQueuedFrames, 1, 4096),
     maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, 1024, 4 * 1024 * 1024),
     slowConsumerPolicy: policy,
-    writeHighWaterBytes: integer('writeHighWaterBytes', options.writeHighWaterBytes, 1, 256 * 1024),
     maxPendingPublishes: integer('maxPendingPublishes', options.maxPendingPublishes, 1, 64),
     rateLimit: rateLimitOption(options.rateLimit),
     singleSession: boolean('singleSession', options.singleSession, false),

@@ -46,6 +46,10 @@ class TcpConnection implements TransportSocket {
     return this.#socket.writableLength;
   }
 
+  get needsDrain(): boolean {
+    return this.#socket.writableNeedDrain;
+  }
+
   start(handler: SocketHandler): void {
     this.handler = handler;
     this.#socket.on('data', socketOnData);

@@ -56,6 +56,10 @@ class WsConnection implements TransportSocket {
     return this.#ws.bufferedAmount;
   }
 
+  get needsDrain(): boolean {
+    return (this.#ws as unknown as RawSocketOwner)._socket?.writableNeedDrain ?? false;
+  }
+
   start(handler: SocketHandler): void {
     this.handler = handler;
     this.#ws.on('message', wsOnMessage);
