@@ -14,6 +14,8 @@ export interface TestServer {
   readonly httpUrl: string;
   /** Destroys every live connection at once, as a crashed network path or server socket would. */
   dropAll(): void;
+  /** Turns every live TCP path into a black hole: nothing more gets through, nothing closes. */
+  freezeTcp(): void;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,29 @@ function track(sockets: Set<Socket>, socket: Socket): void {
   socket.once('close', () => sockets.delete(socket));
 }
 
+/** One proxied TCP connection; once frozen it forwards nothing, not even a close. */
+class ProxyPair {
+  frozen = false;
+
+  constructor(
+    readonly downstream: Socket,
+    readonly upstream: Socket,
+  ) {
+    this.#forward(downstream, upstream);
+    this.#forward(upstream, downstream);
+  }
+
+  #forward(from: Socket, to: Socket): void {
+    from.on('data', (chunk: Buffer) => {
+      if (!this.frozen) to.write(chunk);
+    });
+    from.on('error', () => {});
+    from.on('close', () => {
+      if (!this.frozen) to.destroy();
+    });
+  }
+}
+
 /**
  * Starts a {@link HubServer}: WebSocket attached at `/hub` to an HTTP server this harness owns
  * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback.
@@ -48,15 +73,13 @@ export async function startServer(options: HubServerOptions = {}): Promise<TestS
   const httpPort = await listen(http);
   const { tcp } = await server.listen({ tcp: { port: 0, host: '127.0.0.1' } });
   const upstreamPort = tcp!.port;
+  const pairs = new Set<ProxyPair>();
   const proxy = createTcpServer((downstream) => {
-    const upstream = connect({ host: '127.0.0.1', port: upstreamPort });
-    track(sockets, downstream);
-    track(sockets, upstream);
-    downstream.pipe(upstream).pipe(downstream);
-    downstream.on('error', () => upstream.destroy());
-    upstream.on('error', () => downstream.destroy());
-    downstream.on('close', () => upstream.destroy());
-    upstream.on('close', () => downstream.destroy());
+    const pair = new ProxyPair(downstream, connect({ host: '127.0.0.1', port: upstreamPort }));
+    pairs.add(pair);
+    track(sockets, pair.downstream);
+    track(sockets, pair.upstream);
+    pair.upstream.once('close', () => pairs.delete(pair));
   });
   const proxyPort = await listen(proxy);
   return {
@@ -66,6 +89,9 @@ export async function startServer(options: HubServerOptions = {}): Promise<TestS
     httpUrl: `http://127.0.0.1:${httpPort}`,
     dropAll() {
       for (const socket of [...sockets]) socket.destroy();
+    },
+    freezeTcp() {
+      for (const pair of pairs) pair.frozen = true;
     },
     async close() {
       for (const socket of [...sockets]) socket.destroy();

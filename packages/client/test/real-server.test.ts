@@ -3,6 +3,7 @@ import { NotFoundWireError } from '@msghub/transport';
 import type { HubServerOptions } from '@msghub/transport';
 import {
   AuthError,
+  ConnectionFailedError,
   DisconnectedError,
   ForbiddenError,
   OperationError,
@@ -210,6 +211,35 @@ describe('MsghubClient against the real server', () => {
       await waitFor(c.state$, (s) => s === 'disconnected');
       expect(errors).to.have.length(1);
       expect(errors[0]).to.be.instanceOf(AuthError).with.property('code', 'AUTH_FAILED');
+    });
+  });
+
+  describe('heartbeat', () => {
+    it('answers the server pings: stays connected across many heartbeat intervals', async () => {
+      const { wsUrl } = await serve({ heartbeatMs: 50, pongTimeoutMs: 250 });
+      // Only the server's side is under test here: keep the client's own watchdog out of it.
+      const c = client(wsUrl, { heartbeatTimeoutMs: 5000 });
+      const states: ConnectionState[] = [];
+      c.state$.subscribe((state) => states.push(state));
+      await waitFor(c.state$, (s) => s === 'connected');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(states).to.deep.equal(['connecting', 'connected']);
+    });
+
+    it('replaces a connection that went silent (a black-holed path) and resumes the room', async () => {
+      const { server, tcpUrl } = await serve({ heartbeatMs: 50, pongTimeoutMs: 5000 });
+      const c = client(tcpUrl);
+      const errors: ClientError[] = [];
+      c.errors$.subscribe((e) => errors.push(e));
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      test.freezeTcp();
+      const hub = server.rooms.get('lobby')!;
+      await hub.message('bot', 'while silent');
+      await waitFor(c.state$, (s) => s === 'reconnecting', 2000);
+      expect(errors[0]).to.be.instanceOf(ConnectionFailedError);
+      await until(() => lobby.messages().includes('while silent'));
+      expect(lobby.messages()).to.deep.equal(['while silent']);
     });
   });
 
