@@ -4,10 +4,10 @@ import { ConnectionFailedError, InvalidOptionError } from './errors.js';
 /** The part of the WebSocket API the client uses; the browser's `WebSocket` and `ws` both fit. */
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: ((this: WebSocketLike, event: unknown) => void) | null;
+  onmessage: ((this: WebSocketLike, event: { data: unknown }) => void) | null;
+  onclose: ((this: WebSocketLike, event: { code: number; reason: string }) => void) | null;
+  onerror: ((this: WebSocketLike, event: unknown) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }
@@ -46,22 +46,27 @@ export function webSocketConnector(url: string, options: WebSocketConnectorOptio
   };
 }
 
+const connections = new WeakMap<WebSocketLike, WebSocketConnection>();
+
 /** Adapts one WebSocket to {@link Connection}; reports `onClose` exactly once. */
 class WebSocketConnection implements Connection {
   readonly #socket: WebSocketLike;
-  readonly #handlers: ConnectionHandlers;
-  #error: Error | undefined;
+  readonly handlers: ConnectionHandlers;
+  error: Error | undefined;
   #closed = false;
 
   constructor(socket: WebSocketLike, handlers: ConnectionHandlers) {
     this.#socket = socket;
-    this.#handlers = handlers;
-    socket.onopen = () => handlers.onOpen();
-    socket.onmessage = (event) => this.#message(event.data);
-    socket.onerror = () => {
-      this.#error ??= new ConnectionFailedError('WebSocket error');
-    };
-    socket.onclose = (event) => this.#end(event.code === 1000 ? this.#error : this.#closeError(event));
+    this.handlers = handlers;
+    connections.set(socket, this);
+    socket.onopen = socketOnOpen;
+    socket.onmessage = socketOnMessage;
+    socket.onerror = socketOnError;
+    socket.onclose = socketOnClose;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   send(text: string): void {
@@ -71,30 +76,44 @@ class WebSocketConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     if (this.#socket.readyState !== CLOSED) this.#socket.close(1000);
-    // A socket that never opened may not report a close promptly; report it now.
-    this.#end(undefined);
+    // A socket that never opened may report its close late or not at all: report it now.
+    this.end(undefined);
   }
 
-  #message(data: unknown): void {
-    if (this.#closed) return;
-    if (typeof data === 'string') this.#handlers.onFrame(data);
-    else this.#handlers.onFrame(String(data));
-  }
-
-  #closeError(event: { code: number; reason: string }): Error {
-    return this.#error ?? new ConnectionFailedError(`WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
-  }
-
-  #end(error: Error | undefined): void {
+  end(error: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
     const socket = this.#socket;
     socket.onopen = null;
     socket.onmessage = null;
     socket.onclose = null;
+    // Keep a no-op error handler: `ws` throws on an `error` event nobody listens to.
     socket.onerror = noop;
-    this.#handlers.onClose(error);
+    this.handlers.onClose(error);
   }
+}
+
+function socketOnOpen(this: WebSocketLike): void {
+  connections.get(this)?.handlers.onOpen();
+}
+
+function socketOnMessage(this: WebSocketLike, event: { data: unknown }): void {
+  const connection = connections.get(this);
+  if (connection === undefined || connection.closed) return;
+  connection.handlers.onFrame(typeof event.data === 'string' ? event.data : String(event.data));
+}
+
+function socketOnError(this: WebSocketLike): void {
+  const connection = connections.get(this);
+  if (connection !== undefined) connection.error ??= new ConnectionFailedError('WebSocket error');
+}
+
+function socketOnClose(this: WebSocketLike, event: { code: number; reason: string }): void {
+  const connection = connections.get(this);
+  if (connection === undefined) return;
+  const clean = event.code === 1000;
+  const detail = `WebSocket closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`;
+  connection.end(clean ? connection.error : (connection.error ?? new ConnectionFailedError(detail)));
 }
 
 function noop(): void {}
