@@ -1,0 +1,218 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import {
+  BadFrameError,
+  ForbiddenError,
+  FrameTooLargeError,
+  InternalError,
+  InvalidFieldError,
+  MemoryOfflineQueue,
+  RoomRegistry,
+  TcpFrameDecoder,
+  TokenStore,
+  UnknownTypeError,
+  WireError,
+  contentTypeOf,
+  decodeFrame,
+  encodeTcpFrames,
+  toWireError,
+  type DirectFrame,
+} from '../src/index.js';
+import { Outbox } from '../src/outbox.js';
+
+const direct = (id: number): DirectFrame => ({ type: 'direct', id, from: 'a', data: id, ts: 0 });
+
+describe('decodeFrame', () => {
+  it('accepts every client frame type with its fields', () => {
+    const frames = [
+      { type: 'hello', v: 1, token: 't', meta: { a: 1 } },
+      { type: 'join', ref: 1, room: 'r', since: 0 },
+      { type: 'leave', ref: 'x', room: 'r' },
+      { type: 'publish', room: 'r', data: null },
+      { type: 'direct', to: 'u', data: 1, room: 'r' },
+      { type: 'request', ref: 2, op: 'o' },
+      { type: 'ping', ts: 1 },
+      { type: 'pong' },
+      { type: 'bye', reason: 'done' },
+    ];
+    for (const frame of frames) expect(decodeFrame(JSON.stringify(frame), 1024)).to.deep.equal(frame);
+  });
+
+  it('throws the typed error for each kind of bad frame', () => {
+    expect(() => decodeFrame('nope', 1024)).to.throw(BadFrameError);
+    expect(() => decodeFrame('"str"', 1024)).to.throw(BadFrameError);
+    expect(() => decodeFrame('{"type":"x"}', 1024)).to.throw(UnknownTypeError);
+    expect(() => decodeFrame('{"type":"toString"}', 1024)).to.throw(UnknownTypeError);
+    expect(() => decodeFrame('{"v":1}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"publish","room":"r"}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"join","room":"r","ref":1.5}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame(`{"type":"ping","pad":"${'x'.repeat(100)}"}`, 64)).to.throw(FrameTooLargeError);
+  });
+
+  it('never throws anything but a WireError, whatever the input', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v))), (text) => {
+        try {
+          decodeFrame(text, 4096);
+        } catch (error) {
+          expect(error).to.be.instanceOf(WireError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('TCP framing', () => {
+  it('round-trips frames split at every possible chunk boundary', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { maxLength: 8 }), fc.integer({ min: 1, max: 16 }), (texts, chunk) => {
+        const bytes = encodeTcpFrames(texts);
+        const decoder = new TcpFrameDecoder(1024);
+        const out: string[] = [];
+        for (let at = 0; at < bytes.length; at += chunk) out.push(...decoder.push(bytes.subarray(at, at + chunk)));
+        expect(out).to.deep.equal(texts);
+        expect(decoder.buffered).to.equal(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a length over the limit, and never more than 4 MiB', () => {
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(2000);
+    expect(() => new TcpFrameDecoder(1000).push(header)).to.throw(FrameTooLargeError);
+    header.writeUInt32BE(4 * 1024 * 1024 + 1);
+    expect(() => new TcpFrameDecoder(64 * 1024 * 1024).push(header)).to.throw(FrameTooLargeError);
+  });
+});
+
+describe('Outbox', () => {
+  it('reports overflow under the close policy', () => {
+    const outbox = new Outbox(2, 1024, 'close');
+    expect(outbox.push('a')).to.equal(true);
+    expect(outbox.push('b')).to.equal(true);
+    expect(outbox.push('c')).to.equal(false);
+  });
+
+  it('counts bytes as well as frames', () => {
+    const outbox = new Outbox(100, 1024, 'close');
+    expect(outbox.push('x'.repeat(1000))).to.equal(true);
+    expect(outbox.push('x'.repeat(100))).to.equal(false);
+  });
+
+  it('drops the oldest events and keeps control frames under drop-oldest, merging gaps', () => {
+    const outbox = new Outbox(4, 1024, 'drop-oldest');
+    outbox.push('{"type":"ok","ref":1}');
+    for (let id = 1; id <= 10; id++) outbox.push(`e${id}`, 'r', id);
+    const texts = outbox.take();
+    expect(texts[0]).to.equal('{"type":"gap","room":"r","since":0,"resumeAt":9,"reason":"dropped"}');
+    expect(texts.slice(1)).to.deep.equal(['{"type":"ok","ref":1}', 'e9', 'e10']);
+    expect(outbox.dropped).to.equal(8);
+  });
+});
+
+describe('TokenStore', () => {
+  it('redeems a token once, and not after its ttl', () => {
+    let now = 0;
+    const tokens = new TokenStore({ ttlMs: 30_000, clock: () => now });
+    const a = tokens.issue('ada', { role: 'x' });
+    const b = tokens.issue('bob');
+    expect(a).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(tokens.consume(a)).to.deep.equal({ userId: 'ada', meta: { role: 'x' } });
+    expect(tokens.consume(a)).to.equal(undefined);
+    now = 30_000;
+    expect(tokens.consume(b)).to.equal(undefined);
+  });
+
+  it('sweeps expired tokens when issuing', () => {
+    let now = 0;
+    const tokens = new TokenStore({ ttlMs: 10, clock: () => now });
+    for (let i = 0; i < 5; i++) tokens.issue('u');
+    now = 10;
+    tokens.issue('u');
+    expect(tokens.size).to.equal(1);
+  });
+
+  it('rejects a bad ttl or user id with a TypeError', () => {
+    expect(() => new TokenStore({ ttlMs: 0 })).to.throw(TypeError);
+    expect(() => new TokenStore().issue('')).to.throw(TypeError);
+  });
+});
+
+describe('MemoryOfflineQueue', () => {
+  it('returns a user’s messages once, in order', () => {
+    const queue = new MemoryOfflineQueue();
+    queue.push('bob', direct(1));
+    queue.push('bob', direct(2));
+    expect(queue.take('bob').map((m) => m.id)).to.deep.equal([1, 2]);
+    expect(queue.take('bob')).to.deep.equal([]);
+  });
+
+  it('refuses past maxPerUser and maxUsers, and forgets expired messages', () => {
+    let now = 0;
+    const queue = new MemoryOfflineQueue({ maxPerUser: 2, maxUsers: 1, ttlMs: 100, clock: () => now });
+    expect(queue.push('bob', direct(1))).to.equal(true);
+    expect(queue.push('bob', direct(2))).to.equal(true);
+    expect(queue.push('bob', direct(3))).to.equal(false);
+    expect(queue.push('eve', direct(4))).to.equal(false);
+    now = 100;
+    expect(queue.push('bob', direct(5))).to.equal(true);
+    expect(queue.take('bob').map((m) => m.id)).to.deep.equal([5]);
+  });
+});
+
+describe('RoomRegistry', () => {
+  it('creates on demand only when autoCreate', async () => {
+    const auto = new RoomRegistry({ idleTimeoutMs: 0 });
+    const explicit = new RoomRegistry({ autoCreate: false, idleTimeoutMs: 0 });
+    expect(auto.open('a')).to.not.equal(undefined);
+    expect(explicit.open('a')).to.equal(undefined);
+    expect(explicit.create('a')).to.equal(explicit.open('a'));
+    expect(() => explicit.create('')).to.throw(TypeError);
+    await Promise.all([auto.closeAll(), explicit.closeAll()]);
+    expect(auto.size + explicit.size).to.equal(0);
+  });
+
+  it('closes a room once it has had no member for the idle timeout', async () => {
+    const registry = new RoomRegistry({ idleTimeoutMs: 10 });
+    const hub = registry.create('a');
+    registry.retain('a');
+    registry.release('a', hub);
+    await hub.closed;
+    expect(registry.get('a')).to.equal(undefined);
+  });
+
+  it('reports a throwing onRoomCreated and keeps the room', async () => {
+    const errors: unknown[] = [];
+    const registry = new RoomRegistry({
+      idleTimeoutMs: 0,
+      onRoomCreated: () => {
+        throw new Error('hook');
+      },
+      onError: (error) => errors.push(error),
+    });
+    expect(registry.create('a').status).to.equal('running');
+    expect(errors).to.have.length(1);
+    await registry.closeAll();
+  });
+});
+
+describe('toWireError', () => {
+  it('keeps wire errors and foreign wire codes, and hides everything else as INTERNAL', () => {
+    const forbidden = new ForbiddenError('no');
+    expect(toWireError(forbidden)).to.equal(forbidden);
+    const closed = Object.assign(new Error('closed'), { code: 'CLOSED' });
+    expect(toWireError(closed).code).to.equal('CLOSED');
+    expect(toWireError(new Error('x'))).to.be.instanceOf(InternalError);
+    expect(toWireError('string')).to.be.instanceOf(InternalError);
+  });
+});
+
+describe('contentTypeOf', () => {
+  it('maps extensions to content types', () => {
+    expect(contentTypeOf('/msghub.js')).to.equal('text/javascript; charset=utf-8');
+    expect(contentTypeOf('/a.map')).to.equal('application/json; charset=utf-8');
+    expect(contentTypeOf('/blob')).to.equal('application/octet-stream');
+  });
+});
