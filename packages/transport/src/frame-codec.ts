@@ -13,9 +13,14 @@ function fail(frame: Fields, field: string, expected: string): never {
   throw new InvalidFieldError(`Expected \`${field}\` of a ${String(frame['type'])} frame to be ${expected}`);
 }
 
+/** Room names, user ids and operation names are at most this long. */
+export const MAX_NAME_LENGTH = 256;
+
 function requireString(frame: Fields, field: string): void {
   const value = frame[field];
-  if (typeof value !== 'string' || value.length === 0) fail(frame, field, 'a non-empty string');
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
+    fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);
+  }
 }
 
 function optionalString(frame: Fields, field: string): void {

@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import { connect } from 'node:net';
+import WebSocket from 'ws';
+import { cleanup, delay, startServer, type Running, type TestClient } from './helpers.js';
+
+/** A small seeded PRNG (mulberry32) so a failing run can be replayed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const valid: object[] = [
+  { type: 'join', ref: 1, room: 'fuzz' },
+  { type: 'leave', ref: 2, room: 'fuzz' },
+  { type: 'publish', ref: 3, room: 'fuzz', data: { text: 'hi', n: [1, 2] } },
+  { type: 'direct', ref: 4, to: 'someone', data: 'x' },
+  { type: 'direct', ref: 5, to: 'someone', room: 'fuzz', data: 'x' },
+  { type: 'request', ref: 6, op: 'presence', data: { room: 'fuzz' } },
+  { type: 'request', ref: 7, op: 'online', data: null },
+  { type: 'join', ref: 8, room: 'fuzz', since: 3 },
+  { type: 'ping', ts: 1 },
+  { type: 'pong', ts: 1 },
+  { type: 'hello', v: 1, user: 'x' },
+];
+
+const oddValues: unknown[] = [null, true, -1, 1.5, 2 ** 60, '', 'x'.repeat(300), [], {}, [[[[]]]], { type: 'join' }, '\u0000\ud800', NaN];
+
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  return items[Math.floor(rand() * items.length)] as T;
+}
+
+/** One fuzzed frame body: random text, or a valid frame with a field replaced, removed or the text cut. */
+function fuzzFrame(rand: () => number): string {
+  const mode = Math.floor(rand() * 6);
+  if (mode === 0) {
+    const length = Math.floor(rand() * 64);
+    let text = '';
+    for (let i = 0; i < length; i++) text += String.fromCharCode(Math.floor(rand() * 0x2fff));
+    return text;
+  }
+  const frame = { ...(pick(rand, valid) as Record<string, unknown>) };
+  const keys = [...Object.keys(frame), 'type', 'ref', 'room', 'data', 'v', 'extra'];
+  if (mode === 1) frame[pick(rand, keys)] = pick(rand, oddValues);
+  if (mode === 2) delete frame[pick(rand, keys)];
+  if (mode === 3) frame['type'] = pick(rand, ['hello', 'join', 'bogus', 'event', 'ok', 'constructor', '__proto__']);
+  let text = JSON.stringify(frame);
+  if (mode === 4) text = text.slice(0, Math.floor(rand() * text.length));
+  if (mode === 5) {
+    const at = Math.floor(rand() * text.length);
+    text = text.slice(0, at) + String.fromCharCode(Math.floor(rand() * 128)) + text.slice(at + 1);
+  }
+  // A well-formed bye would end the session; the fuzzer wants to keep talking.
+  return /"type":"bye"/.test(text) ? '{}' : text;
+}
+
+async function fuzzConnection(running: Running, carrier: 'ws' | 'tcp', seed: number, count: number): Promise<TestClient> {
+  const rand = random(seed);
+  const client = carrier === 'ws' ? await running.ws() : await running.tcp();
+  // Before authentication: everything but hello must be refused, not crash anything.
+  for (let i = 0; i < count / 10; i++) {
+    const text = fuzzFrame(rand);
+    if (!text.includes('"hello"')) client.send(text);
+  }
+  await client.hello({ user: `fuzz-${carrier}` });
+  for (let i = 0; i < count; i++) {
+    client.send(fuzzFrame(rand));
+    if (i % 500 === 499) {
+      client.send({ type: 'ping', ts: -i });
+      await client.waitFor((f) => f.type === 'pong' && f['ts'] === -i, 10_000);
+    }
+  }
+  client.send({ type: 'ping', ts: -1 });
+  await client.waitFor((f) => f.type === 'pong' && f['ts'] === -1, 10_000);
+  return client;
+}
+
+async function servedNormally(running: Running, carrier: 'ws' | 'tcp'): Promise<void> {
+  const client = await running.user(`normal-${carrier}`, carrier);
+  client.send({ type: 'join', ref: 'j', room: 'after-fuzz' });
+  await client.next('ok');
+  client.send({ type: 'publish', ref: 'p', room: 'after-fuzz', data: 'still served' });
+  await client.waitFor((f) => f.type === 'event' && (f['event'] as { message?: unknown }).message === 'still served');
+}
+
+describe('fuzz', function () {
+  this.timeout(60_000);
+  afterEach(cleanup);
+
+  it('survives 12k random and mutated frames over WebSocket and TCP, then serves a normal client', async () => {
+    const errors: unknown[] = [];
+    // A short history keeps the replay of each fuzzed `join` with `since` small.
+    const running = await startServer({ rateLimit: false, maxFrameBytes: 4096, hubOptions: { historySize: 8 }, onError: (e) => errors.push(e) });
+    const [ws, tcp] = await Promise.all([fuzzConnection(running, 'ws', 1, 6000), fuzzConnection(running, 'tcp', 2, 6000)]);
+    expect(ws.isClosed).to.equal(false);
+    expect(tcp.isClosed).to.equal(false);
+    const codes = new Set([...ws.frames, ...tcp.frames].filter((f) => f.type === 'error').map((f) => f['code']));
+    expect([...codes]).to.include.members(['BAD_FRAME', 'UNKNOWN_TYPE', 'INVALID_FIELD', 'NOT_AUTHENTICATED']);
+    expect(codes.has('INTERNAL'), JSON.stringify([...ws.frames, ...tcp.frames].find((f) => f['code'] === 'INTERNAL'))).to.equal(false);
+    expect(errors).to.deep.equal([]);
+    await servedNormally(running, 'ws');
+    await servedNormally(running, 'tcp');
+  });
+
+  it('survives raw garbage bytes: binary WebSocket messages, broken TCP prefixes, abrupt resets', async () => {
+    const running = await startServer({ rateLimit: false });
+    const rand = random(3);
+    const garbage = (): Buffer => Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 200) }, () => Math.floor(rand() * 256)));
+    for (let round = 0; round < 20; round++) {
+      const ws = new WebSocket(running.wsUrl);
+      ws.on('error', () => {});
+      await new Promise<void>((resolve) => ws.once('open', () => resolve()));
+      for (let i = 0; i < 20; i++) ws.send(garbage(), { binary: rand() < 0.5 });
+      ws.terminate();
+      const socket = connect(running.tcpPort, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(garbage());
+      socket.destroy();
+    }
+    await delay(20);
+    await servedNormally(running, 'ws');
+    await servedNormally(running, 'tcp');
+  });
+});
