@@ -1,5 +1,5 @@
 import type { Timers } from './clock.js';
-import type { Connection, Connector } from './connector.js';
+import type { Connection, ConnectionHandlers, Connector } from './connector.js';
 import {
   ClientError,
   ConnectTimeoutError,
@@ -36,7 +36,7 @@ export interface LinkOptions {
  * One connection attempt and, once welcomed, one live connection: the `hello`/`welcome`
  * handshake, answers to server pings, the connect timeout and the dead-connection watchdog.
  */
-export class Link {
+export class Link implements ConnectionHandlers {
   readonly #options: LinkOptions;
   readonly #events: LinkEvents;
   readonly #connection: Connection;
@@ -51,12 +51,8 @@ export class Link {
   constructor(options: LinkOptions, events: LinkEvents) {
     this.#options = options;
     this.#events = events;
-    this.#connection = options.connector({
-      onOpen: () => void this.#hello(),
-      onFrame: (text) => this.#frame(text),
-      onClose: (error) => this.#end(error),
-    });
-    this.#timer = options.timers.setTimeout(() => this.#connectTimedOut(), options.connectTimeoutMs);
+    this.#connection = options.connector(this);
+    if (!this.#ended) this.#timer = options.timers.setTimeout(() => this.#connectTimedOut(), options.connectTimeoutMs);
   }
 
   /** Whether the handshake finished and the link has not ended. */
@@ -64,15 +60,37 @@ export class Link {
     return this.#welcome !== undefined && !this.#ended;
   }
 
-  /** Writes `frame`. Only valid while {@link Link.ready}. */
+  /**
+   * Writes `frame`. Never throws: a carrier that refuses the write (a socket already closing)
+   * ends the link instead, so callers waiting for an answer learn it through the link's end.
+   */
   send(frame: ClientFrame): void {
-    this.#connection.send(JSON.stringify(frame));
+    try {
+      this.#connection.send(JSON.stringify(frame));
+    } catch (error) {
+      this.close(new ConnectionFailedError('The connection refused a write', { cause: error }));
+    }
   }
 
   /** Ends the link; `error` becomes the reason reported to `end` unless one was recorded first. */
   close(error?: ClientError): void {
     if (error !== undefined) this.#error ??= error;
     this.#connection.close();
+  }
+
+  /** The carrier opened: say hello. (Connection handler; not for callers.) */
+  onOpen(): void {
+    void this.#hello();
+  }
+
+  /** One frame arrived. (Connection handler; not for callers.) */
+  onFrame(text: string): void {
+    this.#frame(text);
+  }
+
+  /** The carrier closed. (Connection handler; not for callers.) */
+  onClose(error?: Error): void {
+    this.#end(error);
   }
 
   async #hello(): Promise<void> {
