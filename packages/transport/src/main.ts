@@ -1,0 +1,125 @@
+/**
+ * The main job: a hub server on embedded defaults (no external service) with WebSocket and TCP
+ * on configurable ports and every room's events appended to a JSON-lines log by the datalog.
+ * `cli.ts` runs it; tests start it in a child process.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DataLog } from '@msghub/datalog';
+import type { AssetSource } from './assets.js';
+import { HubServer, type ListenAddresses } from './server.js';
+
+/** What the main job runs with. */
+export interface MainConfig {
+  readonly host: string;
+  readonly wsPort: number;
+  readonly tcpPort: number;
+  readonly wsPath: string | undefined;
+  /** The event log, or undefined for none. */
+  readonly log: string | undefined;
+  readonly trustClientUser: boolean;
+  readonly assets: Readonly<Record<string, AssetSource>>;
+}
+
+export const USAGE = `Usage: msghub-server [options]
+
+  --host <host>        interface to bind          (MSGHUB_HOST, default 127.0.0.1)
+  --ws-port <port>     WebSocket port, 0 = any    (MSGHUB_WS_PORT, default 8080)
+  --tcp-port <port>    TCP port, 0 = any          (MSGHUB_TCP_PORT, default 8081)
+  --ws-path <path>     accept WebSocket only here (MSGHUB_WS_PATH, default any path)
+  --log <file>         event log (JSON lines)     (MSGHUB_LOG, default ./log/events.log)
+  --no-log             run without the event log
+  --require-token      refuse hello.user; accept connect tokens only
+  --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
+  --help               print this and exit
+`;
+
+function port(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 0 || parsed > 65535) {
+    throw new TypeError(`Expected ${name} to be a port number 0-65535, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+function assetPairs(pairs: readonly string[]): Record<string, AssetSource> {
+  const assets: Record<string, AssetSource> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0 || !pair.startsWith('/')) throw new TypeError(`Expected --asset /url=file, got ${JSON.stringify(pair)}`);
+    assets[pair.slice(0, at)] = resolve(pair.slice(at + 1));
+  }
+  return assets;
+}
+
+/**
+ * Reads the configuration from flags, then the environment, then the defaults.
+ * @returns undefined when `--help` was asked for
+ * @throws {TypeError} for an unknown flag or a bad value
+ */
+export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): MainConfig | undefined {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      host: { type: 'string' },
+      'ws-port': { type: 'string' },
+      'tcp-port': { type: 'string' },
+      'ws-path': { type: 'string' },
+      log: { type: 'string' },
+      'no-log': { type: 'boolean' },
+      'require-token': { type: 'boolean' },
+      asset: { type: 'string', multiple: true },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help === true) return undefined;
+  return {
+    host: values.host ?? env['MSGHUB_HOST'] ?? '127.0.0.1',
+    wsPort: port('--ws-port', values['ws-port'] ?? env['MSGHUB_WS_PORT'], 8080),
+    tcpPort: port('--tcp-port', values['tcp-port'] ?? env['MSGHUB_TCP_PORT'], 8081),
+    wsPath: values['ws-path'] ?? env['MSGHUB_WS_PATH'],
+    log: values['no-log'] === true ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
+    trustClientUser: values['require-token'] !== true,
+    assets: assetPairs(values.asset ?? []),
+  };
+}
+
+/** A running main job. */
+export interface MainJob {
+  readonly server: HubServer;
+  readonly addresses: ListenAddresses;
+  /** Graceful shutdown: the server (bye, rooms closed), then the log (flushed). */
+  close(): Promise<void>;
+}
+
+/** Starts the server (and the log) described by `config`. */
+export async function startMain(config: MainConfig): Promise<MainJob> {
+  let log: DataLog | undefined;
+  if (config.log !== undefined) {
+    mkdirSync(dirname(config.log), { recursive: true });
+    log = new DataLog({ file: config.log, onError: reportLogError });
+  }
+  const server = new HubServer({
+    trustClientUser: config.trustClientUser,
+    assets: config.assets,
+    onRoomCreated: log === undefined ? undefined : (hub) => void log.attach(hub),
+  });
+  const addresses = await server.listen({
+    ws: { host: config.host, port: config.wsPort, ...(config.wsPath === undefined ? {} : { path: config.wsPath }) },
+    tcp: { host: config.host, port: config.tcpPort },
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    addresses,
+    close: () =>
+      (closing ??= server.close().then(() => log?.close())),
+  };
+}
+
+function reportLogError(error: Error): void {
+  console.error('msghub: event log:', error.message);
+}

@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseMainArgs, startMain } from '../src/main.js';
+import { TestClient, cleanup } from './helpers.js';
+
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+
+describe('main job', () => {
+  let dir: string;
+  let child: ChildProcess | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'msghub-main-'));
+  });
+  afterEach(async () => {
+    child?.kill('SIGKILL');
+    child = undefined;
+    await cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('parseMainArgs', () => {
+    it('takes flags over the environment over the defaults', () => {
+      const config = parseMainArgs(['--ws-port', '9000'], { MSGHUB_WS_PORT: '7000', MSGHUB_TCP_PORT: '7001' });
+      expect(config).to.include({ host: '127.0.0.1', wsPort: 9000, tcpPort: 7001, trustClientUser: true });
+      expect(config?.log).to.match(/log[/\\]events\.log$/);
+      expect(parseMainArgs(['--no-log', '--require-token'], {})).to.include({ log: undefined, trustClientUser: false });
+      expect(parseMainArgs(['--help'], {})).to.equal(undefined);
+    });
+
+    it('rejects a bad port, a bad asset and an unknown flag with a TypeError', () => {
+      expect(() => parseMainArgs(['--ws-port', 'x'], {})).to.throw(TypeError);
+      expect(() => parseMainArgs(['--asset', 'nope'], {})).to.throw(TypeError);
+      expect(() => parseMainArgs(['--bogus'], {})).to.throw(TypeError);
+    });
+  });
+
+  it('logs every event of every room to the event log and flushes it on close', async () => {
+    const log = join(dir, 'nested', 'events.log');
+    const job = await startMain({ host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, trustClientUser: true, assets: {} });
+    const client = await TestClient.tcp(job.addresses.tcp?.port ?? 0);
+    await client.hello({ user: 'ada' });
+    client.send({ type: 'join', ref: 1, room: 'lobby' });
+    client.send({ type: 'publish', ref: 2, room: 'lobby', data: 'logged' });
+    await client.waitFor((f) => f.type === 'ok' && f['ref'] === 2);
+    await job.close();
+    const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    expect(types).to.deep.equal(['join', 'message', 'leave', 'close']);
+  });
+
+  it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {
+    this.timeout(20_000);
+    const log = join(dir, 'events.log');
+    child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--log', log], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const wsUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no address in ${out}`)), 10_000);
+      child?.stdout?.on('data', (chunk: Buffer) => {
+        out += String(chunk);
+        const match = /WebSocket (ws:\/\/\S+)/.exec(out);
+        if (match !== null && out.includes('event log')) {
+          clearTimeout(timer);
+          resolve(match[1] as string);
+        }
+      });
+    });
+    const client = await TestClient.ws(wsUrl);
+    await client.hello({ user: 'ada' });
+    client.send({ type: 'join', ref: 1, room: 'lobby' });
+    await client.next('ok');
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await client.next('bye')).to.include({ code: 'SHUTDOWN' });
+    expect(await exited).to.equal(0);
+    child = undefined;
+    const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    expect(types).to.deep.equal(['join', 'leave', 'close']);
+  });
+});
