@@ -243,6 +243,41 @@ describe('MsghubClient against the real server', () => {
     });
   });
 
+  describe('#direct and #leave', () => {
+    it('delivers a direct message to the other user, also one queued while that user was offline', async () => {
+      const { wsUrl, tcpUrl } = await serve();
+      const ada = client(wsUrl, { user: 'ada' });
+      await waitFor(ada.state$, (s) => s === 'connected');
+      expect(ada.direct('grace', 'while away')).to.equal('sent');
+      // The server accepted it (a later request on the same connection is answered after it).
+      await ada.request('online', { user: 'grace' });
+      const grace = client(tcpUrl, { user: 'grace' });
+      const received: unknown[] = [];
+      grace.direct$.subscribe((m) => received.push([m.from, m.data]));
+      await waitFor(grace.state$, (s) => s === 'connected');
+      ada.direct('grace', 'now');
+      await until(() => received.length === 2);
+      expect(received).to.deep.equal([
+        ['ada', 'while away'],
+        ['ada', 'now'],
+      ]);
+    });
+
+    it('leaves a room: the stream completes and later events do not arrive', async () => {
+      const { server, wsUrl } = await serve();
+      const c = client(wsUrl);
+      let complete = false;
+      const items: RoomItem[] = [];
+      c.join('lobby').subscribe({ next: (item) => items.push(item), complete: () => (complete = true) });
+      await waitFor(c.state$, (s) => s === 'connected');
+      await c.leave('lobby');
+      expect(complete).to.equal(true);
+      await server.rooms.get('lobby')?.message('bot', 'after');
+      expect(await c.request('presence', { room: 'lobby' })).to.deep.equal([]);
+      expect(items.some((item) => item.type === 'message')).to.equal(false);
+    });
+  });
+
   it('fetches a fresh single-use connect token for every reconnect', async () => {
     const { server, wsUrl } = await serve({ trustClientUser: false });
     let issued = 0;
