@@ -13,7 +13,7 @@ import {
   createClient,
   type ClientError,
   type ConnectionState,
-  type CreateClientOptions,
+  type NodeClientOptions,
   type Discarded,
   type MsghubClient,
   type RoomItem,
@@ -33,7 +33,7 @@ describe('MsghubClient against the real server', () => {
     return test;
   }
 
-  function client(url: string, options: Omit<CreateClientOptions, 'url'> = {}): MsghubClient {
+  function client(url: string, options: Omit<NodeClientOptions, 'url'> = {}): MsghubClient {
     const made = createClient({ url, user: 'ada', reconnect: fast, ...options });
     clients.push(made);
     return made;
@@ -276,6 +276,14 @@ describe('MsghubClient against the real server', () => {
       expect(await c.request('presence', { room: 'lobby' })).to.deep.equal([]);
       expect(items.some((item) => item.type === 'message')).to.equal(false);
     });
+  });
+
+  it('sends extra upgrade headers that the server authenticator reads (Node ws)', async () => {
+    const { wsUrl } = await serve({ authenticate: ({ handshake }) => handshake.headers['x-user'] as string | undefined });
+    const c = createClient({ url: wsUrl, headers: { 'x-user': 'hedy' }, reconnect: fast });
+    clients.push(c);
+    await waitFor(c.state$, (s) => s === 'connected');
+    expect(c.userId).to.equal('hedy');
   });
 
   it('fetches a fresh single-use connect token for every reconnect', async () => {
