@@ -1,7 +1,8 @@
-import { close, fstatSync, fsync, ftruncateSync, open, openSync, write, closeSync } from 'node:fs';
+import { close, fstatSync, fsync, ftruncateSync, open, openSync, writev, closeSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LogFileRemovedError, LogOpenError, LogWriteError, TornLineError } from './errors.js';
+import { cutAt, firstLine, LineBuffer, type TakenLines } from './line-buffer.js';
 import { completeLength, inodeOf, listRotated, rotatedPath } from './log-files.js';
 import type { ResolvedLogOptions } from './options.js';
 
@@ -38,17 +39,29 @@ function openForAppend(file: string): number {
   }
 }
 
-function writeAll(fd: number, data: Buffer): Promise<void> {
+/** Writes every chunk, in order, with one system call when the kernel takes it all. */
+function writeChunks(fd: number, chunks: Buffer[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const step = (offset: number): void => {
-      write(fd, data, offset, data.length - offset, null, (error, written) => {
-        if (error !== null) reject(error);
-        else if (offset + written < data.length) step(offset + written);
-        else resolve();
+    const step = (rest: Buffer[]): void => {
+      writev(fd, rest, null, (error, written) => {
+        if (error !== null) return reject(error);
+        const left = dropBytes(rest, written);
+        if (left.length === 0) resolve();
+        else step(left);
       });
     };
-    step(0);
+    if (chunks.length === 0) resolve();
+    else step(chunks);
   });
+}
+
+/** `chunks` without their first `bytes` bytes (after a short write). */
+function dropBytes(chunks: Buffer[], bytes: number): Buffer[] {
+  let skip = bytes;
+  let i = 0;
+  while (i < chunks.length && skip >= (chunks[i] as Buffer).length) skip -= (chunks[i++] as Buffer).length;
+  if (i === chunks.length) return [];
+  return [(chunks[i] as Buffer).subarray(skip), ...chunks.slice(i + 1)];
 }
 
 function syncFd(fd: number): Promise<void> {
@@ -86,10 +99,7 @@ export class FileSink {
   #fd: number;
   #ino: number;
   #size: number;
-  /** The waiting lines, with each line's room and id at the same index. */
-  #lines: string[] = [];
-  #rooms: string[] = [];
-  #ids: number[] = [];
+  #pending = new LineBuffer();
   #inFlight = 0;
   #appended = 0;
   #done = 0;
@@ -136,17 +146,15 @@ export class FileSink {
    * (until this line is synced) or when `maxPending` lines are held in memory (until there is room).
    */
   append(line: string, chatroomId: string, id: number): void | Promise<void> {
-    this.#lines.push(line);
-    this.#rooms.push(chatroomId);
-    this.#ids.push(id);
+    this.#pending.push(line, chatroomId, id);
     this.#appended++;
     if (this.#options.fsync === 'event') return this.flush();
-    if (this.#lines.length >= this.#options.batchSize) {
+    if (this.#pending.length >= this.#options.batchSize) {
       if (!this.#writing) this.#startWriting();
     } else if (this.#timer === undefined && !this.#writing) {
       this.#arm();
     }
-    if (this.#lines.length + this.#inFlight >= this.#options.maxPending) return this.#whenRoom();
+    if (this.#pending.length + this.#inFlight >= this.#options.maxPending) return this.#whenRoom();
     return undefined;
   }
 
@@ -191,7 +199,7 @@ export class FileSink {
   onTimer(): void {
     this.#timer = undefined;
     if (this.#writing) this.#due = true;
-    else if (this.#lines.length > 0) this.#startWriting();
+    else if (this.#pending.length > 0) this.#startWriting();
   }
 
   #startWriting(): void {
@@ -201,8 +209,8 @@ export class FileSink {
   }
 
   #mustWrite(): boolean {
-    if (this.#lines.length === 0) return false;
-    if (this.#due || this.#lines.length >= this.#options.batchSize) return true;
+    if (this.#pending.length === 0) return false;
+    if (this.#due || this.#pending.length >= this.#options.batchSize) return true;
     const waiter = this.#flushWaiters[0];
     return waiter !== undefined && waiter.target > this.#done;
   }
@@ -210,40 +218,22 @@ export class FileSink {
   /** The one write loop. Never rejects: failures are reported and the loop goes on. */
   async #drain(): Promise<void> {
     this.#writing = true;
+    // Look for a removed file when a loop starts, and at most once per flushInterval while it runs.
+    let lastCheck = -Infinity;
     do {
-      const [lines, lastIds] = this.#takeBatch();
-      this.#inFlight = lines.length;
-      await this.#writeBatch(lines, lastIds);
+      this.#due = false;
+      const batch = this.#pending.take();
+      this.#inFlight = batch.count;
+      const now = performance.now();
+      const check = now - lastCheck >= this.#options.flushInterval;
+      if (check) lastCheck = now;
+      await this.#writeBatch(batch, check);
       this.#inFlight = 0;
-      this.#done += lines.length;
+      this.#done += batch.count;
       this.#wake();
     } while (this.#mustWrite());
     this.#writing = false;
-    if (this.#lines.length > 0 && this.#timer === undefined) this.#arm();
-  }
-
-  /** Takes up to `batchSize` waiting lines, with the last id of each room among them. */
-  #takeBatch(): [string[], Map<string, number>] {
-    const size = this.#options.batchSize;
-    let lines = this.#lines;
-    let rooms = this.#rooms;
-    let ids = this.#ids;
-    if (lines.length <= size) {
-      this.#lines = [];
-      this.#rooms = [];
-      this.#ids = [];
-      this.#due = false;
-    } else {
-      this.#lines = lines.slice(size);
-      this.#rooms = rooms.slice(size);
-      this.#ids = ids.slice(size);
-      lines = lines.slice(0, size);
-      rooms = rooms.slice(0, size);
-      ids = ids.slice(0, size);
-    }
-    const lastIds = new Map<string, number>();
-    for (let i = 0; i < rooms.length; i++) lastIds.set(rooms[i] as string, ids[i] as number);
-    return [lines, lastIds];
+    if (this.#pending.length > 0 && this.#timer === undefined) this.#arm();
   }
 
   #wake(): void {
@@ -255,7 +245,7 @@ export class FileSink {
       }
       this.#flushWaiters = waiting;
     }
-    if (this.#roomWaiters.length > 0 && this.#lines.length < this.#options.maxPending) {
+    if (this.#roomWaiters.length > 0 && this.#pending.length < this.#options.maxPending) {
       const waiters = this.#roomWaiters;
       this.#roomWaiters = [];
       for (const wake of waiters) wake();
@@ -266,15 +256,18 @@ export class FileSink {
     return new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
   }
 
-  async #writeBatch(lines: string[], ids: Map<string, number>): Promise<void> {
-    const data = Buffer.from(`${lines.join('\n')}\n`);
+  async #writeBatch(batch: TakenLines, check: boolean): Promise<void> {
+    const { count } = batch;
     try {
-      await this.#checkFile();
-      if (this.#size > 0 && this.#size + data.length > this.#options.maxBytes) await this.#rotate();
-      await writeAll(this.#fd, data);
-      this.#size += data.length;
+      if (check) await this.#checkFile();
+      if (this.#size + batch.bytes <= this.#options.maxBytes) {
+        await writeChunks(this.#fd, batch.chunks);
+        this.#size += batch.bytes;
+      } else {
+        await this.#appendRotating(Buffer.concat(batch.chunks, batch.bytes));
+      }
     } catch (error) {
-      this.#hooks.report(new LogWriteError(`Cannot write ${lines.length} events to ${this.file}`, this.file, lines.length, { cause: error }));
+      this.#hooks.report(new LogWriteError(`Cannot write ${count} events to ${this.file}`, this.file, count, { cause: error }));
       return;
     }
     const synced = this.#options.fsync !== 'never';
@@ -282,11 +275,28 @@ export class FileSink {
       try {
         await syncFd(this.#fd);
       } catch (error) {
-        this.#hooks.report(new LogWriteError(`Cannot sync ${lines.length} events to ${this.file}`, this.file, lines.length, { cause: error }));
+        this.#hooks.report(new LogWriteError(`Cannot sync ${count} events to ${this.file}`, this.file, count, { cause: error }));
         return;
       }
     }
-    this.#hooks.flushed({ file: this.file, events: lines.length, synced, lastIds: ids });
+    this.#hooks.flushed({ file: this.file, events: count, synced, lastIds: batch.lastIds });
+  }
+
+  /** Writes `data` in as many parts as it takes to keep each file within maxBytes, rotating between them. */
+  async #appendRotating(data: Buffer): Promise<void> {
+    let rest = data;
+    while (rest.length > 0) {
+      let cut = cutAt(rest, this.#options.maxBytes - this.#size);
+      if (cut === 0 && this.#size > 0) {
+        await this.#rotate();
+        continue;
+      }
+      // A line longer than maxBytes alone still goes into a file of its own.
+      if (cut === 0) cut = firstLine(rest);
+      await writeChunks(this.#fd, [rest.subarray(0, cut)]);
+      this.#size += cut;
+      rest = rest.subarray(cut);
+    }
   }
 
   /** Reopens the path when the open file was removed or replaced behind the log's back. */
@@ -307,6 +317,8 @@ export class FileSink {
 
   /** Renames the live file to the next `<file>.<seq>`, opens a fresh one and deletes past `retain`. */
   async #rotate(): Promise<void> {
+    // Under `batch` and `event`, what the rotated file holds is durable before it is let go.
+    if (this.#options.fsync !== 'never') await syncFd(this.#fd);
     const rotated = await listRotated(this.file);
     const seq = (rotated.at(-1)?.seq ?? 0) + 1;
     await rename(this.file, rotatedPath(this.file, seq));
