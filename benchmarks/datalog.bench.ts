@@ -14,7 +14,7 @@ import { DataLog, type FsyncPolicy } from '@msghub/datalog';
 import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
 
 const { quick, rounds: roundsOption } = cliOptions();
-const ROUNDS = roundsOption ?? (quick ? 1 : 3);
+const ROUNDS = roundsOption ?? (quick ? 1 : 5);
 const EVENTS = quick ? 50_000 : 300_000;
 /** fsync per event is bounded by the disk: cap it by count and by time. */
 const EVENT_POLICY_MAX = quick ? 500 : 3_000;
@@ -132,28 +132,40 @@ async function runFanout(fsync: FsyncPolicy | undefined): Promise<{ seconds: num
   return { seconds, events: delivered };
 }
 
-async function measure(label: string, run: () => Promise<{ seconds: number; events: number }>): Promise<number> {
-  const rates: number[] = [];
+/** Runs each variant once per round, interleaved so that load drifts hit them alike; medians per variant. */
+async function measureInterleaved(variants: Record<string, () => Promise<{ seconds: number; events: number }>>): Promise<Record<string, number>> {
+  const rates: Record<string, number[]> = {};
   for (let round = 1; round <= ROUNDS; round++) {
-    progress(`${label}, round ${round}/${ROUNDS}`);
-    const { seconds, events } = await run();
-    rates.push(events / seconds);
-    rmSync(join(dir, `run-${fileNo}.log`), { force: true });
+    for (const [label, run] of Object.entries(variants)) {
+      progress(`${label}, round ${round}/${ROUNDS}`);
+      const { seconds, events } = await run();
+      (rates[label] ??= []).push(events / seconds);
+      rmSync(join(dir, `run-${fileNo}.log`), { force: true });
+      (globalThis as { gc?: () => void }).gc?.();
+    }
   }
-  return median(rates);
+  return Object.fromEntries(Object.entries(rates).map(([label, values]) => [label, median(values)]));
 }
 
 async function main(): Promise<void> {
   const events = makeEvents(EVENTS);
   try {
-    const pinoRate = await measure('pino', () => runPino(events));
-    const logRates: Record<FsyncPolicy, number> = { never: 0, batch: 0, event: 0 };
-    for (const policy of ['never', 'batch', 'event'] as const) {
-      logRates[policy] = await measure(`datalog fsync=${policy}`, () => runDatalog(events, policy));
-    }
-    const bare = await measure('hub without log', () => runFanout(undefined));
-    const withNever = await measure('hub with log fsync=never', () => runFanout('never'));
-    const withBatch = await measure('hub with log fsync=batch', () => runFanout('batch'));
+    const write = await measureInterleaved({
+      pino: () => runPino(events),
+      never: () => runDatalog(events, 'never'),
+      batch: () => runDatalog(events, 'batch'),
+      event: () => runDatalog(events, 'event'),
+    });
+    const pinoRate = write.pino as number;
+    const logRates: Record<FsyncPolicy, number> = { never: write.never ?? 0, batch: write.batch ?? 0, event: write.event ?? 0 };
+    const fanout = await measureInterleaved({
+      bare: () => runFanout(undefined),
+      never: () => runFanout('never'),
+      batch: () => runFanout('batch'),
+    });
+    const bare = fanout.bare as number;
+    const withNever = fanout.never as number;
+    const withBatch = fanout.batch as number;
     progressDone();
 
     const writeTable = printTable(
