@@ -14,7 +14,10 @@ export interface FlushNotice {
   readonly events: number;
   /** Whether the batch was fsynced: every event up to `lastIds` survives a power loss. */
   readonly synced: boolean;
-  /** The id of the batch's last event per room: every event of that room up to it is in the file. */
+  /**
+   * The id of the batch's last event per room. Every event of the room up to it is acknowledged,
+   * except those of an earlier batch that was reported as a {@link LogWriteError}.
+   */
   readonly lastIds: ReadonlyMap<string, number>;
 }
 
@@ -87,9 +90,9 @@ function syncFolder(folder: string): Promise<void> {
 }
 
 /**
- * One open log file and its batch: lines are appended synchronously into memory and written by
- * one write loop, a batch per `write`, when the batch is full, when `flushInterval` passes, or
- * when a flush is asked for. Shared by every attachment that logs to the same path.
+ * One open log file and its waiting lines: lines are appended synchronously into memory and written
+ * by one write loop, everything waiting in one `writev`, when `batchSize` lines wait, when
+ * `flushInterval` passes, or when a flush is asked for. Shared by every attachment to the same path.
  */
 export class FileSink {
   /** The absolute path of the live file. */
