@@ -18,17 +18,9 @@ export abstract class DatalogError extends Error {
   abstract readonly code: DatalogErrorCode;
 }
 
-/** An option of `new DataLog()` or of a reader has the wrong type or range. Thrown synchronously. */
-export class LogOptionError extends TypeError {
-  override readonly name = 'LogOptionError';
-  readonly code = 'LOG_INVALID_OPTION' as const;
-}
-
-/** The log file could not be opened for appending (missing folder, a folder in the way, permissions). Thrown by `attach`. */
-export class LogOpenError extends DatalogError {
-  override readonly name = 'LogOpenError';
-  readonly code = 'LOG_OPEN_FAILED' as const;
-  /** The file that could not be opened. */
+/** A datalog error about one file, named by `file`. */
+abstract class FileError extends DatalogError {
+  /** The file the error is about. */
   readonly file: string;
 
   constructor(message: string, file: string, options?: ErrorOptions) {
@@ -37,22 +29,31 @@ export class LogOpenError extends DatalogError {
   }
 }
 
+/** An option of `new DataLog()` or of a reader has the wrong type or range. Thrown synchronously. */
+export class LogOptionError extends TypeError {
+  override readonly name = 'LogOptionError';
+  readonly code = 'LOG_INVALID_OPTION' as const;
+}
+
+/** The log file could not be opened for appending (missing folder, a folder in the way, permissions). Thrown by `attach`. */
+export class LogOpenError extends FileError {
+  override readonly name = 'LogOpenError';
+  readonly code = 'LOG_OPEN_FAILED' as const;
+}
+
 /**
  * A batch could not be written, synced or rotated (disk full, I/O error). Reported on `errors`;
  * the log goes on with the next batch. The `events` of a batch that failed to write are not in the
  * file; those of a batch that failed to sync are written but not known to be durable.
  */
-export class LogWriteError extends DatalogError {
+export class LogWriteError extends FileError {
   override readonly name = 'LogWriteError';
   readonly code = 'LOG_WRITE_FAILED' as const;
-  /** The file the batch was meant for. */
-  readonly file: string;
   /** How many events the failed batch held. */
   readonly events: number;
 
   constructor(message: string, file: string, events: number, options?: ErrorOptions) {
-    super(message, options);
-    this.file = file;
+    super(message, file, options);
     this.events = events;
   }
 }
@@ -61,16 +62,9 @@ export class LogWriteError extends DatalogError {
  * The log file was removed or replaced while open. Reported on `errors`; the log reopens the path
  * and goes on. Events written before the removal are gone with the removed file.
  */
-export class LogFileRemovedError extends DatalogError {
+export class LogFileRemovedError extends FileError {
   override readonly name = 'LogFileRemovedError';
   readonly code = 'LOG_FILE_REMOVED' as const;
-  /** The path that no longer named the open file. */
-  readonly file: string;
-
-  constructor(message: string, file: string, options?: ErrorOptions) {
-    super(message, options);
-    this.file = file;
-  }
 }
 
 /** `attach` was called on a log that is closing or closed. */
@@ -80,46 +74,29 @@ export class LogClosedError extends DatalogError {
 }
 
 /** A reader was given a log path with neither the file nor any rotated file of it. */
-export class LogNotFoundError extends DatalogError {
+export class LogNotFoundError extends FileError {
   override readonly name = 'LogNotFoundError';
   readonly code = 'LOG_NOT_FOUND' as const;
-  /** The log path asked for. */
-  readonly file: string;
-
-  constructor(message: string, file: string, options?: ErrorOptions) {
-    super(message, options);
-    this.file = file;
-  }
 }
 
 /** A log file exists but could not be read (permissions, a folder, an I/O error). */
-export class LogReadError extends DatalogError {
+export class LogReadError extends FileError {
   override readonly name = 'LogReadError';
   readonly code = 'LOG_READ_FAILED' as const;
-  /** The file that could not be read. */
-  readonly file: string;
-
-  constructor(message: string, file: string, options?: ErrorOptions) {
-    super(message, options);
-    this.file = file;
-  }
 }
 
 /**
  * A complete line (one that ends in a newline) is not a JSON event. The writer never produces one,
  * so the file was damaged or is not a msghub log. Fatal to the read.
  */
-export class MalformedLineError extends DatalogError {
+export class MalformedLineError extends FileError {
   override readonly name = 'MalformedLineError';
   readonly code = 'LOG_MALFORMED_LINE' as const;
-  /** The file holding the line. */
-  readonly file: string;
   /** 1-based line number within `file`. */
   readonly line: number;
 
   constructor(message: string, file: string, line: number, options?: ErrorOptions) {
-    super(message, options);
-    this.file = file;
+    super(message, file, options);
     this.line = line;
   }
 }
@@ -129,19 +106,16 @@ export class MalformedLineError extends DatalogError {
  * was never acknowledged. Not fatal: readers skip it and report it through `onTorn`; the writer
  * cuts it off when it reopens the file and reports it on `errors`.
  */
-export class TornLineError extends DatalogError {
+export class TornLineError extends FileError {
   override readonly name = 'TornLineError';
   readonly code = 'LOG_TORN_LINE' as const;
-  /** The file that ends in the partial line. */
-  readonly file: string;
   /** Byte offset where the partial line starts. */
   readonly offset: number;
   /** Length of the partial line in bytes. */
   readonly bytes: number;
 
   constructor(message: string, file: string, offset: number, bytes: number) {
-    super(message);
-    this.file = file;
+    super(message, file);
     this.offset = offset;
     this.bytes = bytes;
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { HubEvent } from '@msghub/messagehub';
 import { formatEvent } from '../src/index.js';
-import { linesOf, messageEvent, range, tempDir } from './helpers.js';
+import { linesOf, messageEvent, range, useTempDir } from './helpers.js';
 
 // The built bin, as `msghub-log` runs it (the test command builds first).
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -38,15 +38,12 @@ const events: HubEvent[] = [
 
 describe('msghub-log (CLI, as a child process)', function () {
   this.timeout(20_000);
-  let dir: string;
+  const temp = useTempDir();
   let file: string;
-  let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir());
-    file = join(dir, 'events.log');
+    file = temp.file;
     await writeFile(file, linesOf(events));
   });
-  afterEach(() => cleanup());
 
   it('--help prints the usage with every command and exits 0', async () => {
     for (const args of [['--help'], ['-h'], []]) {
@@ -86,7 +83,7 @@ describe('msghub-log (CLI, as a child process)', function () {
   });
 
   it('fails with a clear message and status 1 for a missing file', async () => {
-    const { status, stdout, stderr } = await run('cat', join(dir, 'nope.log'));
+    const { status, stdout, stderr } = await run('cat', join(temp.dir, 'nope.log'));
     expect(status).to.equal(1);
     expect(stdout).to.equal('');
     expect(stderr).to.include('No log file at').and.include('LOG_NOT_FOUND');

@@ -1,9 +1,8 @@
 import { fork } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { readLog, type FsyncPolicy, type TornLineError } from '../src/index.js';
-import { collect, range, tempDir } from './helpers.js';
+import { collect, range, useTempDir } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
 
@@ -26,14 +25,11 @@ function runAndKill(file: string, policy: FsyncPolicy, threshold: number): Promi
 
 describe('crash safety (child process killed with SIGKILL mid-stream)', function () {
   this.timeout(30_000);
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const temp = useTempDir();
 
   for (const policy of ['batch', 'never'] as const) {
     it(`leaves complete lines that form a gap-free prefix of the room's events (fsync '${policy}')`, async () => {
-      const file = join(dir, 'events.log');
+      const { file } = temp;
       const acked = await runAndKill(file, policy, 3000);
       const torn: TornLineError[] = [];
       const events = await collect(readLog(file, { onTorn: (t) => torn.push(t) }));

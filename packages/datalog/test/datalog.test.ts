@@ -15,7 +15,7 @@ import {
   TornLineError,
   type DataLogOptions,
 } from '../src/index.js';
-import { linesOf, messageEvent, range, readLines, tempDir } from './helpers.js';
+import { linesOf, messageEvent, range, readLines, useTempDir } from './helpers.js';
 
 /** A room stand-in that hands its listener to the test, to drive `next` directly. */
 function fakeHub(chatroomId: string): { chatroomId: string; listener: () => HubListener; attachListener(l: HubListener): ListenerHandle } {
@@ -40,17 +40,15 @@ function recorder(hub: MessageHub): HubEvent[] {
 }
 
 describe('DataLog', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let logs: DataLog[];
-  beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir());
-    logs = [];
-  });
+  let logs: DataLog[] = [];
+  // Registered before the temp folder's hooks, so the logs close before the folder goes.
   afterEach(async () => {
     await Promise.all(logs.map((log) => log.close()));
-    await cleanup();
+    logs = [];
   });
+  const temp = useTempDir();
+  let dir: string;
+  beforeEach(() => (dir = temp.dir));
   const open = (options: Omit<DataLogOptions, 'file'> & { file?: DataLogOptions['file'] }): DataLog => {
     const log = new DataLog({ file: join(dir, 'events.log'), ...options });
     logs.push(log);

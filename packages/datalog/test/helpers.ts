@@ -9,6 +9,29 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Where the current test's files go: a fresh temp folder and `events.log` in it. */
+export interface TempLog {
+  dir: string;
+  file: string;
+}
+
+/**
+ * Registers hooks in the calling `describe` that give each test a fresh temp folder (removed after
+ * the test) and returns the object whose `dir` and `file` they set.
+ */
+export function useTempDir(): TempLog {
+  const temp: TempLog = { dir: '', file: '' };
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeEach(async () => {
+    const made = await tempDir();
+    temp.dir = made.dir;
+    temp.file = join(made.dir, 'events.log');
+    cleanup = made.cleanup;
+  });
+  afterEach(() => cleanup?.());
+  return temp;
+}
+
 /** The complete lines of `file`, parsed, and the partial last line if any. */
 export async function readLines(file: string): Promise<{ events: HubEvent[]; torn: string }> {
   const text = await readFile(file, 'utf8');

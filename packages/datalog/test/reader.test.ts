@@ -13,19 +13,14 @@ import {
   readLog,
 } from '../src/index.js';
 import type { HubEvent } from '@msghub/messagehub';
-import { collect, linesOf, messageEvent, range, tempDir } from './helpers.js';
+import { collect, linesOf, messageEvent, range, useTempDir } from './helpers.js';
 
 const mixed: HubEvent[] = range(1, 6).flatMap((id) => [messageEvent('a', id), messageEvent('b', id)]);
 
 describe('readers', () => {
-  let dir: string;
+  const temp = useTempDir();
   let file: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir());
-    file = join(dir, 'events.log');
-  });
-  afterEach(() => cleanup());
+  beforeEach(() => (file = temp.file));
 
   describe('readLog', () => {
     it('yields every event in file order', async () => {

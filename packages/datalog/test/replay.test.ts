@@ -3,17 +3,12 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { MessageHub, type HubEvent } from '@msghub/messagehub';
 import { DataLog, LogNotFoundError, LogOptionError, replay } from '../src/index.js';
-import { linesOf, messageEvent, range, readLines, tempDir } from './helpers.js';
+import { linesOf, messageEvent, range, readLines, useTempDir } from './helpers.js';
 
 describe('replay', () => {
-  let dir: string;
+  const temp = useTempDir();
   let file: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir());
-    file = join(dir, 'events.log');
-  });
-  afterEach(() => cleanup());
+  beforeEach(() => (file = temp.file));
 
   it('rebuilds the seed so a restarted room continues at the next id with the same history', async () => {
     const log = new DataLog({ file });

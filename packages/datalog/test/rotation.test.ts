@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { MessageHub } from '@msghub/messagehub';
 import { DataLog, readLog } from '../src/index.js';
 import { listRotated } from '../src/log-files.js';
-import { collect, range, tempDir } from './helpers.js';
+import { collect, range, useTempDir } from './helpers.js';
 
 /** Logs `count` messages of ~100 bytes each to a room through a log rotating at `maxBytes`. */
 async function logRotating(file: string, count: number, maxBytes: number, retain: number): Promise<MessageHub> {
@@ -18,13 +17,10 @@ async function logRotating(file: string, count: number, maxBytes: number, retain
 }
 
 describe('rotation', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
-  afterEach(() => cleanup());
+  const temp = useTempDir();
 
   it('rotates before a write would pass maxBytes, and the reader follows the files in order', async () => {
-    const file = join(dir, 'events.log');
+    const { file } = temp;
     const hub = await logRotating(file, 200, 2000, 1000);
     const files = await listRotated(file);
     expect(files.length).to.be.greaterThan(3);
@@ -34,7 +30,7 @@ describe('rotation', () => {
   });
 
   it('keeps only `retain` rotated files, deleting the oldest; what remains is the tail of the room', async () => {
-    const file = join(dir, 'events.log');
+    const { file } = temp;
     const hub = await logRotating(file, 200, 2000, 2);
     const files = await listRotated(file);
     expect(files).to.have.length(2);
@@ -45,7 +41,7 @@ describe('rotation', () => {
   });
 
   it('with retain 0 keeps only the live file', async () => {
-    const file = join(dir, 'events.log');
+    const { file } = temp;
     await logRotating(file, 100, 2000, 0);
     expect(await listRotated(file)).to.deep.equal([]);
     expect((await stat(file)).size).to.be.at.most(2000);
