@@ -38,8 +38,11 @@ export interface TransportSocket {
   readonly needsDrain: boolean;
   /** Installs the handler; no frame is delivered before. */
   start(handler: SocketHandler): void;
-  /** Writes the frames in order, combined into as few system calls as the carrier allows. */
-  write(frames: readonly string[]): void;
+  /**
+   * Writes the frames (JSON text, or its UTF-8 bytes) in order, combined into as few system calls
+   * as the carrier allows.
+   */
+  write(frames: readonly (string | Buffer)[]): void;
   /** Stops reading (backpressure on a fast publisher). */
   pause(): void;
   resume(): void;

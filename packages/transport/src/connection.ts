@@ -10,7 +10,7 @@ import { RateLimitedError, type WireError } from './errors.js';
 import { encodeFrame } from './frame-codec.js';
 import type { Counters } from './metrics.js';
 import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type FrameData } from './outbox.js';
 import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
 
 /** A connection's place in one room. `hub` is undefined while the join is being authorized. */
@@ -154,10 +154,10 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.enqueue(encodeFrame(out), undefined, 0);
   }
 
-  /** Queues frame text as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
-  enqueue(text: string, room: string | undefined, id: number): void {
+  /** Queues an encoded frame as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
+  enqueue(frame: FrameData, room: string | undefined, id: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    if (!this.#outbox.push(text, room, id)) {
+    if (!this.#outbox.push(frame, room, id)) {
       this.#host.counters.slowConsumerCloses++;
       this.#outbox.clear();
       this.close('SLOW_CONSUMER', 'Outgoing queue full');
@@ -200,15 +200,15 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.#write(this.#outbox.take());
   }
 
-  #write(texts: string[]): void {
+  #write(frames: FrameData[]): void {
     const counters = this.#host.counters;
-    counters.framesOut += texts.length;
-    for (const text of texts) counters.bytesOut += text.length;
-    this.socket.write(texts);
+    counters.framesOut += frames.length;
+    for (let i = 0; i < frames.length; i++) counters.bytesOut += (frames[i] as FrameData).length;
+    this.socket.write(frames);
     const hook = this.#host.options.afterSend;
     if (hook === undefined) return;
     try {
-      hook(texts, this);
+      hook(frames.map(String), this);
     } catch (error) {
       this.#host.options.onError(error);
     }

@@ -1,22 +1,21 @@
 /**
  * A connection's bounded outgoing queue. Frames wait here between the moment the room (or a
  * reply) produces them and the next flush, which writes them all at once. The bound counts frames
- * and bytes (UTF-16 units of the JSON text, which is the byte count for ASCII); at the bound the
- * policy decides: `close` reports overflow, `drop-oldest` discards the oldest room events and puts
- * a `gap` frame (reason `dropped`) in their place, so the loss is visible.
+ * and bytes; at the bound the policy decides: `close` reports overflow, `drop-oldest` discards the
+ * oldest room events and puts a `gap` frame (reason `dropped`) in their place, so the loss is
+ * visible. Entries live in parallel arrays so that queuing a shared room event allocates nothing.
  */
 import type { GapFrame } from './protocol.js';
 
 /** What happens when a connection's outgoing queue is full. */
 export type SlowConsumerPolicy = 'close' | 'drop-oldest';
 
-interface Item {
-  text: string;
-  /** Set on room events (the only frames drop-oldest may discard). */
-  room: string | undefined;
-  id: number;
-  /** Set on a gap frame this outbox created, so later drops can extend it. */
-  gap: GapFrame | undefined;
+/** One frame's bytes: JSON text, or its UTF-8 encoding shared by every connection it goes to. */
+export type FrameData = string | Buffer;
+
+/** Bytes of a frame (UTF-16 units for text, which is the byte count for ASCII). */
+export function frameSize(frame: FrameData): number {
+  return frame.length;
 }
 
 interface Dropped {
@@ -28,9 +27,15 @@ export class Outbox {
   readonly #maxFrames: number;
   readonly #maxBytes: number;
   readonly #policy: SlowConsumerPolicy;
-  #items: Item[] = [];
+  #frames: FrameData[] = [];
+  /** The room of each room event (the only frames drop-oldest may discard), else undefined. */
+  #rooms: (string | undefined)[] = [];
+  /** The event id of each room event; for a gap this outbox made, -1. */
+  #ids: number[] = [];
   #bytes = 0;
-  /** Room events discarded by drop-oldest since this outbox was created. */
+  /** Gap frames this outbox queued (by room), so later drops can extend them. Made on first drop. */
+  #gaps: Map<string, GapFrame> | undefined;
+  /** Room events discarded by drop-oldest and not yet counted by the owner. */
   dropped = 0;
 
   constructor(maxFrames: number, maxBytes: number, policy: SlowConsumerPolicy) {
@@ -40,7 +45,7 @@ export class Outbox {
   }
 
   get frames(): number {
-    return this.#items.length;
+    return this.#frames.length;
   }
 
   get bytes(): number {
@@ -51,29 +56,31 @@ export class Outbox {
    * Queues a frame.
    * @returns false when the queue is over its bound and the policy is `close`
    */
-  push(text: string, room?: string, id = 0): boolean {
-    this.#items.push({ text, room, id, gap: undefined });
-    this.#bytes += text.length;
-    if (this.#items.length <= this.#maxFrames && this.#bytes <= this.#maxBytes) return true;
+  push(frame: FrameData, room?: string, id = 0): boolean {
+    this.#frames.push(frame);
+    this.#rooms.push(room);
+    this.#ids.push(id);
+    this.#bytes += frame.length;
+    if (this.#frames.length <= this.#maxFrames && this.#bytes <= this.#maxBytes) return true;
     if (this.#policy === 'close') return false;
     this.#dropOldest();
     return true;
   }
 
-  /** Removes and returns every queued frame text, in order. */
-  take(): string[] {
-    const items = this.#items;
-    this.#items = [];
-    this.#bytes = 0;
-    const texts = new Array<string>(items.length);
-    for (let i = 0; i < items.length; i++) texts[i] = (items[i] as Item).text;
-    return texts;
+  /** Removes and returns every queued frame, in order. */
+  take(): FrameData[] {
+    const frames = this.#frames;
+    this.clear();
+    return frames;
   }
 
   /** Discards everything queued. */
   clear(): void {
-    this.#items = [];
+    this.#frames = [];
+    this.#rooms = [];
+    this.#ids = [];
     this.#bytes = 0;
+    this.#gaps = undefined;
   }
 
   /** Drops the oldest room events until the queue is at three quarters of its bounds. */
@@ -81,40 +88,55 @@ export class Outbox {
     const frameTarget = Math.floor(this.#maxFrames * 0.75);
     const byteTarget = Math.floor(this.#maxBytes * 0.75);
     const ranges = new Map<string, Dropped>();
-    let frames = this.#items.length;
+    let count = this.#frames.length;
     let bytes = this.#bytes;
-    const kept: Item[] = [];
-    for (const item of this.#items) {
-      const over = frames > frameTarget || bytes > byteTarget;
-      if (!over || item.room === undefined) {
-        kept.push(item);
+    const frames: FrameData[] = [];
+    const rooms: (string | undefined)[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < this.#frames.length; i++) {
+      const frame = this.#frames[i] as FrameData;
+      const room = this.#rooms[i];
+      const id = this.#ids[i] as number;
+      if (room === undefined || id < 0 || (count <= frameTarget && bytes <= byteTarget)) {
+        frames.push(frame);
+        rooms.push(room);
+        ids.push(id);
         continue;
       }
-      frames--;
-      bytes -= item.text.length;
+      count--;
+      bytes -= frame.length;
       this.dropped++;
-      const range = ranges.get(item.room);
-      if (range === undefined) ranges.set(item.room, { first: item.id, last: item.id });
-      else range.last = item.id;
+      const range = ranges.get(room);
+      if (range === undefined) ranges.set(room, { first: id, last: id });
+      else range.last = id;
     }
-    this.#items = [...this.#gaps(ranges, kept), ...kept.filter((item) => !isMergedGap(item, ranges))];
-    this.#bytes = 0;
-    for (const item of this.#items) this.#bytes += item.text.length;
+    this.#frames = frames;
+    this.#rooms = rooms;
+    this.#ids = ids;
+    this.#bytes = bytes;
+    for (const [room, range] of ranges) this.#gap(room, range);
   }
 
-  /** One gap item per room with dropped events, extending an earlier dropped-gap of that room. */
-  #gaps(ranges: Map<string, Dropped>, kept: readonly Item[]): Item[] {
-    const gaps: Item[] = [];
-    for (const [room, range] of ranges) {
-      const earlier = kept.find((item) => item.gap !== undefined && item.gap.room === room);
-      const since = earlier?.gap !== undefined ? earlier.gap.since : range.first - 1;
-      const gap: GapFrame = { type: 'gap', room, since, resumeAt: range.last + 1, reason: 'dropped' };
-      gaps.push({ text: JSON.stringify(gap), room: undefined, id: 0, gap });
+  /** Puts (or extends) the dropped-gap of `room` at the front of the queue. */
+  #gap(room: string, range: Dropped): void {
+    this.#gaps ??= new Map();
+    const earlier = this.#gaps.get(room);
+    if (earlier !== undefined) {
+      const at = this.#rooms.findIndex((r, i) => r === room && this.#ids[i] === -1);
+      if (at >= 0) {
+        this.#bytes -= (this.#frames[at] as FrameData).length;
+        this.#frames.splice(at, 1);
+        this.#rooms.splice(at, 1);
+        this.#ids.splice(at, 1);
+      }
     }
-    return gaps;
+    const since = earlier !== undefined ? earlier.since : range.first - 1;
+    const gap: GapFrame = { type: 'gap', room, since, resumeAt: range.last + 1, reason: 'dropped' };
+    this.#gaps.set(room, gap);
+    const text = JSON.stringify(gap);
+    this.#frames.unshift(text);
+    this.#rooms.unshift(room);
+    this.#ids.unshift(-1);
+    this.#bytes += text.length;
   }
-}
-
-function isMergedGap(item: Item, ranges: Map<string, Dropped>): boolean {
-  return item.gap !== undefined && ranges.has(item.gap.room);
 }

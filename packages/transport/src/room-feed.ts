@@ -10,16 +10,16 @@ import { toWireError } from './errors.js';
 import type { OkFrame, Ref } from './protocol.js';
 
 // The hub hands the same event object to every session in turn, so a one-slot cache serves the
-// whole fan-out of an event with a single JSON.stringify.
+// whole fan-out of an event with one JSON.stringify and one UTF-8 encoding, shared by every socket.
 let cachedEvent: object | undefined;
-let cachedText = '';
+let cachedFrame: Buffer = Buffer.alloc(0);
 
-function eventText(room: string, event: object): string {
+function eventFrame(room: string, event: object): Buffer {
   if (event !== cachedEvent) {
-    cachedText = `{"type":"event","room":${JSON.stringify(room)},"event":${JSON.stringify(event)}}`;
+    cachedFrame = Buffer.from(`{"type":"event","room":${JSON.stringify(room)},"event":${JSON.stringify(event)}}`);
     cachedEvent = event;
   }
-  return cachedText;
+  return cachedFrame;
 }
 
 /** Called when a feed ends (left, room closed, failed). */
@@ -61,7 +61,7 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     } else if (connection.hasSendHook) {
       connection.send({ type: 'event', room: this.room, event });
     } else {
-      connection.enqueue(eventText(this.room, event), this.room, event.id);
+      connection.enqueue(eventFrame(this.room, event), this.room, event.id);
     }
   }
 

@@ -70,7 +70,7 @@ class TcpConnection implements TransportSocket {
     }
   }
 
-  write(frames: readonly string[]): void {
+  write(frames: readonly (string | Buffer)[]): void {
     if (this.#closed || this.#socket.writableEnded) return;
     this.#socket.write(encodeTcpFrames(frames));
   }

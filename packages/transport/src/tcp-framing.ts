@@ -8,12 +8,13 @@ import { MAX_TCP_FRAME_BYTES } from './protocol.js';
 
 const HEADER = 4;
 
-/** Length-prefixes every frame and joins them into one buffer (one write for the whole batch). */
-export function encodeTcpFrames(frames: readonly string[]): Buffer {
+/** Length-prefixes every frame (text or UTF-8 bytes) and joins them into one buffer (one write for the batch). */
+export function encodeTcpFrames(frames: readonly (string | Buffer)[]): Buffer {
   let total = 0;
   const bodies: Buffer[] = new Array<Buffer>(frames.length);
   for (let i = 0; i < frames.length; i++) {
-    const body = Buffer.from(frames[i] as string, 'utf8');
+    const frame = frames[i] as string | Buffer;
+    const body = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
     bodies[i] = body;
     total += HEADER + body.length;
   }

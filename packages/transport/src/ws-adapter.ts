@@ -29,8 +29,10 @@ export interface WsAdapterOptions {
 }
 
 const kConnection = Symbol('msghub.ws');
+const TEXT = { binary: false } as const;
 type TaggedWebSocket = WebSocket & { [kConnection]: WsConnection };
 type RawSocketOwner = { _socket?: Socket };
+type TaggedRaw = Socket & { [kConnection]: WsConnection };
 
 class WsConnection implements TransportSocket {
   readonly transport = 'ws';
@@ -49,7 +51,11 @@ class WsConnection implements TransportSocket {
     (ws as TaggedWebSocket)[kConnection] = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
-    (ws as unknown as RawSocketOwner)._socket?.on('drain', rawOnDrain.bind(this));
+    const raw = (ws as unknown as RawSocketOwner)._socket;
+    if (raw !== undefined) {
+      (raw as TaggedRaw)[kConnection] = this;
+      raw.on('drain', rawOnDrain);
+    }
   }
 
   get bufferedAmount(): number {
@@ -74,12 +80,13 @@ class WsConnection implements TransportSocket {
     this.handler?.frame(buffer.toString('utf8'));
   }
 
-  write(frames: readonly string[]): void {
+  write(frames: readonly (string | Buffer)[]): void {
     const ws = this.#ws;
     if (this.#closed || ws.readyState !== 1) return;
     const raw = (ws as unknown as RawSocketOwner)._socket;
     raw?.cork();
-    for (const frame of frames) ws.send(frame);
+    // A Buffer is a frame's UTF-8 text shared by many connections: sent as a text message, uncopied.
+    for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
     raw?.uncork();
   }
 
@@ -126,8 +133,8 @@ function terminate(ws: WebSocket): void {
   ws.terminate();
 }
 
-function rawOnDrain(this: WsConnection): void {
-  this.onDrain();
+function rawOnDrain(this: Socket): void {
+  (this as TaggedRaw)[kConnection].onDrain();
 }
 
 function wsOnMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[]): void {

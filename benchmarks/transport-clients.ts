@@ -1,0 +1,135 @@
+/**
+ * Client side of benchmarks/transport.bench.ts: opens N connections to one system, then counts
+ * what arrives. One process for all clients, apart from the server's. Driven over IPC:
+ *   ← {ready}                               all connected (msghub: and past welcome)
+ *   → {cmd:'join'}                    ← {joined} (msghub: every client joined the room)
+ *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
+ *   → {cmd:'latencies'}               ← {p50, p99, samples} (ms, over every 10th client)
+ *   → {cmd:'stop'}                    exits
+ * Args: system url clients
+ */
+import { io as socketIo, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+
+const [system = 'ws', url = '', countArg = '100'] = process.argv.slice(2);
+const clients = Number(countArg);
+const now = (): number => performance.timeOrigin + performance.now();
+
+let received = 0;
+let expected = Number.POSITIVE_INFINITY;
+let measuring = false;
+const latencies: number[] = [];
+const closers: (() => void)[] = [];
+
+function arrived(sampled: boolean, data: unknown): void {
+  received++;
+  if (measuring && sampled) {
+    const sentAt = sentAtOf(data);
+    if (sentAt > 0) latencies.push(now() - sentAt);
+  }
+  if (received === expected) process.send?.({ done: true, received });
+}
+
+function sentAtOf(data: unknown): number {
+  const event = typeof data === 'string' || Buffer.isBuffer(data)
+    ? (JSON.parse(String(data)) as { event?: { message?: { sentAt?: number } } }).event
+    : (data as { message?: { sentAt?: number } });
+  return event?.message?.sentAt ?? 0;
+}
+
+const sockets: WebSocket[] = [];
+
+function openWs(index: number, hello: boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const sampled = index % 10 === 0;
+    ws.once('error', reject);
+    ws.once('open', () => {
+      closers.push(() => ws.terminate());
+      if (!hello) {
+        ws.on('message', (data) => arrived(sampled, data));
+        resolve();
+        return;
+      }
+      sockets.push(ws);
+      ws.send(JSON.stringify({ type: 'hello', v: 1, user: `u${index}` }));
+      ws.once('message', () => resolve());
+    });
+  });
+}
+
+/** msghub: every client joins the room; counting starts after its own join event. */
+function joinAll(): Promise<void> {
+  return Promise.all(
+    sockets.map(
+      (ws, index) =>
+        new Promise<void>((resolve) => {
+          const sampled = index % 10 === 0;
+          let joined = false;
+          ws.on('message', (frame) => {
+            if (joined) arrived(sampled, frame);
+            else if (String(frame).includes(`"type":"join","userId":"u${index}"`)) {
+              joined = true;
+              resolve();
+            }
+          });
+          ws.send(JSON.stringify({ type: 'join', room: 'bench' }));
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+function openSocketIo(index: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const socket: Socket = socketIo(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    const sampled = index % 10 === 0;
+    socket.once('connect_error', reject);
+    socket.once('connect', () => {
+      closers.push(() => socket.disconnect());
+      socket.on('event', (event: unknown) => arrived(sampled, event));
+      resolve();
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const batch = 50;
+  for (let at = 0; at < clients; at += batch) {
+    const opening: Promise<void>[] = [];
+    for (let i = at; i < Math.min(clients, at + batch); i++) {
+      opening.push(system === 'socketio' ? openSocketIo(i) : openWs(i, system === 'msghub'));
+    }
+    await Promise.all(opening);
+  }
+  process.on('message', (raw: unknown) => {
+    const message = raw as { cmd: string; total?: number; latency?: boolean };
+    if (message.cmd === 'join') {
+      void joinAll().then(() => {
+        // The joins of later clients reached the earlier ones: start counting from zero.
+        received = 0;
+        process.send?.({ joined: true });
+      });
+    } else if (message.cmd === 'expect') {
+      received = 0;
+      expected = message.total ?? 0;
+      measuring = message.latency === true;
+      latencies.length = 0;
+      process.send?.({ armed: true });
+    } else if (message.cmd === 'latencies') {
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+      process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received });
+    } else if (message.cmd === 'progress') {
+      process.send?.({ received });
+    } else if (message.cmd === 'stop') {
+      for (const close of closers) close();
+      process.exit(0);
+    }
+  });
+  process.send?.({ ready: true });
+}
+
+main().catch((error: unknown) => {
+  console.error('clients failed:', error);
+  process.exit(1);
+});

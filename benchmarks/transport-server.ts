@@ -1,0 +1,115 @@
+/**
+ * Server side of benchmarks/transport.bench.ts, one process per system so that RSS per connection
+ * is measured on a fresh heap. Systems: `ws` (raw ws, one send per client), `socketio` (Socket.IO 4,
+ * websocket transport) and `msghub` (HubServer, one room). Driven over IPC by the bench:
+ *   → {cmd:'rss'}                       ← {rss}   (after two GCs)
+ *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
+ *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
+ *   → {cmd:'stop'}                      exits
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server as SocketIoServer } from 'socket.io';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { HubServer } from '@msghub/transport';
+import type { MessageHub } from '@msghub/messagehub';
+
+type Broadcast = (payload: { seq: number; sentAt: number; text: string }) => void | Promise<void>;
+
+interface System {
+  port: number;
+  broadcast: Broadcast;
+  stop(): Promise<void>;
+}
+
+const TEXT = 'x'.repeat(40);
+const now = (): number => performance.timeOrigin + performance.now();
+
+async function startWs(): Promise<System> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  let id = 0;
+  return {
+    port: (wss.address() as AddressInfo).port,
+    broadcast(message) {
+      // What a raw-ws user writes: the same frame shape msghub sends, stringified once, sent to each.
+      const event = { id: ++id, chatroomId: 'bench', type: 'message', userId: 'bench', message, unixTime: Date.now() };
+      const text = JSON.stringify({ type: 'event', room: 'bench', event });
+      for (const client of wss.clients as Set<WebSocket>) client.send(text);
+    },
+    stop: () => new Promise<void>((resolve) => {
+      for (const client of wss.clients) client.terminate();
+      wss.close(() => resolve());
+    }),
+  };
+}
+
+async function startSocketIo(): Promise<System> {
+  const http = createServer();
+  const io = new SocketIoServer(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  let id = 0;
+  return {
+    port: (http.address() as AddressInfo).port,
+    broadcast(message) {
+      io.emit('event', { id: ++id, chatroomId: 'bench', type: 'message', userId: 'bench', message, unixTime: Date.now() });
+    },
+    stop: () => new Promise<void>((resolve) => {
+      io.disconnectSockets(true);
+      void io.close(() => resolve());
+    }),
+  };
+}
+
+async function startMsghub(): Promise<System> {
+  const server = new HubServer({ trustClientUser: true, heartbeatMs: 0, rateLimit: false, roomIdleTimeoutMs: 0 });
+  const { ws } = await server.listen({ ws: {} });
+  const hub = server.rooms.create('bench') as MessageHub<unknown>;
+  return {
+    port: ws?.port ?? 0,
+    broadcast: (message) => hub.message('bench', message),
+    stop: () => server.close(),
+  };
+}
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  collect?.();
+  collect?.();
+}
+
+async function main(): Promise<void> {
+  const name = process.argv[2];
+  const system = name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub();
+  process.on('message', (raw: unknown) => void handle(system, raw as { cmd: string; count?: number; rate?: number }));
+  gc();
+  process.send?.({ port: system.port, rss: process.memoryUsage.rss() });
+}
+
+async function handle(system: System, message: { cmd: string; count?: number; rate?: number }): Promise<void> {
+  const count = message.count ?? 0;
+  if (message.cmd === 'rss') {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    gc();
+    process.send?.({ rss: process.memoryUsage.rss() });
+  } else if (message.cmd === 'blast') {
+    for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, text: TEXT });
+    process.send?.({ done: true });
+  } else if (message.cmd === 'pace') {
+    const interval = 1000 / (message.rate ?? 100);
+    const start = now();
+    for (let seq = 0; seq < count; seq++) {
+      const due = start + seq * interval;
+      const wait = due - now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await system.broadcast({ seq, sentAt: now(), text: TEXT });
+    }
+    process.send?.({ done: true });
+  } else if (message.cmd === 'stop') {
+    await system.stop();
+    process.exit(0);
+  }
+}
+
+void main();

@@ -1,0 +1,184 @@
+/**
+ * WebSocket broadcast over loopback: msghub's HubServer against raw `ws` and Socket.IO 4, measured
+ * in the same run. For 100 and 1000 clients (all in one child process, the server in another):
+ * broadcast deliveries per second, p50/p99 latency at a paced 100 msg/s, and server RSS per idle
+ * connection. Every wait is bounded; the table and ratios go to stdout and
+ * benchmarks/results/transport.json.
+ *
+ *   node --import tsx benchmarks/transport.bench.ts [--quick] [--rounds N]
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
+
+// RSS per connection needs an explicit GC in the server process; re-run under --expose-gc if needed.
+if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MSGHUB_BENCH_CHILD'] === undefined) {
+  const self = fileURLToPath(import.meta.url);
+  const { status } = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, MSGHUB_BENCH_CHILD: '1' },
+  });
+  process.exit(status ?? 1);
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { quick, rounds: roundsOption } = cliOptions();
+const rounds = roundsOption ?? (quick ? 1 : 3);
+const SYSTEMS = ['ws', 'socketio', 'msghub'] as const;
+type SystemName = (typeof SYSTEMS)[number];
+const LABEL: Record<SystemName, string> = { ws: 'raw ws', socketio: 'Socket.IO 4', msghub: 'msghub' };
+const SIZES = quick ? [100, 1000] : [100, 1000];
+/** Deliveries per throughput round: enough for about a second of work. */
+const DELIVERIES = quick ? 100_000 : 400_000;
+const PACED_SECONDS = quick ? 1 : 3;
+const WAIT_MS = 60_000;
+
+interface Result {
+  system: SystemName;
+  clients: number;
+  rates: number[];
+  rate: number;
+  p50: number;
+  p99: number;
+  rssPerConnectionKiB: number;
+}
+
+/** A child process spoken to over IPC, with every wait bounded. */
+class Peer {
+  readonly #child: ChildProcess;
+  readonly #inbox: Record<string, unknown>[] = [];
+  #wake: (() => void) | undefined;
+  #exited = false;
+
+  constructor(script: string, args: string[], gc: boolean) {
+    this.#child = fork(join(here, script), args, {
+      execArgv: [...(gc ? ['--expose-gc'] : []), '--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.#child.on('message', (message) => {
+      this.#inbox.push(message as Record<string, unknown>);
+      this.#wake?.();
+    });
+    this.#child.on('exit', () => {
+      this.#exited = true;
+      this.#wake?.();
+    });
+  }
+
+  send(message: object): void {
+    this.#child.send(message);
+  }
+
+  /** The next message that has `key`, within `timeoutMs`. */
+  async next(key: string, timeoutMs = WAIT_MS): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const at = this.#inbox.findIndex((message) => key in message);
+      if (at >= 0) return this.#inbox.splice(at, 1)[0] as Record<string, unknown>;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#exited) throw new Error(`No ${key} from child within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#exited) return;
+    this.send({ cmd: 'stop' });
+    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+async function measure(system: SystemName, clients: number): Promise<Result> {
+  const server = new Peer('transport-server.ts', [system], true);
+  let load: Peer | undefined;
+  try {
+    const { port, rss: baseRss } = (await server.next('port')) as { port: number; rss: number };
+    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(clients)], false);
+    await load.next('ready');
+    server.send({ cmd: 'rss' });
+    const { rss } = (await server.next('rss')) as { rss: number };
+    const rssPerConnectionKiB = (rss - baseRss) / clients / 1024;
+    if (system === 'msghub') {
+      load.send({ cmd: 'join' });
+      await load.next('joined');
+    }
+
+    const messages = Math.max(1, Math.round(DELIVERIES / clients));
+    const rates: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      progress(`${LABEL[system]} ${clients} clients: throughput round ${round + 1}/${rounds}`);
+      load.send({ cmd: 'expect', total: messages * clients });
+      await load.next('armed');
+      const start = performance.now();
+      server.send({ cmd: 'blast', count: messages });
+      await load.next('done');
+      rates.push((messages * clients) / ((performance.now() - start) / 1000));
+      await server.next('done');
+    }
+
+    progress(`${LABEL[system]} ${clients} clients: latency at 100 msg/s`);
+    const paced = 100 * PACED_SECONDS;
+    load.send({ cmd: 'expect', total: paced * clients, latency: true });
+    await load.next('armed');
+    server.send({ cmd: 'pace', count: paced, rate: 100 });
+    await load.next('done');
+    await server.next('done');
+    load.send({ cmd: 'latencies' });
+    const { p50, p99 } = (await load.next('p99')) as { p50: number; p99: number };
+    return { system, clients, rates, rate: median(rates), p50, p99, rssPerConnectionKiB };
+  } finally {
+    await load?.stop();
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  for (const clients of SIZES) {
+    for (const system of SYSTEMS) results.push(await measure(system, clients));
+  }
+  progressDone();
+  const find = (system: SystemName, clients: number): Result => results.find((r) => r.system === system && r.clients === clients) as Result;
+  const rows = results.map((r) => {
+    const io = find('socketio', r.clients);
+    const ws = find('ws', r.clients);
+    return [
+      `${LABEL[r.system]}, ${r.clients} clients`,
+      formatRate(r.rate),
+      formatRatio(r.rate / io.rate),
+      `${r.p50.toFixed(2)} ms`,
+      `${r.p99.toFixed(2)} ms`,
+      formatRatio(r.p99 / ws.p99),
+      `${r.rssPerConnectionKiB.toFixed(1)} KiB`,
+    ];
+  });
+  const table = printTable(
+    `WebSocket broadcast, loopback, ~150 B frames (median of ${rounds} round${rounds === 1 ? '' : 's'})`,
+    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection'],
+    rows,
+  );
+  const hub = find('msghub', 1000);
+  const targets = [
+    `deliveries/s at 1000 clients vs Socket.IO: ${formatRatio(hub.rate / find('socketio', 1000).rate)} (target >= 2x)`,
+    `p99 at 100 msg/s, 1000 clients vs raw ws: ${formatRatio(hub.p99 / find('ws', 1000).p99)} (target <= 1x)`,
+    `RSS per idle connection at 1000 clients: ${hub.rssPerConnectionKiB.toFixed(1)} KiB (target <= 8 KB)`,
+  ];
+  console.log(targets.join('\n'));
+  const file = writeResults('transport', { quick, rounds, table, targets, results });
+  console.log(`\nresults: ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
