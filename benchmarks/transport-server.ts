@@ -2,7 +2,7 @@
  * Server side of benchmarks/transport.bench.ts, one process per system so that RSS per connection
  * is measured on a fresh heap. Systems: `ws` (raw ws, one send per client), `socketio` (Socket.IO 4,
  * websocket transport) and `msghub` (HubServer, one room). Driven over IPC by the bench:
- *   → {cmd:'rss'}                       ← {rss}   (after two GCs)
+ *   → {cmd:'rss'}                       ← {rss, heapUsed}   (after two GCs)
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
  *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
  *   → {cmd:'stop'}                      exits
@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   const system = name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub();
   process.on('message', (raw: unknown) => void handle(system, raw as { cmd: string; count?: number; rate?: number }));
   gc();
-  process.send?.({ port: system.port, rss: process.memoryUsage.rss() });
+  const { rss, heapUsed } = process.memoryUsage();
+  process.send?.({ port: system.port, rss, heapUsed });
 }
 
 async function handle(system: System, message: { cmd: string; count?: number; rate?: number }): Promise<void> {
@@ -92,7 +93,8 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
     gc();
     await new Promise((resolve) => setTimeout(resolve, 200));
     gc();
-    process.send?.({ rss: process.memoryUsage.rss() });
+    const { rss, heapUsed } = process.memoryUsage();
+    process.send?.({ rss, heapUsed });
   } else if (message.cmd === 'blast') {
     for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, text: TEXT });
     process.send?.({ done: true });

@@ -5,7 +5,7 @@
  * connection. Every wait is bounded; the table and ratios go to stdout and
  * benchmarks/results/transport.json.
  *
- *   node --import tsx benchmarks/transport.bench.ts [--quick] [--rounds N]
+ *   node --import tsx benchmarks/transport.bench.ts [--quick] [--rounds N] [--clients 100|1000]
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -28,7 +28,8 @@ const rounds = roundsOption ?? (quick ? 1 : 3);
 const SYSTEMS = ['ws', 'socketio', 'msghub'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 const LABEL: Record<SystemName, string> = { ws: 'raw ws', socketio: 'Socket.IO 4', msghub: 'msghub' };
-const SIZES = quick ? [100, 1000] : [100, 1000];
+const clientsAt = process.argv.indexOf('--clients');
+const SIZES = clientsAt >= 0 ? [Number(process.argv[clientsAt + 1])] : [100, 1000];
 /** Deliveries per throughput round: enough for about a second of work. */
 const DELIVERIES = quick ? 100_000 : 400_000;
 const PACED_SECONDS = quick ? 1 : 3;
@@ -41,7 +42,26 @@ interface Result {
   rate: number;
   p50: number;
   p99: number;
+  /** Median over rounds, each in a fresh server process. */
   rssPerConnectionKiB: number;
+  heapPerConnectionKiB: number;
+}
+
+/** Server RSS and heap growth per idle connection (msghub: past welcome), in a fresh server process. */
+async function memorySample(system: SystemName, clients: number): Promise<{ rss: number; heap: number }> {
+  const server = new Peer('transport-server.ts', [system], true);
+  let load: Peer | undefined;
+  try {
+    const base = (await server.next('port')) as { port: number; rss: number; heapUsed: number };
+    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${base.port}/`, String(clients)], false);
+    await load.next('ready');
+    server.send({ cmd: 'rss' });
+    const { rss, heapUsed } = (await server.next('rss')) as { rss: number; heapUsed: number };
+    return { rss: (rss - base.rss) / clients / 1024, heap: (heapUsed - base.heapUsed) / clients / 1024 };
+  } finally {
+    await load?.stop();
+    await server.stop();
+  }
 }
 
 /** A child process spoken to over IPC, with every wait bounded. */
@@ -99,15 +119,19 @@ class Peer {
 }
 
 async function measure(system: SystemName, clients: number): Promise<Result> {
+  const memory: { rss: number; heap: number }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    progress(`${LABEL[system]} ${clients} clients: memory round ${round + 1}/${rounds}`);
+    memory.push(await memorySample(system, clients));
+  }
+  const rssPerConnectionKiB = median(memory.map((m) => m.rss));
+  const heapPerConnectionKiB = median(memory.map((m) => m.heap));
   const server = new Peer('transport-server.ts', [system], true);
   let load: Peer | undefined;
   try {
-    const { port, rss: baseRss } = (await server.next('port')) as { port: number; rss: number };
+    const { port } = (await server.next('port')) as { port: number };
     load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(clients)], false);
     await load.next('ready');
-    server.send({ cmd: 'rss' });
-    const { rss } = (await server.next('rss')) as { rss: number };
-    const rssPerConnectionKiB = (rss - baseRss) / clients / 1024;
     if (system === 'msghub') {
       load.send({ cmd: 'join' });
       await load.next('joined');
@@ -135,7 +159,7 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
     await server.next('done');
     load.send({ cmd: 'latencies' });
     const { p50, p99 } = (await load.next('p99')) as { p50: number; p99: number };
-    return { system, clients, rates, rate: median(rates), p50, p99, rssPerConnectionKiB };
+    return { system, clients, rates, rate: median(rates), p50, p99, rssPerConnectionKiB, heapPerConnectionKiB };
   } finally {
     await load?.stop();
     await server.stop();
@@ -160,11 +184,12 @@ async function main(): Promise<void> {
       `${r.p99.toFixed(2)} ms`,
       formatRatio(r.p99 / ws.p99),
       `${r.rssPerConnectionKiB.toFixed(1)} KiB`,
+      `${r.heapPerConnectionKiB.toFixed(1)} KiB`,
     ];
   });
   const table = printTable(
     `WebSocket broadcast, loopback, ~150 B frames (median of ${rounds} round${rounds === 1 ? '' : 's'})`,
-    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection'],
+    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection', 'JS heap per idle connection'],
     rows,
   );
   const hub = find('msghub', 1000);

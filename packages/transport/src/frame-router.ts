@@ -152,20 +152,30 @@ export class FrameRouter implements ConnectionHost {
     }
   }
 
-  async #hello(connection: Connection, hello: HelloFrame): Promise<void> {
+  /** Checks the version and authenticates; synchronous unless the authenticator returns a promise. */
+  #hello(connection: Connection, hello: HelloFrame): void | Promise<void> {
     if (!SUPPORTED_VERSIONS.includes(hello.v)) {
       connection.error(new UnsupportedVersionError(`Protocol version ${hello.v} is not supported`), undefined, 'hello');
       connection.close('UNSUPPORTED_VERSION');
-      return;
+      return undefined;
     }
-    let identity: { userId: string; meta?: Readonly<Record<string, unknown>> } | undefined;
+    let result: AuthResult | Promise<AuthResult>;
     try {
-      identity = normaliseIdentity(await this.#authenticate(connection, hello));
+      result = this.#authenticate(connection, hello);
     } catch (error) {
-      if (!(error instanceof WireError)) this.options.onError(error);
-      identity = undefined;
+      return this.#authenticated(connection, undefined, error);
     }
+    if (!isPromiseLike(result)) return this.#authenticated(connection, result, undefined);
+    return Promise.resolve(result).then(
+      (settled) => this.#authenticated(connection, settled, undefined),
+      (error: unknown) => this.#authenticated(connection, undefined, error),
+    );
+  }
+
+  #authenticated(connection: Connection, result: AuthResult, error: unknown): void {
+    if (error !== undefined && !(error instanceof WireError)) this.options.onError(error);
     if (connection.state !== 'authenticating') return;
+    const identity = normaliseIdentity(result);
     if (identity === undefined) {
       this.counters.authFailures++;
       connection.error(new AuthFailedError('Authentication failed'), undefined, 'hello');
@@ -214,16 +224,24 @@ export class FrameRouter implements ConnectionHost {
     });
     this.#callHook(() => this.options.onConnect?.(connection));
     const queue = this.#state.offlineQueue;
-    if (queue !== false) void this.#deliverOffline(connection, queue);
+    if (queue !== false) this.#deliverOffline(connection, queue);
   }
 
-  async #deliverOffline(connection: Connection, queue: OfflineQueue): Promise<void> {
+  #deliverOffline(connection: Connection, queue: OfflineQueue): void {
+    let waiting: readonly DirectFrame[] | Promise<readonly DirectFrame[]>;
     try {
-      const waiting = await queue.take(connection.userId);
-      for (const message of waiting) connection.send(message);
+      waiting = queue.take(connection.userId);
     } catch (error) {
       this.options.onError(error);
+      return;
     }
+    if (!isPromiseLike(waiting)) {
+      for (const message of waiting) connection.send(message);
+      return;
+    }
+    Promise.resolve(waiting).then((messages) => {
+      for (const message of messages) connection.send(message);
+    }, this.options.onError);
   }
 
   #join(connection: Connection, frame: JoinFrame): void | Promise<void> {
@@ -427,6 +445,10 @@ export class FrameRouter implements ConnectionHost {
 
 function refOf(frame: ClientFrame): Ref | undefined {
   return 'ref' in frame ? frame.ref : undefined;
+}
+
+function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function normaliseIdentity(result: AuthResult): { userId: string; meta?: Readonly<Record<string, unknown>> } | undefined {

@@ -18,6 +18,9 @@ export function frameSize(frame: FrameData): number {
   return frame.length;
 }
 
+/** The shared empty queue; never pushed to (push replaces it first). */
+const NONE: never[] = [];
+
 interface Dropped {
   first: number;
   last: number;
@@ -27,11 +30,12 @@ export class Outbox {
   readonly #maxFrames: number;
   readonly #maxBytes: number;
   readonly #policy: SlowConsumerPolicy;
-  #frames: FrameData[] = [];
+  // An idle connection holds no arrays: they are made by the first push after a flush.
+  #frames: FrameData[] = NONE;
   /** The room of each room event (the only frames drop-oldest may discard), else undefined. */
-  #rooms: (string | undefined)[] = [];
+  #rooms: (string | undefined)[] = NONE;
   /** The event id of each room event; for a gap this outbox made, -1. */
-  #ids: number[] = [];
+  #ids: number[] = NONE;
   #bytes = 0;
   /** Gap frames this outbox queued (by room), so later drops can extend them. Made on first drop. */
   #gaps: Map<string, GapFrame> | undefined;
@@ -57,6 +61,11 @@ export class Outbox {
    * @returns false when the queue is over its bound and the policy is `close`
    */
   push(frame: FrameData, room?: string, id = 0): boolean {
+    if (this.#frames === NONE) {
+      this.#frames = [];
+      this.#rooms = [];
+      this.#ids = [];
+    }
     this.#frames.push(frame);
     this.#rooms.push(room);
     this.#ids.push(id);
@@ -71,14 +80,15 @@ export class Outbox {
   take(): FrameData[] {
     const frames = this.#frames;
     this.clear();
-    return frames;
+    // The caller may append to what it gets (close adds `bye`): never hand out the shared empty one.
+    return frames === NONE ? [] : frames;
   }
 
   /** Discards everything queued. */
   clear(): void {
-    this.#frames = [];
-    this.#rooms = [];
-    this.#ids = [];
+    this.#frames = NONE;
+    this.#rooms = NONE;
+    this.#ids = NONE;
     this.#bytes = 0;
     this.#gaps = undefined;
   }
