@@ -42,6 +42,7 @@ function flushPending(): void {
   for (const connection of connections) connection.flush();
 }
 
+const NO_MEMBERSHIPS: ReadonlyMap<string, Membership> = new Map();
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 
 export class Connection implements SocketHandler, ConnectionInfo {
@@ -50,8 +51,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
   userId = '';
   meta: Readonly<Record<string, unknown>> = EMPTY_META;
   state: ConnectionState = 'authenticating';
-  /** Room name → this connection's membership in that room. */
-  readonly joined = new Map<string, Membership>();
+  #joined: Map<string, Membership> | undefined;
   /** Set once a `hello` arrived (a second one is refused). */
   helloReceived = false;
   /** Heartbeat bookkeeping (ms since epoch); 0 means unset. */
@@ -92,8 +92,18 @@ export class Connection implements SocketHandler, ConnectionInfo {
     return this.socket.handshake;
   }
 
+  /** Room name → this connection's membership in that room (made on first use). */
+  get joined(): Map<string, Membership> {
+    return (this.#joined ??= new Map());
+  }
+
+  /** The memberships, without making the map for a connection that never joined. */
+  memberships(): Iterable<[string, Membership]> {
+    return this.#joined ?? NO_MEMBERSHIPS;
+  }
+
   get rooms(): ReadonlySet<string> {
-    return new Set(this.joined.keys());
+    return new Set(this.#joined?.keys());
   }
 
   /** Whether a `beforeSend` hook must see every frame (so event texts cannot be shared). */

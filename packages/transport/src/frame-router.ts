@@ -57,7 +57,7 @@ export interface RouterState {
   readonly offlineQueue: OfflineQueue | false;
   readonly handlers: ReadonlyMap<string, RequestHandler>;
   /** User id → that user's authenticated connections. */
-  readonly users: Map<string, Set<Connection>>;
+  readonly users: Map<string, Connection[]>;
 }
 
 export class FrameRouter implements ConnectionHost {
@@ -100,15 +100,16 @@ export class FrameRouter implements ConnectionHost {
   }
 
   disconnected(connection: Connection, code: string): void {
-    for (const [room, membership] of connection.joined) {
+    for (const [room, membership] of connection.memberships()) {
       if (membership.hub === undefined) connection.joined.delete(room);
       // The feed ends after the room published the session's remove/leave.
       else membership.hub.remove(connection.userId, connection.id).catch(() => membership.unsubscribe());
     }
     const own = this.#state.users.get(connection.userId);
     if (own !== undefined) {
-      own.delete(connection);
-      if (own.size === 0) this.#state.users.delete(connection.userId);
+      const rest = own.filter((c) => c !== connection);
+      if (rest.length === 0) this.#state.users.delete(connection.userId);
+      else this.#state.users.set(connection.userId, rest);
     }
     this.#onDisconnect(connection);
     this.#callHook(() => this.options.onDisconnect?.(connection, code));
@@ -211,9 +212,8 @@ export class FrameRouter implements ConnectionHost {
     connection.userId = userId;
     if (meta !== undefined) connection.meta = meta;
     connection.state = 'open';
-    let own = users.get(userId);
-    if (own === undefined) users.set(userId, (own = new Set()));
-    own.add(connection);
+    // Replaced, never mutated: a loop over a user's connections is never disturbed.
+    users.set(userId, [...(users.get(userId) ?? []), connection]);
     connection.send({
       type: 'welcome',
       v: PROTOCOL_VERSION,
@@ -374,7 +374,7 @@ export class FrameRouter implements ConnectionHost {
     }
     const message: DirectFrame = { type: 'direct', id: ++this.#directId, from: connection.userId, data: frame.data, ts: Date.now() };
     const targets = this.#state.users.get(frame.to);
-    if (targets !== undefined && targets.size > 0) {
+    if (targets !== undefined && targets.length > 0) {
       for (const target of targets) target.send(message);
       if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
       return undefined;

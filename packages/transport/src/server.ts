@@ -57,7 +57,7 @@ export class HubServer {
   readonly #options: ResolvedServerOptions;
   readonly #counters = new Counters();
   readonly #handlers = new Map<string, RequestHandler>();
-  readonly #users = new Map<string, Set<Connection>>();
+  readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
@@ -151,14 +151,14 @@ export class HubServer {
    * @returns how many connections were closed
    */
   kick(userId: string, reason = 'Kicked'): number {
-    const own = [...(this.#users.get(userId) ?? [])];
+    const own = this.#users.get(userId) ?? [];
     for (const connection of own) connection.close('KICKED', reason, { type: 'kicked', code: 'KICKED', reason });
     return own.length;
   }
 
   /** Whether `userId` has an authenticated connection. */
   isOnline(userId: string): boolean {
-    return (this.#users.get(userId)?.size ?? 0) > 0;
+    return (this.#users.get(userId)?.length ?? 0) > 0;
   }
 
   /** A snapshot of the counters. */

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 import { FrameTooLargeError } from './errors.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
@@ -28,34 +28,34 @@ export interface WsAdapterOptions {
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
 }
 
-const kConnection = Symbol('msghub.ws');
 const TEXT = { binary: false } as const;
-type TaggedWebSocket = WebSocket & { [kConnection]: WsConnection };
 type RawSocketOwner = { _socket?: Socket };
-type TaggedRaw = Socket & { [kConnection]: WsConnection };
+
+/** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
+class HubWebSocket extends WebSocket {
+  connection: WsConnection | undefined = undefined;
+}
 
 class WsConnection implements TransportSocket {
   readonly transport = 'ws';
   readonly handshake: Handshake;
   readonly remoteAddress: string | undefined;
-  readonly #ws: WebSocket;
+  readonly #ws: HubWebSocket;
   readonly #maxFrameBytes: number;
   handler: SocketHandler | undefined;
   #closed = false;
+  /** Made the first time the socket needs a drain; most connections never do. */
+  #onDrain: (() => void) | undefined;
+  #drainArmed = false;
 
-  constructor(ws: WebSocket, request: IncomingMessage, maxFrameBytes: number) {
+  constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number) {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
     this.remoteAddress = request.socket.remoteAddress;
     this.handshake = readHandshake(request);
-    (ws as TaggedWebSocket)[kConnection] = this;
+    ws.connection = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
-    const raw = (ws as unknown as RawSocketOwner)._socket;
-    if (raw !== undefined) {
-      (raw as TaggedRaw)[kConnection] = this;
-      raw.on('drain', rawOnDrain);
-    }
   }
 
   get bufferedAmount(): number {
@@ -63,7 +63,17 @@ class WsConnection implements TransportSocket {
   }
 
   get needsDrain(): boolean {
-    return (this.#ws as unknown as RawSocketOwner)._socket?.writableNeedDrain ?? false;
+    const raw = (this.#ws as unknown as RawSocketOwner)._socket;
+    if (raw === undefined || !raw.writableNeedDrain) return false;
+    if (!this.#drainArmed) {
+      this.#drainArmed = true;
+      this.#onDrain ??= () => {
+        this.#drainArmed = false;
+        this.handler?.drain();
+      };
+      raw.once('drain', this.#onDrain);
+    }
+    return true;
   }
 
   start(handler: SocketHandler): void {
@@ -114,9 +124,6 @@ class WsConnection implements TransportSocket {
     this.handler?.closed();
   }
 
-  onDrain(): void {
-    this.handler?.drain();
-  }
 }
 
 function readHandshake(request: IncomingMessage): Handshake {
@@ -133,12 +140,8 @@ function terminate(ws: WebSocket): void {
   ws.terminate();
 }
 
-function rawOnDrain(this: Socket): void {
-  (this as TaggedRaw)[kConnection].onDrain();
-}
-
 function wsOnMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[]): void {
-  (this as TaggedWebSocket)[kConnection].receive(data);
+  (this as HubWebSocket).connection?.receive(data);
 }
 
 function wsOnError(this: WebSocket): void {
@@ -146,7 +149,7 @@ function wsOnError(this: WebSocket): void {
 }
 
 function wsOnClose(this: WebSocket): void {
-  (this as TaggedWebSocket)[kConnection].onClose();
+  (this as HubWebSocket).connection?.onClose();
 }
 
 function notFound(_request: IncomingMessage, response: ServerResponse): void {
@@ -175,6 +178,7 @@ export class WsAdapter implements TransportAdapter {
       maxPayload: Math.max(options.maxFrameBytes, MAX_TCP_FRAME_BYTES),
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: HubWebSocket,
     });
   }
 
@@ -226,7 +230,7 @@ export class WsAdapter implements TransportAdapter {
     }
     const maxFrameBytes = this.#options.maxFrameBytes;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(new WsConnection(ws, request, maxFrameBytes));
+      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes));
     });
   }
 }

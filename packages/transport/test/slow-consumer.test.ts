@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { MemoryAdapter, cleanup, delay, startServer, type Running, type TestClient } from './helpers.js';
 
 /** Publishes `count` messages from `publisher`, pacing on what `reader` receives. */
-async function flood(publisher: TestClient, reader: TestClient, count: number): Promise<void> {
+async function flood(publisher: TestClient, reader: TestClient, count: number, size = 200): Promise<void> {
   for (let i = 0; i < count; i++) {
-    publisher.send({ type: 'publish', room: 'r', data: `${i}:${'x'.repeat(200)}` });
+    publisher.send({ type: 'publish', room: 'r', data: `${i}:${'x'.repeat(size)}` });
     if (i % 20 === 19) {
       await reader.waitFor((f) => f.type === 'event' && String((f['event'] as { message?: unknown }).message).startsWith(`${i}:`));
     }
@@ -82,6 +82,29 @@ describe('slow consumers', () => {
     }
     expect(last).to.equal(running.server.rooms.get('r')?.lastEventId);
     expect(running.server.metrics().droppedEvents).to.be.greaterThan(0);
+  });
+
+  it('holds frames while a real socket needs a drain and delivers them all once the reader resumes', async () => {
+    const running = await startServer({ rateLimit: false, maxQueuedFrames: 10_000, maxQueuedBytes: 16 * 1024 * 1024 });
+    const { default: WebSocket } = await import('ws');
+    const paused = new WebSocket(running.wsUrl);
+    const ids: number[] = [];
+    paused.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as { type: string; event?: { id: number; type: string } };
+      if (frame.type === 'event' && frame.event?.type === 'message') ids.push(frame.event.id);
+    });
+    await new Promise<void>((resolve) => paused.once('open', () => resolve()));
+    paused.send(JSON.stringify({ type: 'hello', v: 1, user: 'paused' }));
+    paused.send(JSON.stringify({ type: 'join', ref: 1, room: 'r' }));
+    const [publisher, reader] = await readers(running);
+    paused.pause();
+    await flood(publisher, reader, 1000, 4000);
+    paused.resume();
+    const deadline = Date.now() + 10_000;
+    while (ids.length < 1000 && Date.now() < deadline) await delay(10);
+    paused.terminate();
+    expect(ids).to.have.length(1000);
+    expect(ids.every((id, i) => i === 0 || id === (ids[i - 1] as number) + 1)).to.equal(true);
   });
 
   it('combines the frames owed to a socket into one write per turn', async () => {
