@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
-import { MessageHub, type HubEvent, type HubListener, type ListenerHandle } from '@msghub/messagehub';
+import type { HubEvent, HubListener, ListenerHandle } from '@msghub/messagehub';
 import { Observable, Subject } from 'rxjs';
 import { LogClosedError } from './errors.js';
 import { FileSink, type FlushNotice, type SinkHooks } from './file-sink.js';
-import { jsonStringify, serializeHubEvent, type Serializer } from './serialize.js';
 import { resolveLogOptions, type DataLogOptions, type ResolvedLogOptions } from './options.js';
 
 /** What the log needs of a room: its id and a way to attach a listener. `MessageHub` is one. */
@@ -23,21 +22,19 @@ export interface LogAttachment {
   detach(): Promise<void>;
 }
 
-/** The listener attached to one room: serialises each event (as `JSON.stringify` would) into its file's batch. */
+/** The listener attached to one room: serialises each event (`JSON.stringify`) into its file's batch. */
 class RoomListener<T> implements HubListener<T> {
   readonly #sink: FileSink;
-  readonly #serialize: Serializer;
   readonly #done: (listener: RoomListener<T>) => Promise<void>;
   completed = false;
 
-  constructor(sink: FileSink, serialize: Serializer, done: (listener: RoomListener<T>) => Promise<void>) {
+  constructor(sink: FileSink, done: (listener: RoomListener<T>) => Promise<void>) {
     this.#sink = sink;
-    this.#serialize = serialize;
     this.#done = done;
   }
 
   next(event: HubEvent<T>): void | Promise<void> {
-    return this.#sink.append(this.#serialize(event), event.chatroomId, event.id);
+    return this.#sink.append(JSON.stringify(event), event.chatroomId, event.id);
   }
 
   complete(): Promise<void> {
@@ -113,9 +110,7 @@ export class DataLog {
       this.#sinks.set(file, sink);
     }
     sink.retain();
-    // The hub's own events have a known key order; anything else goes through JSON.stringify.
-    const serialize = hub instanceof MessageHub ? serializeHubEvent : jsonStringify;
-    const listener = new RoomListener<T>(sink, serialize, this.#onComplete);
+    const listener = new RoomListener<T>(sink, this.#onComplete);
     let handle: ListenerHandle;
     try {
       handle = hub.attachListener(listener);

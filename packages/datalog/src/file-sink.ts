@@ -175,9 +175,9 @@ export class FileSink {
    * @returns whether the sink is now closed
    */
   async release(): Promise<boolean> {
-    this.#refs--;
+    const last = --this.#refs === 0;
     await this.flush();
-    if (this.#refs > 0) return false;
+    if (!last) return false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await closeFd(this.#fd);
