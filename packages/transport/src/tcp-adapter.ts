@@ -5,6 +5,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { EMPTY_HANDSHAKE, type Handshake, type SocketHandler, type TransportAdapter, type TransportSocket } from './adapter.js';
 import { toWireError } from './errors.js';
+import { boundAddress, listenOn } from './listening.js';
 import { encodeTcpFrames, TcpFrameDecoder } from './tcp-framing.js';
 
 /** Options of {@link TcpAdapter}. */
@@ -133,8 +134,7 @@ export class TcpAdapter implements TransportAdapter {
 
   /** The bound address, once listening. */
   address(): AddressInfo | undefined {
-    const address = this.#server.address();
-    return address !== null && typeof address === 'object' ? address : undefined;
+    return boundAddress(this.#server);
   }
 
   listen(accept: (socket: TransportSocket) => void): Promise<void> {
@@ -142,13 +142,7 @@ export class TcpAdapter implements TransportAdapter {
     this.#server.on('connection', (socket: Socket) => {
       accept(new TcpConnection(socket, maxFrameBytes));
     });
-    return new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.#server, this.#options.port, this.#options.host);
   }
 
   stop(): Promise<void> {

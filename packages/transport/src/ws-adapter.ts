@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 import { FrameTooLargeError } from './errors.js';
+import { boundAddress, listenOn } from './listening.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
 
 /** Options of {@link WsAdapter}. */
@@ -189,21 +190,14 @@ export class WsAdapter implements TransportAdapter {
 
   /** The bound address, once listening. */
   address(): AddressInfo | undefined {
-    const address = this.#http.address();
-    return address !== null && typeof address === 'object' ? address : undefined;
+    return boundAddress(this.#http);
   }
 
   listen(accept: (socket: TransportSocket) => void): Promise<void> {
     this.#accept = accept;
     this.#http.on('upgrade', this.#onUpgrade);
     if (!this.#owned || this.#http.listening) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.#http.once('error', reject);
-      this.#http.listen(this.#options.port ?? 0, this.#options.host ?? '127.0.0.1', () => {
-        this.#http.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.#http, this.#options.port, this.#options.host);
   }
 
   stop(): Promise<void> {
