@@ -59,6 +59,8 @@ export class Connection implements SocketHandler, ConnectionInfo {
   lastActive: number;
   lastSeen: number;
   pingSentAt = 0;
+  /** When a flush first found the socket still draining (0 while writes go through). */
+  blockedSince = 0;
   readonly #host: ConnectionHost;
   readonly #outbox: Outbox;
   #flushScheduled = false;
@@ -168,9 +170,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
   enqueue(frame: FrameData, room: string | undefined, id: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (!this.#outbox.push(frame, room, id)) {
-      this.#host.counters.slowConsumerCloses++;
-      this.#outbox.clear();
-      this.close('SLOW_CONSUMER', 'Outgoing queue full');
+      this.slowConsumer('Outgoing queue full');
       return;
     }
     if (this.#outbox.dropped > 0) {
@@ -191,6 +191,13 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.send(out);
   }
 
+  /** Drops what is queued and closes with `SLOW_CONSUMER`. */
+  slowConsumer(reason: string): void {
+    this.#host.counters.slowConsumerCloses++;
+    this.#outbox.clear();
+    this.close('SLOW_CONSUMER', reason);
+  }
+
   schedule(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -204,9 +211,17 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** Writes every queued frame in one write, unless the socket is still draining. */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.state === 'closed' || this.#outbox.frames === 0) return;
+    if (this.state === 'closed') return;
+    if (this.#outbox.frames === 0) {
+      this.blockedSince = 0;
+      return;
+    }
     // The socket's 'drain' reschedules; meanwhile frames wait (and count) in the outbox.
-    if (this.socket.needsDrain) return;
+    if (this.socket.needsDrain) {
+      if (this.blockedSince === 0) this.blockedSince = Date.now();
+      return;
+    }
+    this.blockedSince = 0;
     this.#write(this.#outbox.take());
   }
 

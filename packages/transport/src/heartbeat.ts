@@ -1,6 +1,6 @@
 /**
  * One timer per server checks every connection: the auth deadline, pings after `heartbeatMs` of
- * silence, the pong timeout and the idle timeout. A single sweep costs nothing per connection
+ * silence, the pong timeout, the idle timeout and the write timeout. A single sweep costs nothing per connection
  * while nothing is due, and keeps no timer object per connection.
  */
 import type { Connection } from './connection.js';
@@ -8,13 +8,14 @@ import { AuthTimeoutError } from './errors.js';
 import type { Counters } from './metrics.js';
 import type { ResolvedServerOptions } from './options.js';
 
-type Timing = Pick<ResolvedServerOptions, 'authTimeoutMs' | 'heartbeatMs' | 'pongTimeoutMs' | 'idleTimeoutMs'>;
+type Timing = Pick<ResolvedServerOptions, 'authTimeoutMs' | 'heartbeatMs' | 'pongTimeoutMs' | 'idleTimeoutMs' | 'writeTimeoutMs'>;
 
 /** How often the sweep runs: a quarter of the shortest deadline, between 5 ms and 1 s. */
 export function sweepInterval(options: Timing): number {
   const deadlines = [options.authTimeoutMs, options.pongTimeoutMs];
   if (options.heartbeatMs > 0) deadlines.push(options.heartbeatMs);
   if (options.idleTimeoutMs > 0) deadlines.push(options.idleTimeoutMs);
+  if (options.writeTimeoutMs > 0) deadlines.push(options.writeTimeoutMs);
   return Math.min(1000, Math.max(5, Math.floor(Math.min(...deadlines) / 4)));
 }
 
@@ -29,6 +30,10 @@ export function checkConnection(connection: Connection, options: Timing, counter
     return;
   }
   if (connection.state !== 'open') return;
+  if (options.writeTimeoutMs > 0 && connection.blockedSince > 0 && now - connection.blockedSince >= options.writeTimeoutMs) {
+    connection.slowConsumer(`No write accepted for ${options.writeTimeoutMs} ms`);
+    return;
+  }
   if (connection.pingSentAt > 0 && now - connection.pingSentAt >= options.pongTimeoutMs) {
     counters.heartbeatCloses++;
     connection.close('HEARTBEAT_TIMEOUT', `No pong within ${options.pongTimeoutMs} ms`);

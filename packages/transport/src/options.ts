@@ -96,6 +96,11 @@ export interface HubServerOptions {
   maxQueuedFrames?: number;
   /** Outgoing queue bound per connection, in bytes. @default 4194304 */
   maxQueuedBytes?: number;
+  /**
+   * Close a connection (`SLOW_CONSUMER`) whose socket has taken no write for this long while frames
+   * wait for it: a peer that stopped reading. 0 = never. @default 30000
+   */
+  writeTimeoutMs?: number;
   /** What happens at the bound. @default 'close' */
   slowConsumerPolicy?: SlowConsumerPolicy;
   /** Publishes awaiting the room per connection before the server stops reading it. @default 64 */
@@ -222,6 +227,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     maxFrameBytes: integer('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024),
     maxQueuedFrames: integer('maxQueuedFrames', options.maxQueuedFrames, 1, 4096),
     maxQueuedBytes: integer('maxQueuedBytes', options.maxQueuedBytes, 1024, 4 * 1024 * 1024),
+    writeTimeoutMs: integer('writeTimeoutMs', options.writeTimeoutMs, 0, 30_000),
     slowConsumerPolicy: policy,
     maxPendingPublishes: integer('maxPendingPublishes', options.maxPendingPublishes, 1, 64),
     rateLimit: rateLimitOption(options.rateLimit),

@@ -7,9 +7,9 @@ describe('heartbeat', () => {
 
   describe('sweepInterval', () => {
     it('is a quarter of the shortest deadline, between 5 ms and 1 s', () => {
-      expect(sweepInterval({ authTimeoutMs: 5000, heartbeatMs: 25000, pongTimeoutMs: 10000, idleTimeoutMs: 0 })).to.equal(1000);
-      expect(sweepInterval({ authTimeoutMs: 5000, heartbeatMs: 100, pongTimeoutMs: 10000, idleTimeoutMs: 0 })).to.equal(25);
-      expect(sweepInterval({ authTimeoutMs: 4, heartbeatMs: 0, pongTimeoutMs: 10000, idleTimeoutMs: 0 })).to.equal(5);
+      expect(sweepInterval({ authTimeoutMs: 5000, heartbeatMs: 25000, pongTimeoutMs: 10000, idleTimeoutMs: 0, writeTimeoutMs: 30000 })).to.equal(1000);
+      expect(sweepInterval({ authTimeoutMs: 5000, heartbeatMs: 100, pongTimeoutMs: 10000, idleTimeoutMs: 0, writeTimeoutMs: 0 })).to.equal(25);
+      expect(sweepInterval({ authTimeoutMs: 4, heartbeatMs: 0, pongTimeoutMs: 10000, idleTimeoutMs: 0, writeTimeoutMs: 30000 })).to.equal(5);
     });
   });
 

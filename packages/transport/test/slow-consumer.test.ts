@@ -49,6 +49,17 @@ describe('slow consumers', () => {
     expect(await hub?.isOnline('slow')).to.equal(false);
   });
 
+  it('closes a connection whose socket takes no write for writeTimeoutMs with SLOW_CONSUMER', async () => {
+    const running = await startServer({ writeTimeoutMs: 40, rateLimit: false });
+    const slow = await stalledMember(running);
+    const [publisher, reader] = await readers(running);
+    await flood(publisher, reader, 20);
+    const deadline = Date.now() + 2000;
+    while (!slow.ended && Date.now() < deadline) await delay(5);
+    expect(slow.frames().at(-1)).to.include({ type: 'bye', code: 'SLOW_CONSUMER' });
+    expect(running.server.metrics().slowConsumerCloses).to.equal(1);
+  });
+
   it('bounds the queue in bytes as well as frames', async () => {
     const running = await startServer({ maxQueuedBytes: 8 * 1024, rateLimit: false });
     const slow = await stalledMember(running);
