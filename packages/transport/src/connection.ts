@@ -191,6 +191,11 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.send(out);
   }
 
+  /** Passes an error with no client to go to to the server's `onError`. */
+  report(error: unknown): void {
+    this.#host.options.onError(error);
+  }
+
   /** Drops what is queued and closes with `SLOW_CONSUMER`. */
   slowConsumer(reason: string): void {
     this.#host.counters.slowConsumerCloses++;

@@ -58,10 +58,15 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     if (event.type === 'gap') {
       const { since, resumeAt, reason } = event;
       connection.send({ type: 'gap', room: this.room, since, resumeAt, reason });
-    } else if (connection.hasSendHook) {
-      connection.send({ type: 'event', room: this.room, event });
-    } else {
-      connection.enqueue(eventFrame(this.room, event), this.room, event.id);
+      return;
+    }
+    // A payload JSON cannot encode (a BigInt, a cycle, put in by server code) must not throw into
+    // the room's delivery loop: it is reported and skipped for this connection.
+    try {
+      if (connection.hasSendHook) connection.send({ type: 'event', room: this.room, event });
+      else connection.enqueue(eventFrame(this.room, event), this.room, event.id);
+    } catch (error) {
+      connection.report(error);
     }
   }
 

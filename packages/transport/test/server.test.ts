@@ -189,6 +189,20 @@ describe('HubServer', () => {
       expect(eve.frames.some(isWhisper)).to.equal(false);
     });
 
+    it('reports an event JSON cannot encode and goes on with the next', async () => {
+      const reported: unknown[] = [];
+      const { user, server } = await startServer({ onError: (e) => reported.push(e) });
+      const ada = await user('ada');
+      ada.send({ type: 'join', ref: 1, room: 'x' });
+      await ada.next('ok');
+      const hub = server.rooms.get('x');
+      await hub?.system({ big: 1n });
+      await hub?.system('after');
+      const next = await ada.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
+      expect((next['event'] as { message: unknown }).message).to.equal('after');
+      expect(reported).to.have.length(1);
+    });
+
     it('answers ROOM_NOT_FOUND when rooms are explicit only', async () => {
       const { user, server } = await startServer({ autoCreateRooms: false });
       server.rooms.create('open');
