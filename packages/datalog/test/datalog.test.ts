@@ -115,6 +115,22 @@ describe('DataLog', () => {
       }
     });
 
+    it('closes a shared file once when its rooms close together, and logs a later room to it again', async () => {
+      const errors: Error[] = [];
+      const log = open({ onError: (error) => errors.push(error) });
+      const hubs = ['a', 'b', 'c'].map((chatroomId) => new MessageHub({ chatroomId }));
+      for (const hub of hubs) log.attach(hub);
+      for (const hub of hubs) void hub.message('ada', 'hi');
+      await Promise.all(hubs.map((hub) => hub.close()));
+      const later = new MessageHub({ chatroomId: 'd' });
+      log.attach(later);
+      await later.message('ada', 'again');
+      await later.close();
+      expect(errors).to.deep.equal([]);
+      const { events } = await readLines(join(dir, 'events.log'));
+      expect(events.map((e) => `${e.chatroomId}${e.id}`).sort()).to.deep.equal(['a1', 'a2', 'b1', 'b2', 'c1', 'c2', 'd1', 'd2']);
+    });
+
     it('logs each room to its own file when `file` is a function of the room', async () => {
       const log = open({ file: (room) => join(dir, `${room}.log`) });
       const hubs = ['a', 'b'].map((chatroomId) => new MessageHub({ chatroomId }));
