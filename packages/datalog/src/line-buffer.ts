@@ -40,6 +40,8 @@ export interface TakenLines {
  */
 export class LineBuffer {
   #chunk = allocChunk(CHUNK);
+  /** Bytes of `#chunk` before it belong to lines already taken (possibly being written). */
+  #start = 0;
   #used = 0;
   #sealed: Buffer[] = [];
   #sealedBytes = 0;
@@ -58,7 +60,12 @@ export class LineBuffer {
   push(line: string, chatroomId: string, id: number): void {
     // A UTF-16 code unit takes at most 3 bytes in UTF-8.
     const most = line.length * 3 + 1;
-    if (this.#used + most > this.#chunk.length) this.#seal(most);
+    if (this.#used + most > this.#chunk.length) {
+      this.#seal();
+      this.#chunk = allocChunk(Math.max(CHUNK, most));
+      this.#start = 0;
+      this.#used = 0;
+    }
     this.#used += this.#chunk.utf8Write(line, this.#used);
     this.#chunk[this.#used++] = NEWLINE;
     this.#count++;
@@ -72,7 +79,7 @@ export class LineBuffer {
 
   /** Takes every waiting line. */
   take(): TakenLines {
-    if (this.#used > 0) this.#seal(0);
+    this.#seal();
     const lastIds = this.#lastIds;
     if (this.#room !== undefined) lastIds.set(this.#room, this.#id);
     const taken: TakenLines = { chunks: this.#sealed, bytes: this.#sealedBytes, count: this.#count, lastIds };
@@ -84,16 +91,15 @@ export class LineBuffer {
     return taken;
   }
 
-  /** Moves the filled part of the current chunk out and starts one with room for `need` bytes. */
-  #seal(need: number): void {
-    if (this.#used > 0) {
-      this.#sealed.push(this.#chunk.subarray(0, this.#used));
-      this.#sealedBytes += this.#used;
-      this.#chunk = allocChunk(Math.max(CHUNK, need));
-    } else if (this.#chunk.length < need) {
-      this.#chunk = allocChunk(need);
-    }
-    this.#used = 0;
+  /**
+   * Moves the lines written into the current chunk since the last seal out, as a view. New lines go
+   * on after them in the same chunk: a batch of a few hundred lines does not cost a chunk.
+   */
+  #seal(): void {
+    if (this.#used === this.#start) return;
+    this.#sealed.push(this.#chunk.subarray(this.#start, this.#used));
+    this.#sealedBytes += this.#used - this.#start;
+    this.#start = this.#used;
   }
 }
 
