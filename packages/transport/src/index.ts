@@ -16,7 +16,7 @@ export type {
 } from './options.js';
 export type { MetricsSnapshot } from './metrics.js';
 export { RoomRegistry } from './rooms.js';
-export type { RoomRegistryOptions } from './rooms.js';
+export type { RoomRegistryOptions, RoomSeed } from './rooms.js';
 export { TokenStore } from './tokens.js';
 export type { TokenGrant, TokenStoreOptions } from './tokens.js';
 export { MemoryOfflineQueue } from './offline-queue.js';

@@ -3,11 +3,13 @@
  * on configurable ports and every room's events appended to a JSON-lines log by the datalog.
  * `cli.ts` runs it; tests start it in a child process.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DataLog } from '@msghub/datalog';
+import { DataLog, readLog } from '@msghub/datalog';
+import type { HubEvent } from '@msghub/messagehub';
 import type { AssetSource } from './assets.js';
+import { RoomMemory } from './room-memory.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
 /** What the main job runs with. */
@@ -95,17 +97,26 @@ export interface MainJob {
   close(): Promise<void>;
 }
 
-/** Starts the server (and the log) described by `config`. */
+/**
+ * Starts the server (and the log) described by `config`. Rooms continue where the log (and, after
+ * an idle close, this process) left them: a room created again goes on from its last event id.
+ */
 export async function startMain(config: MainConfig): Promise<MainJob> {
   let log: DataLog | undefined;
+  const memory = new RoomMemory();
   if (config.log !== undefined) {
     mkdirSync(dirname(config.log), { recursive: true });
+    if (existsSync(config.log)) await learnFromLog(memory, config.log);
     log = new DataLog({ file: config.log, onError: reportLogError });
   }
   const server = new HubServer({
     trustClientUser: config.trustClientUser,
     assets: config.assets,
-    onRoomCreated: log === undefined ? undefined : (hub) => void log.attach(hub),
+    seedRoom: (room) => memory.seed(room),
+    onRoomCreated: (hub) => {
+      memory.follow(hub);
+      if (log !== undefined) log.attach(hub);
+    },
   });
   const addresses = await server.listen({
     ws: { host: config.host, port: config.wsPort, ...(config.wsPath === undefined ? {} : { path: config.wsPath }) },
@@ -118,6 +129,15 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     close: () =>
       (closing ??= server.close().then(() => log?.close())),
   };
+}
+
+/** Reads the log into `memory`; a damaged log is reported and what was read before it is kept. */
+async function learnFromLog(memory: RoomMemory, file: string): Promise<void> {
+  try {
+    await memory.learn(readLog<unknown>(file, { onTorn: reportLogError }) as AsyncIterable<HubEvent<unknown>>);
+  } catch (error) {
+    reportLogError(error as Error);
+  }
 }
 
 function reportLogError(error: Error): void {

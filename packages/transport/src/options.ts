@@ -6,6 +6,7 @@ import type { MessageHub, MessageHubOptions } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
 import type { AssetSource } from './assets.js';
 import type { OfflineQueue } from './offline-queue.js';
+import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
 import type { TokenStore } from './tokens.js';
@@ -117,6 +118,11 @@ export interface HubServerOptions {
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /** Called with every new room, before anyone joins: attach listeners (the datalog) here. */
   onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
+  /**
+   * Where a new room starts (its last event id and latest events), so a room created again after a
+   * restart or an idle close continues its ids. @default every room starts at id 1
+   */
+  seedRoom?: (room: string) => RoomSeed | undefined;
   /** May a connection join a room? @default everyone may */
   authorizeJoin?: RoomAuthorizer;
   /** May a connection publish (and whisper) in a room it joined? @default everyone may */
@@ -142,11 +148,12 @@ export interface HubServerOptions {
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
-  'authenticate' | 'hubOptions' | 'onRoomCreated' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
+  'authenticate' | 'hubOptions' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
   'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly onRoomCreated: HubServerOptions['onRoomCreated'];
+  readonly seedRoom: HubServerOptions['seedRoom'];
   readonly authorizeJoin: RoomAuthorizer | undefined;
   readonly authorizePublish: RoomAuthorizer | undefined;
   readonly messageEncoder: MessageEncoder | undefined;
@@ -236,6 +243,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
+    seedRoom: fn('seedRoom', options.seedRoom),
     authorizeJoin: fn('authorizeJoin', options.authorizeJoin),
     authorizePublish: fn('authorizePublish', options.authorizePublish),
     messageEncoder: fn('messageEncoder', options.messageEncoder),

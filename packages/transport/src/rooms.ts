@@ -4,7 +4,13 @@
  * member for `idleTimeoutMs`. `onRoomCreated` runs for every new room before anyone joins, which
  * is where listeners such as the datalog are attached.
  */
-import { MessageHub, type MessageHubOptions } from '@msghub/messagehub';
+import { MessageHub, type HubEvent, type MessageHubOptions } from '@msghub/messagehub';
+
+/** Where a room starts: the id of its last event so far and its latest events (see `MessageHubOptions.seed`). */
+export interface RoomSeed {
+  readonly lastEventId: number;
+  readonly history?: readonly HubEvent<unknown>[];
+}
 
 /** Options of {@link RoomRegistry}. */
 export interface RoomRegistryOptions {
@@ -14,6 +20,11 @@ export interface RoomRegistryOptions {
   idleTimeoutMs?: number;
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
+  /**
+   * Where a new room starts, so a room created again (after a restart or an idle close) goes on
+   * from its last event id instead of 1, and resumed sessions can be replayed what they missed.
+   */
+  seedRoom?: (room: string) => RoomSeed | undefined;
   /** Receives what `onRoomCreated` throws. @default console.error */
   onError?: (error: unknown) => void;
 }
@@ -35,6 +46,7 @@ export class RoomRegistry {
   readonly #idleTimeoutMs: number;
   readonly #hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly #onRoomCreated: RoomRegistryOptions['onRoomCreated'];
+  readonly #seedRoom: RoomRegistryOptions['seedRoom'];
   readonly #onError: (error: unknown) => void;
   readonly #closing = new Set<Promise<void>>();
 
@@ -43,6 +55,7 @@ export class RoomRegistry {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
     this.#hubOptions = options.hubOptions ?? {};
     this.#onRoomCreated = options.onRoomCreated;
+    this.#seedRoom = options.seedRoom;
     this.#onError = options.onError ?? console.error;
   }
 
@@ -63,13 +76,14 @@ export class RoomRegistry {
 
   /**
    * Opens a room (or returns the open one) whatever `autoCreate` says.
-   * @throws {TypeError} for a name that is not a string of 1 to 256 characters
+   * @throws {TypeError} for a name that is not a string of 1 to 256 characters, or a bad seed
    */
   create(name: string): MessageHub<unknown> {
     if (!isRoomName(name)) throw new TypeError(`Expected a room name of 1 to 256 characters, got ${typeof name}`);
     const existing = this.#rooms.get(name);
     if (existing !== undefined) return existing.hub;
-    const hub = new MessageHub<unknown>({ ...this.#hubOptions, chatroomId: name });
+    const seed = this.#seedRoom?.(name);
+    const hub = new MessageHub<unknown>({ ...this.#hubOptions, chatroomId: name, ...(seed === undefined ? {} : { seed }) });
     const room: Room = { hub, members: 0, idleTimer: undefined };
     this.#rooms.set(name, room);
     void hub.closed.then(() => this.#forget(name, hub));

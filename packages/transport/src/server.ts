@@ -70,8 +70,15 @@ export class HubServer {
   /** @throws {TypeError} when an option has the wrong type or range */
   constructor(options: HubServerOptions = {}) {
     this.#options = resolveServerOptions(options);
-    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, onRoomCreated, onError } = this.#options;
-    this.rooms = new RoomRegistry({ autoCreate: autoCreateRooms, idleTimeoutMs: roomIdleTimeoutMs, hubOptions, onRoomCreated, onError });
+    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, onRoomCreated, seedRoom, onError } = this.#options;
+    this.rooms = new RoomRegistry({
+      autoCreate: autoCreateRooms,
+      idleTimeoutMs: roomIdleTimeoutMs,
+      hubOptions,
+      onRoomCreated,
+      seedRoom,
+      onError,
+    });
     this.tokens = new TokenStore({ ttlMs: this.#options.tokenTtlMs });
     this.assetHandler = createAssetHandler(this.#options.assets);
     const offlineQueue: OfflineQueue | false = this.#options.offlineQueue ?? new MemoryOfflineQueue();

@@ -51,6 +51,29 @@ describe('main job', () => {
     expect(types).to.deep.equal(['join', 'message', 'leave', 'close']);
   });
 
+  it('continues every room from its last logged event id after a restart', async () => {
+    const log = join(dir, 'events.log');
+    const config = { host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, trustClientUser: true, assets: {} };
+    const first = await startMain(config);
+    const ada = await TestClient.tcp(first.addresses.tcp?.port ?? 0);
+    await ada.hello({ user: 'ada' });
+    ada.send({ type: 'join', ref: 1, room: 'lobby' });
+    ada.send({ type: 'publish', ref: 2, room: 'lobby', data: 'before' });
+    await ada.waitFor((f) => f.type === 'ok' && f['ref'] === 2);
+    await first.close();
+    // join 1, message 2, leave 3, close 4: the restarted room goes on at 5.
+    const second = await startMain(config);
+    const bob = await TestClient.tcp(second.addresses.tcp?.port ?? 0);
+    await bob.hello({ user: 'bob' });
+    bob.send({ type: 'join', ref: 1, room: 'lobby', since: 1 });
+    expect(await bob.next('ok')).to.include({ lastEventId: 4 });
+    const replayed = await bob.next('event');
+    expect(replayed['event']).to.include({ id: 2, type: 'message', message: 'before' });
+    const own = await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
+    expect(own['event']).to.include({ id: 5, userId: 'bob' });
+    await second.close();
+  });
+
   it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {
     this.timeout(20_000);
     const log = join(dir, 'events.log');

@@ -18,7 +18,9 @@ import {
   toWireError,
   type DirectFrame,
 } from '../src/index.js';
+import type { HubEvent } from '@msghub/messagehub';
 import { Outbox } from '../src/outbox.js';
+import { RoomMemory } from '../src/room-memory.js';
 
 const direct = (id: number): DirectFrame => ({ type: 'direct', id, from: 'a', data: id, ts: 0 });
 
@@ -194,6 +196,34 @@ describe('RoomRegistry', () => {
     });
     expect(registry.create('a').status).to.equal('running');
     expect(errors).to.have.length(1);
+    await registry.closeAll();
+  });
+});
+
+describe('RoomMemory', () => {
+  const event = (chatroomId: string, id: number): HubEvent<unknown> => ({ id, chatroomId, type: 'message', message: id, unixTime: 0 });
+
+  it('seeds a room with its last id and latest events, latest run winning', () => {
+    const memory = new RoomMemory(2);
+    for (const id of [1, 2, 3]) memory.record(event('a', id));
+    memory.record(event('b', 7));
+    expect(memory.seed('a')).to.deep.equal({ lastEventId: 3, history: [event('a', 2), event('a', 3)] });
+    memory.record(event('a', 1));
+    expect(memory.seed('a')).to.deep.equal({ lastEventId: 1, history: [event('a', 1)] });
+    expect(memory.seed('zzz')).to.equal(undefined);
+    expect(memory.size).to.equal(2);
+  });
+
+  it('lets a registry re-create a closed room from where it stopped', async () => {
+    const memory = new RoomMemory();
+    const registry = new RoomRegistry({ idleTimeoutMs: 0, seedRoom: (room) => memory.seed(room), onRoomCreated: (hub) => memory.follow(hub) });
+    const first = registry.create('r');
+    await first.system('x');
+    await registry.close('r');
+    const second = registry.create('r');
+    expect(second.lastEventId).to.equal(2);
+    await second.system('y');
+    expect((await second.getHistory()).map((e) => e.id)).to.deep.equal([1, 2, 3]);
     await registry.closeAll();
   });
 });
