@@ -1,5 +1,5 @@
 import type { HubEvent } from '@msghub/messagehub';
-import { LogOptionError, type TornLineError } from './errors.js';
+import { LogNotFoundError, LogOptionError, type LogReadError, type MalformedLineError, type TornLineError } from './errors.js';
 import { describe, integerOption } from './options.js';
 import { readLog } from './reader.js';
 
@@ -26,10 +26,12 @@ export interface RoomSeed<T = string> {
  * next id and resumed sessions can be replayed what they missed.
  *
  * When the room's ids start again from a lower id (it was once restarted without a seed), the
- * latest run wins: the seed is built from the events after the restart.
+ * latest run wins: the seed is built from the events after the restart. A log that does not exist
+ * yet (neither the file nor a rotated one) gives the empty seed: the room's first start.
  *
  * @param file the log file's path (rotated files are read too)
- * @returns the seed; pass it as `seed` with the same `chatroomId`
+ * @returns the seed; pass it as `seed` with the same `chatroomId`. Rejects with
+ *   {@link LogReadError} or {@link MalformedLineError} when the log cannot be read.
  * @example
  * const seed = await replay('events.log', { room: 'lobby' });
  * const hub = new MessageHub({ chatroomId: 'lobby', seed });
@@ -42,12 +44,17 @@ export async function replay<T = string>(file: string, options: ReplayOptions): 
   const ring: HubEvent<T>[] = [];
   let lastEventId = 0;
   const read = options.onTorn === undefined ? { room: options.room } : { room: options.room, onTorn: options.onTorn };
-  for await (const event of readLog<T>(file, read)) {
-    if (event.id <= lastEventId) ring.length = 0;
-    lastEventId = event.id;
-    if (size === 0) continue;
-    ring.push(event);
-    if (ring.length >= 2 * size) ring.splice(0, ring.length - size);
+  try {
+    for await (const event of readLog<T>(file, read)) {
+      if (event.id <= lastEventId) ring.length = 0;
+      lastEventId = event.id;
+      if (size === 0) continue;
+      ring.push(event);
+      if (ring.length >= 2 * size) ring.splice(0, ring.length - size);
+    }
+  } catch (error) {
+    // A log that does not exist yet is the first start of the room.
+    if (!(error instanceof LogNotFoundError)) throw error;
   }
   return { lastEventId, history: size === 0 ? [] : ring.slice(-size) };
 }

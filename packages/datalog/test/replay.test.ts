@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { MessageHub, type HubEvent } from '@msghub/messagehub';
-import { DataLog, LogNotFoundError, LogOptionError, replay } from '../src/index.js';
+import { DataLog, LogOptionError, MalformedLineError, replay } from '../src/index.js';
 import { linesOf, messageEvent, range, readLines, useTempDir } from './helpers.js';
 
 describe('replay', () => {
@@ -44,8 +44,13 @@ describe('replay', () => {
     expect(await replay(file, { room: 'a' })).to.deep.equal({ lastEventId: 3, history: runs.slice(5) });
   });
 
-  it('fails with LogNotFoundError for a missing log and LogOptionError without a room', async () => {
-    expect(await replay(file, { room: 'a' }).catch((e: unknown) => e)).to.be.instanceOf(LogNotFoundError);
+  it('gives the empty seed when the log does not exist yet (the first start)', async () => {
+    expect(await replay(file, { room: 'a' })).to.deep.equal({ lastEventId: 0, history: [] });
+  });
+
+  it('fails with MalformedLineError for a damaged log and LogOptionError without a room', async () => {
+    await writeFile(file, 'not json\n');
+    expect(await replay(file, { room: 'a' }).catch((e: unknown) => e)).to.be.instanceOf(MalformedLineError);
     expect(await replay(file, {} as { room: string }).catch((e: unknown) => e)).to.be.instanceOf(LogOptionError);
   });
 });
