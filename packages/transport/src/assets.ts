@@ -53,7 +53,9 @@ export function createAssetHandler(assets: Readonly<Record<string, AssetSource>>
 
 async function serve(source: AssetSource, path: string, head: boolean, response: ServerResponse): Promise<void> {
   let body: string | Uint8Array;
-  let type = contentTypeOf(path);
+  // A URL without an extension (`/`, `/chat`) takes the served file's type.
+  const file = typeof source === 'string' ? source : 'path' in source ? source.path : path;
+  let type = contentTypeOf(extname(path) === '' ? file : path);
   try {
     if (typeof source === 'string') body = await readFile(source);
     else if (source instanceof Uint8Array) body = source;

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ForbiddenError, HubServer, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
 import { TestClient, cleanup, delay, startServer } from './helpers.js';
 
@@ -425,6 +428,20 @@ describe('HubServer', () => {
       expect(await js.text()).to.equal('export {};');
       expect((await fetch(`${base}page`)).headers.get('content-type')).to.equal('text/html');
       expect((await fetch(`${base}missing`)).status).to.equal(404);
+    });
+
+    it('serves a file at a URL without an extension with the file\'s content type', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'msghub-assets-'));
+      const page = join(dir, 'index.html');
+      await writeFile(page, '<h1>lobby</h1>');
+      try {
+        const { wsUrl } = await startServer({ assets: { '/': page } });
+        const response = await fetch(wsUrl.replace('ws:', 'http:'));
+        expect(response.headers.get('content-type')).to.equal('text/html; charset=utf-8');
+        expect(await response.text()).to.equal('<h1>lobby</h1>');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('accepts WebSocket upgrades on an existing http.Server at a path', async () => {
