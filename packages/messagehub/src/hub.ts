@@ -409,12 +409,14 @@ export class MessageHub<T = string> {
       done.reject(new NotFoundError(`Session ${sessionId} of user ${userId} is not in room ${this.chatroomId}`));
       return undefined;
     }
-    // The leaving session sees its own remove/leave, then its stream completes.
-    const wait = this.#publishPresence(own.size > 1 ? 'remove' : 'leave', userId, sessionId);
+    const event = this.#presenceEvent(own.size > 1 ? 'remove' : 'leave', userId, sessionId);
+    // The leaving session sees its own remove/leave, then its stream completes. It is out of the
+    // room first, so that one event past its keep-buffer's bound cannot remove it a second time.
     this.#unregister(session);
+    session.deliver(event);
     session.complete();
     done.resolve();
-    return wait;
+    return this.#publish(event);
   }
 
   #onDetach(slot: ListenerSlot<T>, done: () => void): void {
@@ -426,10 +428,17 @@ export class MessageHub<T = string> {
   }
 
   #onClose(): Promise<void> {
-    const wait = this.#publish({ id: ++this.#lastId, chatroomId: this.chatroomId, type: 'close', unixTime: this.#now });
-    for (const session of this.#sessions) session.complete();
+    const event: HubEvent<T> = { id: ++this.#lastId, chatroomId: this.chatroomId, type: 'close', unixTime: this.#now };
+    // Every session ends with `close`: one event past a keep-buffer's bound is kept, never turned
+    // into a `leave` published after the room's last event.
+    const sessions = this.#sessions;
     this.#sessions = [];
     this.#users.clear();
+    for (const session of sessions) {
+      session.deliver(event);
+      session.complete();
+    }
+    const wait = this.#publish(event);
     const listeners = this.#listeners;
     this.#listeners = [];
     return Promise.resolve(wait)
@@ -450,9 +459,11 @@ export class MessageHub<T = string> {
   }
 
   #publishPresence(type: 'join' | 'add' | 'remove' | 'leave', userId: string, sessionId: string): void | Promise<void> {
-    return this.#publish(
-      { id: ++this.#lastId, chatroomId: this.chatroomId, type, userId, sessionId, unixTime: this.#now },
-    );
+    return this.#publish(this.#presenceEvent(type, userId, sessionId));
+  }
+
+  #presenceEvent(type: 'join' | 'add' | 'remove' | 'leave', userId: string, sessionId: string): HubEvent<T> {
+    return { id: ++this.#lastId, chatroomId: this.chatroomId, type, userId, sessionId, unixTime: this.#now };
   }
 
   /**

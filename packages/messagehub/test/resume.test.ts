@@ -88,4 +88,32 @@ describe('session keep-buffer', () => {
     expect(watched.find((e) => e.type === 'leave')).to.deep.include({ id: 7, userId: 'idle' });
     expect(ids(watched)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i + 2));
   });
+
+  it('removes a session whose keep-buffer is exactly full once: one leave, and its stream completes', async () => {
+    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 2 });
+    const seen: string[] = [];
+    hub.attachListener((e) => {
+      seen.push(`${e.id}:${e.type}`);
+    });
+    const idle = hub.add('idle', 's1');
+    void hub.system('fills the buffer');
+    await hub.remove('idle', 's1');
+    await hub.close();
+    expect(seen).to.deep.equal(['1:join', '2:message', '3:leave', '4:close']);
+    expect(ids(await record(idle).done)).to.deep.equal([1, 2, 3]);
+  });
+
+  it('ends with close, never a leave after it, when close reaches a session whose keep-buffer is exactly full', async () => {
+    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 2 });
+    const seen: string[] = [];
+    hub.attachListener((e) => {
+      seen.push(`${e.id}:${e.type}`);
+    });
+    const idle = hub.add('idle', 's1');
+    void hub.system('fills the buffer');
+    await hub.close();
+    expect(seen).to.deep.equal(['1:join', '2:message', '3:close']);
+    expect(ids(await record(idle).done)).to.deep.equal([1, 2, 3]);
+    expect((await hub.getHistory()).map((e) => e.type)).to.deep.equal(['join', 'message', 'close']);
+  });
 });
