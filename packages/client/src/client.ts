@@ -245,9 +245,13 @@ export class MsghubClient {
 
   #connect(): void {
     this.#reconnectTimer = undefined;
+    // The link is current before its connector runs, which may already report its end.
+    const link = new Link(this.#linkOptions, this.#linkEvents);
+    this.#link = link;
     try {
-      this.#link = new Link(this.#linkOptions, this.#linkEvents);
+      link.open();
     } catch (error) {
+      if (this.#link !== link) return;
       this.#link = undefined;
       this.#lost(new ConnectionFailedError('The connector failed', { cause: error }));
     }

@@ -39,7 +39,7 @@ export interface LinkOptions {
 export class Link implements ConnectionHandlers {
   readonly #options: LinkOptions;
   readonly #events: LinkEvents;
-  readonly #connection: Connection;
+  #connection: Connection | undefined;
   #welcome: WelcomeFrame | undefined;
   /** The first reason recorded wins: what the server said beats what the carrier saw. */
   #error: ClientError | undefined;
@@ -51,6 +51,15 @@ export class Link implements ConnectionHandlers {
   constructor(options: LinkOptions, events: LinkEvents) {
     this.#options = options;
     this.#events = events;
+  }
+
+  /**
+   * Opens the connection. Separate from the constructor so that the owner holds the link before
+   * the connector runs: a connector may report the end before it returns.
+   * @throws what the connector throws
+   */
+  open(): void {
+    const options = this.#options;
     this.#connection = options.connector(this);
     if (!this.#ended) this.#timer = options.timers.setTimeout(() => this.#connectTimedOut(), options.connectTimeoutMs);
   }
@@ -66,7 +75,7 @@ export class Link implements ConnectionHandlers {
    */
   send(frame: ClientFrame): void {
     try {
-      this.#connection.send(JSON.stringify(frame));
+      (this.#connection as Connection).send(JSON.stringify(frame));
     } catch (error) {
       this.close(new ConnectionFailedError('The connection refused a write', { cause: error }));
     }
@@ -75,7 +84,7 @@ export class Link implements ConnectionHandlers {
   /** Ends the link; `error` becomes the reason reported to `end` unless one was recorded first. */
   close(error?: ClientError): void {
     if (error !== undefined) this.#error ??= error;
-    this.#connection.close();
+    this.#connection?.close();
   }
 
   /** The carrier opened: say hello. (Connection handler; not for callers.) */

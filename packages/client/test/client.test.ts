@@ -15,6 +15,7 @@ import {
   UnknownOpError,
   type ClientError,
 } from '../src/errors.js';
+import type { Connector } from '../src/connector.js';
 import type { ClientOptions, Discarded } from '../src/options.js';
 import { FakePeer, eventFrame, flush, type PeerConnection } from './fake-peer.js';
 import { FakeTimers } from './fake-timers.js';
@@ -154,6 +155,34 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(h.client.state).to.equal('disconnected');
       expect(room.error).to.be.instanceOf(ConnectionFailedError);
       expect(h.errors.every((e) => e instanceof ConnectionFailedError)).to.equal(true);
+    });
+
+    it('retries when the connector reports the end before it returns, and connects once it can', async () => {
+      const peer = new FakePeer();
+      const timers = new FakeTimers();
+      let refusals = 2;
+      const connector: Connector = (handlers) => {
+        if (refusals > 0) {
+          refusals--;
+          handlers.onClose(new Error('refused at once'));
+          return { send() {}, close() {} };
+        }
+        return peer.connector(handlers);
+      };
+      const client = new MsghubClient({ connector, timers, reconnect: { initialDelayMs: 100, jitter: 0 } });
+      const errors: ClientError[] = [];
+      client.errors$.subscribe((error) => errors.push(error));
+      expect(client.state).to.equal('reconnecting');
+      timers.advance(100);
+      timers.advance(200);
+      expect(peer.connections).to.have.length(1);
+      peer.last.welcome();
+      await flush();
+      expect(client.state).to.equal('connected');
+      // The first refusal came during the constructor, before errors$ had a subscriber.
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.be.instanceOf(ConnectionFailedError);
+      await client.close();
     });
 
     it('replaces a silent connection after twice the announced heartbeat', async () => {
