@@ -48,6 +48,8 @@ export class MemoryOfflineQueue implements OfflineQueue {
   readonly #ttlMs: number;
   readonly #clock: () => number;
   readonly #users = new Map<string, Waiting[]>();
+  /** No user's messages have all expired before this time (when the last sweep ran). */
+  #nextExpiry = 0;
 
   constructor(options: MemoryOfflineQueueOptions = {}) {
     this.#maxPerUser = positive('maxPerUser', options.maxPerUser, 100);
@@ -67,7 +69,7 @@ export class MemoryOfflineQueue implements OfflineQueue {
     const now = this.#clock();
     let list = this.#users.get(userId);
     if (list === undefined) {
-      if (this.#users.size >= this.#maxUsers) return false;
+      if (this.#users.size >= this.#maxUsers && !this.#sweep(now)) return false;
       list = [];
       this.#users.set(userId, list);
     }
@@ -83,5 +85,22 @@ export class MemoryOfflineQueue implements OfflineQueue {
     this.#users.delete(userId);
     const now = this.#clock();
     return list.filter((waiting) => waiting.expiresAt > now).map((waiting) => waiting.message);
+  }
+
+  /**
+   * Forgets the users whose every message expired (users who never came back would otherwise hold
+   * their places for good). Runs at most once per expiry, so refusals at the bound stay cheap.
+   * @returns whether there is room for another user
+   */
+  #sweep(now: number): boolean {
+    if (now < this.#nextExpiry) return false;
+    let next = Infinity;
+    for (const [userId, list] of this.#users) {
+      const last = list.at(-1);
+      if (last === undefined || last.expiresAt <= now) this.#users.delete(userId);
+      else if (last.expiresAt < next) next = last.expiresAt;
+    }
+    this.#nextExpiry = next;
+    return this.#users.size < this.#maxUsers;
   }
 }

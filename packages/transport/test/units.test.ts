@@ -162,6 +162,23 @@ describe('MemoryOfflineQueue', () => {
     expect(queue.push('bob', direct(5))).to.equal(true);
     expect(queue.take('bob').map((m) => m.id)).to.deep.equal([5]);
   });
+
+  it('gives the place of a user whose messages all expired to a new user', () => {
+    let now = 0;
+    const queue = new MemoryOfflineQueue({ maxUsers: 2, ttlMs: 100, clock: () => now });
+    expect(queue.push('gone', direct(1))).to.equal(true);
+    now = 50;
+    expect(queue.push('bob', direct(2))).to.equal(true);
+    expect(queue.push('eve', direct(3))).to.equal(false);
+    now = 100;
+    expect(queue.push('eve', direct(4))).to.equal(true);
+    expect(queue.push('ann', direct(5))).to.equal(false);
+    now = 150;
+    expect(queue.push('ann', direct(6))).to.equal(true);
+    expect(queue.take('eve').map((m) => m.id)).to.deep.equal([4]);
+    expect(queue.take('ann').map((m) => m.id)).to.deep.equal([6]);
+    expect(queue.take('gone')).to.deep.equal([]);
+  });
 });
 
 describe('RoomRegistry', () => {
