@@ -3,7 +3,7 @@
  * reply) produces them and the next flush, which writes them all at once. The bound counts frames
  * and bytes; at the bound the policy decides: `close` reports overflow, `drop-oldest` discards the
  * oldest room events and puts a `gap` frame (reason `dropped`) in their place, so the loss is
- * visible. Entries live in parallel arrays so that queuing a shared room event allocates nothing.
+ * visible, and reports overflow only when that cannot bring the queue under its bound. Entries live in parallel arrays so that queuing a shared room event allocates nothing.
  */
 import type { GapFrame } from './protocol.js';
 
@@ -58,7 +58,9 @@ export class Outbox {
 
   /**
    * Queues a frame.
-   * @returns false when the queue is over its bound and the policy is `close`
+   * @returns false when the queue is over its bound and the policy is `close`, or under
+   *   `drop-oldest` when it is still over its bound after every room event was dropped (what is
+   *   left is control frames and direct messages, which are never dropped)
    */
   push(frame: FrameData, room?: string, id = 0): boolean {
     if (this.#frames === NONE) {
@@ -73,7 +75,7 @@ export class Outbox {
     if (this.#frames.length <= this.#maxFrames && this.#bytes <= this.#maxBytes) return true;
     if (this.#policy === 'close') return false;
     this.#dropOldest();
-    return true;
+    return this.#frames.length <= this.#maxFrames && this.#bytes <= this.#maxBytes;
   }
 
   /** Removes and returns every queued frame, in order. */

@@ -112,6 +112,14 @@ describe('Outbox', () => {
     expect(texts.slice(1)).to.deep.equal(['{"type":"ok","ref":1}', 'e9', 'e10']);
     expect(outbox.dropped).to.equal(8);
   });
+
+  it('reports overflow under drop-oldest when frames it may not drop fill the bound', () => {
+    const outbox = new Outbox(4, 1024, 'drop-oldest');
+    for (let id = 1; id <= 8; id++) expect(outbox.push(`e${id}`, 'r', id)).to.equal(true);
+    outbox.take();
+    for (let i = 0; i < 4; i++) expect(outbox.push(`{"type":"direct","id":${i}}`)).to.equal(true);
+    expect(outbox.push('{"type":"direct","id":4}')).to.equal(false);
+  });
 });
 
 describe('TokenStore', () => {
