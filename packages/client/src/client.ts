@@ -127,7 +127,8 @@ export class MsghubClient {
    * the server could not resend what a disconnection cost. Subscribing joins the room (now, or
    * as soon as the client is connected); it stays joined across reconnects until the last
    * subscriber unsubscribes or {@link MsghubClient.leave} is called. The stream completes after
-   * the room's `close` event, on `leave` and on `close()`, and fails with a {@link ServerError}
+   * the room's `close` event (not a `close` replayed from before a re-created room's join, after
+   * which the room goes on), on `leave` and on `close()`, and fails with a {@link ServerError}
    * when the server refuses the join. Later subscribers share the stream from where it is.
    * @param options.since resume after this id (only used by the subscription that joins)
    * @example
@@ -315,6 +316,12 @@ export class MsghubClient {
         this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
         return;
       case 'ok':
+        // Before the replay that follows it: the join's answer tells replayed events from live ones.
+        if (frame.room !== undefined && typeof frame.lastEventId === 'number') {
+          this.#rooms.get(frame.room)?.answered(frame.lastEventId);
+        }
+        this.#pending.settle(frame);
+        return;
       case 'response':
       case 'error':
         if (!this.#pending.settle(frame) && frame.type === 'error') this.#errors.next(errorFromWire(frame));

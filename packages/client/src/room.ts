@@ -43,6 +43,8 @@ export class RoomChannel {
   /** Subscribers of `join(name)`. */
   subscribers = 0;
   #ended = false;
+  /** The highest `lastEventId` a join was answered with: events up to it are replayed history. */
+  #joinedAfter = 0;
 
   constructor(name: string, since: number | undefined) {
     this.name = name;
@@ -63,13 +65,25 @@ export class RoomChannel {
     if (this.lastEventId === undefined && typeof lastEventId === 'number') this.lastEventId = lastEventId;
   }
 
-  /** Delivers `event` unless it was delivered before. Returns whether it was delivered. */
+  /**
+   * The server answered a join with the room's last id before it. Called as the answer arrives,
+   * before the replayed events that follow it are handled.
+   */
+  answered(lastEventId: number): void {
+    if (lastEventId > this.#joinedAfter) this.#joinedAfter = lastEventId;
+  }
+
+  /**
+   * Delivers `event` unless it was delivered before. Returns whether it was delivered. A live
+   * `close` ends the stream; a replayed one ended an earlier incarnation of a room that was
+   * created again (with its ids going on), and the stream goes on with the new one.
+   */
   receive(event: HubEvent): boolean {
     if (this.#ended || typeof event.id !== 'number') return false;
     if (this.lastEventId !== undefined && event.id <= this.lastEventId) return false;
     this.lastEventId = event.id;
     this.#subject.next(event);
-    if (event.type === 'close') this.end();
+    if (event.type === 'close' && event.id > this.#joinedAfter) this.end();
     return true;
   }
 

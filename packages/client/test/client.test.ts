@@ -282,6 +282,34 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(h.peer.last.sent('join')).to.deep.equal([]);
     });
 
+    it('goes on after a replayed close of a room created again, and completes on its live close', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      let connection = await connect(h);
+      connection.push(eventFrame('lobby', 1), eventFrame('lobby', 2));
+      connection.end();
+      h.timers.advance(500);
+      // The room closed meanwhile and was created again, seeded: its ids go on after the close (4).
+      connection = h.peer.last;
+      connection.welcome();
+      await flush();
+      const join = connection.sent('join')[0]!;
+      expect(join).to.deep.include({ since: 2 });
+      connection.push(
+        { type: 'ok', ref: join.ref!, room: 'lobby', lastEventId: 4 },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'leave', userId: 'ada', sessionId: 'c1', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
+        { type: 'event', room: 'lobby', event: { id: 5, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 5 } },
+        eventFrame('lobby', 6),
+      );
+      await flush();
+      expect(room.complete).to.equal(false);
+      expect(room.ids()).to.deep.equal([1, 2, 3, 4, 5, 6]);
+      connection.push({ type: 'event', room: 'lobby', event: { id: 7, chatroomId: 'lobby', type: 'close', unixTime: 7 } });
+      expect(room.complete).to.equal(true);
+      expect(room.ids()).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
+    });
+
     it('shares one join between subscribers and leaves when the last one unsubscribes', async () => {
       const h = start();
       const a = collect(h.client, 'lobby');
