@@ -216,13 +216,28 @@ describe('MsghubClient against the real server', () => {
 
   describe('heartbeat', () => {
     it('answers the server pings: stays connected across many heartbeat intervals', async () => {
-      const { wsUrl } = await serve({ heartbeatMs: 50, pongTimeoutMs: 250 });
+      const pings: unknown[] = [];
+      const pongs: unknown[] = [];
+      const { wsUrl } = await serve({
+        heartbeatMs: 50,
+        pongTimeoutMs: 250,
+        beforeSend: (frame) => {
+          if (frame.type === 'ping') pings.push(frame.ts);
+          return frame;
+        },
+        beforeReceive: (frame) => {
+          if (frame.type === 'pong') pongs.push(frame.ts);
+          return frame;
+        },
+      });
       // Only the server's side is under test here: keep the client's own watchdog out of it.
       const c = client(wsUrl, { heartbeatTimeoutMs: 5000 });
       const states: ConnectionState[] = [];
       c.state$.subscribe((state) => states.push(state));
       await waitFor(c.state$, (s) => s === 'connected');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The server pings again only after an answer: eight answered pings outlast the pong timeout.
+      await until(() => pongs.length >= 8);
+      expect(pongs).to.deep.equal(pings.slice(0, pongs.length));
       expect(states).to.deep.equal(['connecting', 'connected']);
     });
 
