@@ -43,7 +43,7 @@ export class RoomChannel {
   /** Subscribers of `join(name)`. */
   subscribers = 0;
   #ended = false;
-  /** The highest `lastEventId` a join was answered with: events up to it are replayed history. */
+  /** The `lastEventId` the latest join was answered with: events up to it are replayed history. */
   #joinedAfter = 0;
 
   constructor(name: string, since: number | undefined) {
@@ -70,7 +70,8 @@ export class RoomChannel {
    * before the replayed events that follow it are handled.
    */
   answered(lastEventId: number): void {
-    if (lastEventId > this.#joinedAfter) this.#joinedAfter = lastEventId;
+    // Not a maximum: a room that restarted without its history (a `reset` gap) counts from 1 again.
+    this.#joinedAfter = lastEventId;
   }
 
   /**

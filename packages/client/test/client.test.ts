@@ -310,6 +310,30 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(room.ids()).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
     });
 
+    it('completes on the live close of a room that restarted without its history', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', 40);
+      let connection = h.peer.last;
+      connection.welcome();
+      await flush();
+      connection.push({ type: 'ok', ref: connection.sent('join')[0]!.ref!, room: 'lobby', lastEventId: 50 });
+      connection.push(eventFrame('lobby', 41), eventFrame('lobby', 51));
+      connection.end();
+      h.timers.advance(500);
+      connection = h.peer.last;
+      connection.welcome();
+      await flush();
+      expect(connection.sent('join')[0]).to.deep.include({ since: 51 });
+      connection.push(
+        { type: 'ok', ref: connection.sent('join')[0]!.ref!, room: 'lobby', lastEventId: 2 },
+        { type: 'gap', room: 'lobby', since: 51, resumeAt: 3, reason: 'reset' },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
+      );
+      expect(room.ids()).to.deep.equal([41, 51, 'gap3', 3, 4]);
+      expect(room.complete).to.equal(true);
+    });
+
     it('shares one join between subscribers and leaves when the last one unsubscribes', async () => {
       const h = start();
       const a = collect(h.client, 'lobby');
