@@ -108,14 +108,14 @@ export class HubServer {
    */
   async listen(options: ListenOptions = { ws: {} }): Promise<ListenAddresses> {
     const result: ListenAddresses = {};
-    const { maxFrameBytes } = this.#options;
+    const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
-      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, requestHandler: this.#httpRequest });
+      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, onError, requestHandler: this.#httpRequest });
       await this.addAdapter(ws);
       result.ws = ws.address();
     }
     if (options.tcp) {
-      const tcp = new TcpAdapter({ ...options.tcp, maxFrameBytes });
+      const tcp = new TcpAdapter({ ...options.tcp, maxFrameBytes, onError });
       await this.addAdapter(tcp);
       result.tcp = tcp.address();
     }

@@ -16,6 +16,8 @@ export interface TcpAdapterOptions {
   host?: string;
   /** Largest frame body accepted (capped at 4 MiB). */
   maxFrameBytes: number;
+  /** Errors of the listening socket once bound (an accept that failed). @default console.error */
+  onError?: (error: unknown) => void;
 }
 
 const kConnection = Symbol('msghub.tcp');
@@ -142,7 +144,7 @@ export class TcpAdapter implements TransportAdapter {
     this.#server.on('connection', (socket: Socket) => {
       accept(new TcpConnection(socket, maxFrameBytes));
     });
-    return listenOn(this.#server, this.#options.port, this.#options.host);
+    return listenOn(this.#server, this.#options.port, this.#options.host, this.#options.onError);
   }
 
   stop(): Promise<void> {

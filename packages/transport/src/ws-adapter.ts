@@ -25,6 +25,8 @@ export interface WsAdapterOptions {
   path?: string;
   /** Largest frame accepted; larger ones get `FRAME_TOO_LARGE` and the connection survives. */
   maxFrameBytes: number;
+  /** Errors of the listening socket once bound (an accept that failed). @default console.error */
+  onError?: (error: unknown) => void;
   /** Answers plain HTTP requests on a server the adapter created (assets, 404). */
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
 }
@@ -197,7 +199,7 @@ export class WsAdapter implements TransportAdapter {
     this.#accept = accept;
     this.#http.on('upgrade', this.#onUpgrade);
     if (!this.#owned || this.#http.listening) return Promise.resolve();
-    return listenOn(this.#http, this.#options.port, this.#options.host);
+    return listenOn(this.#http, this.#options.port, this.#options.host, this.#options.onError);
   }
 
   stop(): Promise<void> {

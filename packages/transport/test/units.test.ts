@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { createServer } from 'node:net';
 import {
   BadFrameError,
   ForbiddenError,
@@ -12,6 +13,7 @@ import {
   TokenStore,
   UnknownTypeError,
   WireError,
+  WsAdapter,
   contentTypeOf,
   decodeFrame,
   encodeTcpFrames,
@@ -19,6 +21,7 @@ import {
   type DirectFrame,
 } from '../src/index.js';
 import type { HubEvent } from '@msghub/messagehub';
+import { listenOn } from '../src/listening.js';
 import { Outbox } from '../src/outbox.js';
 import { RoomMemory } from '../src/room-memory.js';
 
@@ -186,6 +189,28 @@ describe('MemoryOfflineQueue', () => {
     expect(queue.take('eve').map((m) => m.id)).to.deep.equal([4]);
     expect(queue.take('ann').map((m) => m.id)).to.deep.equal([6]);
     expect(queue.take('gone')).to.deep.equal([]);
+  });
+});
+
+describe('listenOn', () => {
+  it('passes errors of a bound server (a failed accept) to onError instead of throwing them', async () => {
+    const errors: unknown[] = [];
+    const server = createServer();
+    await listenOn(server, 0, '127.0.0.1', (error) => errors.push(error));
+    const failure = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' });
+    server.emit('error', failure);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(errors).to.deep.equal([failure]);
+  });
+
+  it('is what the WebSocket adapter binds with, reporting to its onError', async () => {
+    const errors: unknown[] = [];
+    const adapter = new WsAdapter({ maxFrameBytes: 1024, onError: (error) => errors.push(error) });
+    await adapter.listen(() => undefined);
+    const failure = new Error('accept EMFILE');
+    adapter.httpServer.emit('error', failure);
+    await adapter.stop();
+    expect(errors).to.deep.equal([failure]);
   });
 });
 
