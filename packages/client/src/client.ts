@@ -414,8 +414,10 @@ export class MsghubClient {
   }
 
   #write(link: Link, frame: ClientFrame): void {
-    link.send(frame);
+    // Marked first: a write the carrier refuses ends the link inside `send`, and the answers
+    // awaited on that link must fail with it.
     if ('ref' in frame && frame.ref !== undefined) this.#pending.markSent(frame.ref, link);
+    link.send(frame);
   }
 
   #discard(frame: ClientFrame, reason: DiscardReason): void {

@@ -447,6 +447,30 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(h.peer.last.sent('request')).to.deep.equal([]);
     });
 
+    it('rejects with DisconnectedError at once when the carrier refuses the write', async () => {
+      const peer = new FakePeer();
+      const timers = new FakeTimers();
+      let refuse = false;
+      const connector: Connector = (handlers) => {
+        const connection = peer.connector(handlers) as PeerConnection;
+        const send = connection.send.bind(connection);
+        connection.send = (text) => {
+          if (refuse) throw new Error('socket is closing');
+          send(text);
+        };
+        return connection;
+      };
+      const client = new MsghubClient({ connector, timers });
+      peer.last.welcome();
+      await flush();
+      refuse = true;
+      const pending = client.request('charge').catch((e: unknown) => e);
+      await flush();
+      expect(await pending).to.be.instanceOf(DisconnectedError).with.property('code', 'DISCONNECTED');
+      expect(client.state).to.equal('reconnecting');
+      await client.close();
+    });
+
     it('sends a request made while disconnected after the reconnect', async () => {
       const h = start();
       const pending = h.client.request('time');
