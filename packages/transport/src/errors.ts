@@ -34,7 +34,7 @@ export class FrameTooLargeError extends WireError {
   readonly code = 'FRAME_TOO_LARGE' as const;
 }
 
-/** A frame other than `hello` or `ping` arrived before `welcome`. */
+/** A frame other than `hello`, `ping`, `pong` or `bye` arrived before `hello`. */
 export class NotAuthenticatedError extends WireError {
   override readonly name = 'NotAuthenticatedError';
   readonly code = 'NOT_AUTHENTICATED' as const;
