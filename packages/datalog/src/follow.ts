@@ -53,14 +53,18 @@ async function* followFile<T>(
   let current = openFollowed(file);
   if (current === undefined) throw new LogNotFoundError(`No log file at ${file}`, file);
   const batch: HubEvent<T>[] = [];
-  const keep = (event: HubEvent<T>): void => {
+  // Only the events already in the file are cut to the last `lines`; every later one is yielded.
+  const keepLast = (event: HubEvent<T>): void => {
     if (!matches(event, options)) return;
     batch.push(event);
     if (batch.length > 2 * lines) batch.splice(0, batch.length - lines);
   };
+  const keep = (event: HubEvent<T>): void => {
+    if (matches(event, options)) batch.push(event);
+  };
   try {
-    current.position = await readToEnd(current.fd, current.splitter, 0, keep);
-    yield* batch.slice(-lines);
+    current.position = await readToEnd(current.fd, current.splitter, 0, keepLast);
+    if (lines > 0) yield* batch.slice(-lines);
     batch.length = 0;
     while (await pause(interval, options.signal)) {
       current.position = await readToEnd(current.fd, current.splitter, current.position, keep);

@@ -121,6 +121,27 @@ describe('readers', () => {
       expect(seen).to.deep.equal([4, 5, 6, 7, 8]);
     });
 
+    it('yields every event appended after the start however many arrive at once; `lines` only cuts the start', async () => {
+      await writeFile(file, linesOf(range(1, 5).map((id) => messageEvent('a', id))));
+      const controller = new AbortController();
+      const iterator = followLog(file, { lines: 1, pollInterval: 5, signal: controller.signal })[Symbol.asyncIterator]();
+      const ids = async (count: number): Promise<number[]> => {
+        const seen: number[] = [];
+        while (seen.length < count) {
+          const result = await iterator.next();
+          if (result.done === true) break;
+          seen.push(result.value.id);
+        }
+        return seen;
+      };
+      expect(await ids(1)).to.deep.equal([5]);
+      // One write of 20 lines: read in one poll, far more than `lines`.
+      await appendFile(file, linesOf(range(6, 25).map((id) => messageEvent('a', id))));
+      expect(await ids(20)).to.deep.equal(range(6, 25));
+      controller.abort();
+      expect((await iterator.next()).done).to.equal(true);
+    });
+
     it('fails with LogNotFoundError for a missing file', async () => {
       const error = await collect(followLog(file)).catch((e: unknown) => e);
       expect(error).to.be.instanceOf(LogNotFoundError);
