@@ -8,8 +8,12 @@ export interface Timers {
   random(): number;
 }
 
+/** The longest delay platform timers hold (2^31 - 1 ms, about 24.8 days); they run a longer one after 1 ms. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
 function defaultSetTimeout(callback: () => void, ms: number): unknown {
-  return globalThis.setTimeout(callback, ms);
+  // A longer wait (a timeout of Infinity) means as good as never, not at once.
+  return globalThis.setTimeout(callback, Math.min(ms, MAX_TIMER_DELAY));
 }
 
 function defaultClearTimeout(handle: unknown): void {

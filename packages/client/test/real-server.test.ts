@@ -165,6 +165,15 @@ describe('MsghubClient against the real server', () => {
       expect(error).to.be.instanceOf(RequestTimeoutError).with.property('code', 'REQUEST_TIMEOUT');
     });
 
+    it('waits without limit for a timeout beyond what platform timers hold (Infinity)', async () => {
+      const { server, wsUrl } = await serve();
+      // Platform timers run a longer delay after 1 ms: the handler answers well after that.
+      server.handle('slow', () => new Promise((resolve) => setTimeout(resolve, 30, 'late')));
+      const c = client(wsUrl, { requestTimeoutMs: Infinity });
+      expect(await c.request('slow')).to.equal('late');
+      expect(await c.request('slow', undefined, { timeoutMs: 2 ** 40 })).to.equal('late');
+    });
+
     it('rejects with DisconnectedError when the server drops the socket before answering', async () => {
       const { server, wsUrl } = await serve();
       let called!: () => void;
