@@ -1,4 +1,4 @@
-import { close, fstatSync, fsync, ftruncateSync, open, openSync, writev, closeSync } from 'node:fs';
+import { close, fstatSync, fsync, ftruncate, ftruncateSync, open, openSync, writev, closeSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LogFileRemovedError, LogOpenError, LogWriteError, TornLineError } from './errors.js';
@@ -70,6 +70,13 @@ function dropBytes(chunks: Buffer[], bytes: number): Buffer[] {
 function syncFd(fd: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     fsync(fd, (error) => (error === null ? resolve() : reject(error)));
+  });
+}
+
+/** Cuts `fd` back to `size` bytes. Best effort: a device such as /dev/full cannot be truncated. */
+function truncateFd(fd: number, size: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    ftruncate(fd, size, () => resolve());
   });
 }
 
@@ -270,6 +277,9 @@ export class FileSink {
         await this.#appendRotating(Buffer.concat(batch.chunks, batch.bytes));
       }
     } catch (error) {
+      // A write cut short (disk full) leaves part of a line: cut it, or the next batch would
+      // complete it into a malformed line in the middle of the file.
+      await truncateFd(this.#fd, this.#size);
       this.#hooks.report(new LogWriteError(`Cannot write ${count} events to ${this.file}`, this.file, count, { cause: error }));
       return;
     }

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MessageHub, type HubEvent, type HubListener, type ListenerHandle } from '@msghub/messagehub';
@@ -277,6 +279,23 @@ describe('DataLog', () => {
       } finally {
         process.off('unhandledRejection', onUnhandled);
       }
+    });
+
+    it('cuts the part of a batch a failed write left, so the lines after it stay whole (file size limit, child process)', async function () {
+      this.timeout(20_000);
+      const file = join(dir, 'limited.log');
+      const child = fileURLToPath(new URL('./fixtures/write-limit-child.ts', import.meta.url));
+      // 8 blocks of 512 bytes (POSIX sh) per file: the second batch of ~140-byte lines is written in part, then fails with EFBIG.
+      const script = 'ulimit -f 8 && exec "$0" --import tsx "$@"';
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile('/bin/sh', ['-c', script, process.execPath, child, file, '20', '20', '5'], (error, out) =>
+          error === null ? resolve(out) : reject(error),
+        );
+      });
+      expect(JSON.parse(stdout)).to.deep.equal([{ code: 'LOG_WRITE_FAILED', events: 20 }]);
+      const { events, torn } = await readLines(file);
+      expect(torn).to.equal('');
+      expect(events.map((e) => e.id)).to.deep.equal([...range(1, 20), ...range(41, 46)]);
     });
 
     it('sends write-time errors to `errors` when there is no onError', async function () {
