@@ -344,7 +344,18 @@ export class FileSink {
     if (this.#options.fsync !== 'never') await syncFolder(dirname(this.file));
     const excess = rotated.length + 1 - this.#options.retain;
     const doomed = [...rotated.map((r) => r.path), rotatedPath(this.file, seq)].slice(0, Math.max(0, excess));
-    for (const path of doomed) await unlink(path);
+    // The batch goes on into the fresh file whatever happens to the old ones.
+    for (const path of doomed) await this.#unlinkRotated(path);
+  }
+
+  async #unlinkRotated(path: string): Promise<void> {
+    try {
+      await unlink(path);
+    } catch (error) {
+      // Already gone (removed by hand or by another process) is what retention wanted.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      this.#hooks.report(new LogWriteError(`Cannot delete rotated log file ${path}`, this.file, 0, { cause: error }));
+    }
   }
 }
 

@@ -1,13 +1,19 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { expect } from 'chai';
 import { MessageHub } from '@msghub/messagehub';
-import { DataLog, readLog } from '../src/index.js';
+import { DataLog, LogWriteError, readLog } from '../src/index.js';
 import { listRotated } from '../src/log-files.js';
 import { collect, range, useTempDir } from './helpers.js';
 
 /** Logs `count` messages of ~100 bytes each to a room through a log rotating at `maxBytes`. */
-async function logRotating(file: string, count: number, maxBytes: number, retain: number): Promise<MessageHub> {
-  const log = new DataLog({ file, maxBytes, retain, batchSize: 4 });
+async function logRotating(
+  file: string,
+  count: number,
+  maxBytes: number,
+  retain: number,
+  onError?: (error: Error) => void,
+): Promise<MessageHub> {
+  const log = new DataLog({ file, maxBytes, retain, batchSize: 4, ...(onError === undefined ? {} : { onError }) });
   const hub = new MessageHub({ chatroomId: 'lobby', clock: () => 1_700_000_000_000 });
   log.attach(hub);
   for (let i = 0; i < count; i++) await hub.message('ada', `message ${String(i).padStart(6, '0')}`);
@@ -38,6 +44,20 @@ describe('rotation', () => {
     expect(ids.at(-1)).to.equal(hub.lastEventId);
     expect(ids).to.deep.equal(range(ids[0] ?? 0, hub.lastEventId));
     expect(ids[0]).to.be.greaterThan(1);
+  });
+
+  it('writes the rest of a batch into the fresh file when an old file cannot be deleted, and reports it', async () => {
+    const { file } = temp;
+    // A folder where the oldest rotated file would be: unlink fails with EISDIR on every rotation.
+    await mkdir(`${file}.000001`);
+    const errors: Error[] = [];
+    const hub = await logRotating(file, 200, 2000, 1, (error) => errors.push(error));
+    expect(errors.length).to.be.greaterThan(0);
+    expect(errors.every((e) => e instanceof LogWriteError && e.events === 0)).to.equal(true);
+    await rmdir(`${file}.000001`);
+    const ids = (await collect(readLog(file))).map((e) => e.id);
+    expect(ids.at(-1)).to.equal(hub.lastEventId);
+    expect(ids).to.deep.equal(range(ids[0] ?? 0, hub.lastEventId));
   });
 
   it('with retain 0 keeps only the live file', async () => {
