@@ -29,10 +29,15 @@ export interface RoomRegistryOptions {
   onError?: (error: unknown) => void;
 }
 
+/** The longest delay platform timers hold; they run a longer one after 1 ms. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
 interface Room {
   readonly hub: MessageHub<unknown>;
   members: number;
   idleTimer: NodeJS.Timeout | undefined;
+  /** What is left of the idle timeout after the running idle timer. */
+  idleLeft: number;
 }
 
 /** Names of rooms are non-empty strings of at most 256 characters. */
@@ -84,7 +89,7 @@ export class RoomRegistry {
     if (existing !== undefined) return existing.hub;
     const seed = this.#seedRoom?.(name);
     const hub = new MessageHub<unknown>({ ...this.#hubOptions, chatroomId: name, ...(seed === undefined ? {} : { seed }) });
-    const room: Room = { hub, members: 0, idleTimer: undefined };
+    const room: Room = { hub, members: 0, idleTimer: undefined, idleLeft: 0 };
     this.#rooms.set(name, room);
     void hub.closed.then(() => this.#forget(name, hub));
     try {
@@ -137,7 +142,15 @@ export class RoomRegistry {
 
   #armIdle(name: string, room: Room): void {
     if (room.members > 0 || this.#idleTimeoutMs === 0 || room.idleTimer !== undefined) return;
-    room.idleTimer = setTimeout(roomOnIdle, this.#idleTimeoutMs, this, name);
+    room.idleLeft = this.#idleTimeoutMs;
+    this.#waitIdle(name, room);
+  }
+
+  /** Starts the idle timer; a timeout longer than a timer holds is waited for in steps. */
+  #waitIdle(name: string, room: Room): void {
+    const step = Math.min(room.idleLeft, MAX_TIMER_DELAY);
+    room.idleLeft -= step;
+    room.idleTimer = setTimeout(roomOnIdle, step, this, name);
     room.idleTimer.unref();
   }
 
@@ -146,7 +159,9 @@ export class RoomRegistry {
     const room = this.#rooms.get(name);
     if (room === undefined) return;
     room.idleTimer = undefined;
-    if (room.members === 0) void this.#close(name, room);
+    if (room.members > 0) return;
+    if (room.idleLeft > 0) this.#waitIdle(name, room);
+    else void this.#close(name, room);
   }
 
   #close(name: string, room: Room): Promise<void> {

@@ -235,6 +235,16 @@ describe('RoomRegistry', () => {
     expect(registry.get('a')).to.equal(undefined);
   });
 
+  it('keeps an idle room for an idle timeout longer than platform timers hold', async () => {
+    const registry = new RoomRegistry({ idleTimeoutMs: 2 ** 32 });
+    const hub = registry.create('a');
+    // Platform timers run a longer delay after 1 ms; this one fires well after that.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(hub.status).to.equal('running');
+    expect(registry.get('a')).to.equal(hub);
+    await registry.closeAll();
+  });
+
   it('reports a throwing onRoomCreated and keeps the room', async () => {
     const errors: unknown[] = [];
     const registry = new RoomRegistry({
