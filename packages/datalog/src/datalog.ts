@@ -105,7 +105,9 @@ export class DataLog {
     if (this.#closing !== undefined) throw new LogClosedError('The log is closed');
     const file = resolve(this.#options.file(hub.chatroomId));
     let sink = this.#sinks.get(file);
-    if (sink === undefined) {
+    // A sink still writing the lines of a detached room is reused, so a room attached again right
+    // away is written after them, and two sinks never append to (or cut the tail of) one file.
+    if (sink === undefined || sink.closing) {
       sink = new FileSink(file, this.#options, this.#hooks);
       this.#sinks.set(file, sink);
     }
@@ -151,9 +153,8 @@ export class DataLog {
   };
 
   async #release(sink: FileSink): Promise<void> {
-    // A new attachment to the same path opens a fresh sink while this one finishes.
-    if (sink.refs === 1 && this.#sinks.get(sink.file) === sink) this.#sinks.delete(sink.file);
-    await sink.release();
+    const closed = await sink.release();
+    if (closed && this.#sinks.get(sink.file) === sink) this.#sinks.delete(sink.file);
   }
 
   #report(error: Error): void {

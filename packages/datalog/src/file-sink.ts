@@ -119,6 +119,7 @@ export class FileSink {
   #flushWaiters: FlushWaiter[] = [];
   #roomWaiters: (() => void)[] = [];
   #refs = 0;
+  #closing = false;
 
   /**
    * Opens (or creates) `file` for appending; a partial last line left by a crash is cut off and
@@ -141,12 +142,12 @@ export class FileSink {
     }
   }
 
-  /** Attachments using this sink. */
-  get refs(): number {
-    return this.#refs;
+  /** Whether the file is being or has been closed: a new attachment needs a new sink. */
+  get closing(): boolean {
+    return this.#closing;
   }
 
-  /** Counts one more attachment. */
+  /** Counts one more attachment. Until the sink is closing, that may be after every attachment was released. */
   retain(): void {
     this.#refs++;
   }
@@ -178,13 +179,16 @@ export class FileSink {
   }
 
   /**
-   * Drops one attachment: flushes, and when it was the last, closes the file. Never rejects.
-   * @returns whether the sink is now closed
+   * Drops one attachment: flushes, and when no attachment is left and nothing waits to be written,
+   * closes the file. Never rejects.
+   * @returns whether this call closed the sink
    */
   async release(): Promise<boolean> {
-    const last = --this.#refs === 0;
+    this.#refs--;
     await this.flush();
-    if (!last) return false;
+    // An attachment may have taken the sink while it flushed, or another release still has lines to write.
+    if (this.#refs > 0 || this.#closing || this.#done < this.#appended) return false;
+    this.#closing = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await closeFd(this.#fd);

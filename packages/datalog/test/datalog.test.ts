@@ -355,6 +355,22 @@ describe('DataLog', () => {
       expect((await readLines(handle.file)).events.map((e) => e.id)).to.deep.equal([1]);
     });
 
+    it('keeps a room in order when it is attached again before its detach finished writing', async () => {
+      const log = open({ batchSize: 1 });
+      const hub = new MessageHub({ chatroomId: 'lobby' });
+      const first = log.attach(hub);
+      for (let i = 0; i < 200; i++) void hub.message('ada', `m${i}`);
+      await hub.getHistory();
+      const detached = first.detach();
+      // Let the room hand the detach to the log (its lines are still being written), then attach again.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      log.attach(hub);
+      for (let i = 0; i < 5; i++) void hub.message('ada', `again ${i}`);
+      await detached;
+      await hub.close();
+      expect((await readLines(first.file)).events.map((e) => e.id)).to.deep.equal(range(1, 206));
+    });
+
     it('close detaches every room, writes their events and leaves the rooms running', async () => {
       const log = open({});
       const hubs = ['a', 'b'].map((chatroomId) => new MessageHub({ chatroomId }));
