@@ -160,13 +160,14 @@ export class FileSink {
     this.#pending.push(line, chatroomId, id);
     this.#appended++;
     if (this.#options.fsync === 'event') return this.flush();
-    if (this.#pending.length >= this.#options.batchSize) {
+    // A room that has to wait for room is not also made to wait for flushInterval.
+    const full = this.#pending.length + this.#inFlight >= this.#options.maxPending;
+    if (full || this.#pending.length >= this.#options.batchSize) {
       if (!this.#writing) this.#startWriting();
     } else if (this.#timer === undefined && !this.#writing) {
       this.#arm();
     }
-    if (this.#pending.length + this.#inFlight >= this.#options.maxPending) return this.#whenRoom();
-    return undefined;
+    return full ? this.#whenRoom() : undefined;
   }
 
   /** Resolves once every line appended before the call has been written (and synced per policy) or reported failed. */
@@ -224,7 +225,7 @@ export class FileSink {
 
   #mustWrite(): boolean {
     if (this.#pending.length === 0) return false;
-    if (this.#due || this.#pending.length >= this.#options.batchSize) return true;
+    if (this.#due || this.#pending.length >= this.#options.batchSize || this.#roomWaiters.length > 0) return true;
     const waiter = this.#flushWaiters[0];
     return waiter !== undefined && waiter.target > this.#done;
   }
