@@ -29,6 +29,13 @@ export function tcpConnector(options: TcpConnectorOptions): Connector {
 
 const connections = new WeakMap<Socket, TcpConnection>();
 
+/** How long closing waits for queued frames to be flushed before it destroys the socket. */
+const FLUSH_TIMEOUT_MS = 2000;
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
 /** Adapts one TCP socket to {@link Connection}; reports `onClose` exactly once. */
 class TcpConnection implements Connection {
   readonly #socket: Socket;
@@ -53,8 +60,14 @@ class TcpConnection implements Connection {
 
   close(): void {
     // A socket still connecting has nothing to flush; an open one writes what it queued first.
-    if (this.#socket.connecting) this.#socket.destroy();
-    else this.#socket.destroySoon();
+    if (this.#socket.connecting) {
+      this.#socket.destroy();
+      return;
+    }
+    this.#socket.destroySoon();
+    // A peer that stopped reading (or a dead path) would hold the flush, and with it the close
+    // this connection must report, until TCP itself gives up.
+    setTimeout(destroySocket, FLUSH_TIMEOUT_MS, this.#socket).unref();
   }
 
   end(): void {
