@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HubEvent } from '@msghub/messagehub';
 import { LogNotFoundError, LogOptionError } from './errors.js';
 import { LineSplitter, matches, type EventFilter } from './line-parser.js';
-import { inodeOf } from './log-files.js';
+import { inodeOf, listRotated } from './log-files.js';
 import { describe, integerOption } from './options.js';
 import { checkReadOptions, openForRead, readToEnd } from './reader.js';
 
@@ -44,6 +44,31 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<boole
   }
 }
 
+/**
+ * Reads, oldest first, the rotated files of `file` newer than the one with inode `ino`: those
+ * filled and rotated away between two looks. None when that file is no longer among them.
+ */
+async function readRotatedAfter<T>(file: string, ino: number, emit: (event: HubEvent<T>) => void): Promise<void> {
+  const rotated = await listRotated(file);
+  let from = rotated.length;
+  for (let i = rotated.length - 1; i >= 0; i--) {
+    const candidate = rotated[i];
+    if (candidate !== undefined && (await inodeOf(candidate.path)) === ino) {
+      from = i + 1;
+      break;
+    }
+  }
+  for (const { path } of rotated.slice(from)) {
+    const missed = openFollowed(path);
+    if (missed === undefined) continue;
+    try {
+      await readToEnd(missed.fd, missed.splitter, 0, emit);
+    } finally {
+      closeSync(missed.fd);
+    }
+  }
+}
+
 async function* followFile<T>(
   file: string,
   options: FollowLogOptions,
@@ -72,8 +97,10 @@ async function* followFile<T>(
       batch.length = 0;
       const ino = await inodeOf(file);
       if (ino === undefined || ino === current.ino) continue;
-      // Rotated: the old file got its last lines before the rename; take them, then switch.
+      // Rotated: the old file got its last lines before the rename; take them, then those of any
+      // file rotated after it since the last look, then switch.
       current.position = await readToEnd(current.fd, current.splitter, current.position, keep);
+      await readRotatedAfter(file, current.ino, keep);
       yield* batch;
       batch.length = 0;
       const next = openFollowed(file);

@@ -142,6 +142,28 @@ describe('readers', () => {
       expect((await iterator.next()).done).to.equal(true);
     });
 
+    it('yields the events of every file rotated between two looks, in order', async () => {
+      await writeFile(file, linesOf([messageEvent('a', 1), messageEvent('a', 2)]));
+      const controller = new AbortController();
+      const iterator = followLog(file, { lines: 2, pollInterval: 5, signal: controller.signal })[Symbol.asyncIterator]();
+      const ids: number[] = [];
+      const next = async (): Promise<void> => {
+        const result = await iterator.next();
+        if (result.done !== true) ids.push(result.value.id);
+      };
+      // Suspended at its first event, the follower cannot look at the files until the next call.
+      await next();
+      await appendFile(file, linesOf([messageEvent('a', 3)]));
+      await rename(file, `${file}.000001`);
+      await writeFile(file, linesOf([messageEvent('a', 4)]));
+      await rename(file, `${file}.000002`);
+      await writeFile(file, linesOf([messageEvent('a', 5)]));
+      for (let i = 0; i < 4; i++) await next();
+      controller.abort();
+      expect((await iterator.next()).done).to.equal(true);
+      expect(ids).to.deep.equal([1, 2, 3, 4, 5]);
+    });
+
     it('fails with LogNotFoundError for a missing file', async () => {
       const error = await collect(followLog(file)).catch((e: unknown) => e);
       expect(error).to.be.instanceOf(LogNotFoundError);
