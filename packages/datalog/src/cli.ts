@@ -43,8 +43,11 @@ interface Command {
 
 function integerArg(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got ${JSON.stringify(value)}`);
-  return Number(value);
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number)) {
+    throw new UsageError(`--${name} expects a whole number, got ${JSON.stringify(value)}`);
+  }
+  return number;
 }
 
 /** Parses argv into a command, or returns undefined after printing help. */

@@ -105,7 +105,16 @@ describe('msghub-log (CLI, as a child process)', function () {
   });
 
   it('exits 2 with a hint on a usage error', async () => {
-    for (const args of [['frobnicate', file], ['cat'], ['cat', '--since', 'x', file], ['cat', '--bogus', file]]) {
+    const tooBig = '99999999999999999999';
+    const usageErrors = [
+      ['frobnicate', file],
+      ['cat'],
+      ['cat', '--since', 'x', file],
+      ['cat', '--since', tooBig, file],
+      ['tail', '-n', tooBig, file],
+      ['cat', '--bogus', file],
+    ];
+    for (const args of usageErrors) {
       const { status, stderr } = await run(...args);
       expect(status, args.join(' ')).to.equal(2);
       expect(stderr).to.include("Try 'msghub-log --help'");
