@@ -44,7 +44,9 @@ export class LogOpenError extends FileError {
 /**
  * A batch could not be written, synced or rotated (disk full, I/O error). Reported on `errors`;
  * the log goes on with the next batch. The `events` of a batch that failed to write are not in the
- * file; those of a batch that failed to sync are written but not known to be durable.
+ * file (what a write cut short left of it is cut off); those of a batch that failed to sync are
+ * written but not known to be durable. A rotated file that retention could not delete is reported
+ * with `events` 0: nothing was lost.
  */
 export class LogWriteError extends FileError {
   override readonly name = 'LogWriteError';

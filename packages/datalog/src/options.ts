@@ -32,8 +32,9 @@ export interface DataLogOptions {
    */
   maxPending?: number;
   /**
-   * Rotate a file before a write would take it past this many bytes. A single batch larger than
-   * this still goes into one file. `Infinity` never rotates.
+   * Rotate a file before a write would take it past this many bytes. A batch is split at line
+   * boundaries across rotations, so only a single line longer than this makes a file exceed it.
+   * `Infinity` never rotates.
    * @default Infinity
    */
   maxBytes?: number;
