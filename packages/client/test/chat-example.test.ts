@@ -87,16 +87,16 @@ describe('examples/chat served by the main job', function () {
     const eve = await openAs(browser!, base, 'eve');
     await say(ada, 'hello from ada');
     await say(grace, '/w ada just for you');
-    await ada.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('just for you'));
-    await grace.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('just for you'));
+    await ada.locator('#log', { hasText: 'just for you' }).waitFor();
+    await grace.locator('#log', { hasText: 'just for you' }).waitFor();
     await say(eve, 'eve was here');
     for (const page of [ada, grace, eve]) {
-      await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('eve was here'));
+      await page.locator('#log', { hasText: 'eve was here' }).waitFor();
     }
     const eveLog = await eve.textContent('#log');
     expect(eveLog).to.include('hello from ada');
     expect(eveLog).not.to.include('just for you');
     expect(await ada.textContent('#log')).to.include('grace → ada:');
-    await ada.waitForFunction(() => document.querySelector('#online')?.textContent === '3 online');
+    await ada.locator('#online', { hasText: /^3 online$/ }).waitFor();
   });
 });
