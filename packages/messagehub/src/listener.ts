@@ -96,7 +96,14 @@ export class ListenerSlot<T> {
     }
     if (isThenable(result)) {
       this.#busy = true;
-      result.then(this.#settled, this.#rejected);
+      try {
+        result.then(this.#settled, this.#rejected);
+      } catch (error) {
+        // A thenable whose `then` throws would otherwise leave the slot busy forever. The caller
+        // (push or the pump loop) goes on with the next event.
+        this.#busy = false;
+        this.#report(error);
+      }
     }
   }
 

@@ -106,7 +106,11 @@ export class Mailbox {
       this.#inbox = this.#spare;
       this.#inboxLength = 0;
       this.#admitParked();
-      this.#onBatch();
+      try {
+        this.#onBatch();
+      } catch (error) {
+        this.#onFault(error);
+      }
       for (let i = 0; i < length; i += STRIDE) {
         try {
           const wait = this.#handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);

@@ -81,6 +81,52 @@ describe('MessageHub#attachListener', () => {
     ]);
   });
 
+  it('goes on past a listener whose returned thenable throws in then()', async () => {
+    const reported: HubError[] = [];
+    const hub = new MessageHub({ chatroomId: room, clock, onError: (e) => reported.push(e) });
+    const seen: number[] = [];
+    hub.attachListener((event) => {
+      seen.push(event.id);
+      if (event.id === 2) {
+        return {
+          then(): never {
+            throw new Error('bad thenable');
+          },
+        };
+      }
+      return undefined;
+    });
+    for (let i = 0; i < 4; i++) void hub.system(`m${i}`);
+    await hub.close();
+    expect(seen).to.deep.equal([1, 2, 3, 4, 5]);
+    expect(reported.map((e) => (e.cause as Error).message)).to.deep.equal(['bad thenable']);
+  });
+
+  it('keeps running when the clock throws, reporting it', async () => {
+    let calls = 0;
+    const hub = new MessageHub({
+      chatroomId: room,
+      clock: () => {
+        calls++;
+        if (calls === 1) throw new Error('clock failed');
+        return 5;
+      },
+    });
+    const failures: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void failures.push(args);
+    try {
+      const ada = record(hub.add('ada', 's1'));
+      await hub.getHistory();
+      await hub.system('later');
+      await hub.close();
+      expect((await ada.done).map((e) => e.type)).to.deep.equal(['join', 'message', 'close']);
+      expect(failures).to.have.length(1);
+    } finally {
+      console.error = original;
+    }
+  });
+
   it('reports listener errors on hub.errors when it is observed', async () => {
     const hub = new MessageHub({ chatroomId: room, clock });
     const errors = record(hub.errors);
