@@ -18,7 +18,10 @@ async function stalledMember(running: Running): Promise<ReturnType<MemoryAdapter
   socket.send({ type: 'hello', v: 1, user: 'slow' });
   socket.send({ type: 'join', ref: 1, room: 'r' });
   const deadline = Date.now() + 2000;
-  while (!socket.frames().some((f) => f['type'] === 'ok') && Date.now() < deadline) await delay(2);
+  while (!socket.frames().some((f) => f['type'] === 'ok')) {
+    if (Date.now() > deadline) throw new Error(`the stalled member was never let into the room: ${JSON.stringify(socket.frames())}`);
+    await delay(2);
+  }
   socket.needsDrain = true;
   return socket;
 }
