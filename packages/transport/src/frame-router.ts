@@ -257,12 +257,23 @@ export class FrameRouter implements ConnectionHost {
       if (connection.joined.get(room) !== PENDING) return;
       connection.joined.delete(room);
       if (refusal !== undefined) connection.error(refusal, frame.ref, 'join');
-      else this.#enter(connection, frame);
+      else return this.#enter(connection, frame);
+      return undefined;
     });
   }
 
-  #enter(connection: Connection, frame: JoinFrame): void {
+  #enter(connection: Connection, frame: JoinFrame): void | Promise<void> {
     const { room } = frame;
+    const closing = this.#state.rooms.closing(room);
+    if (closing !== undefined) {
+      // The room is closing: join the next one once the old one's events are all out.
+      connection.joined.set(room, PENDING);
+      return closing.then(() => {
+        if (connection.joined.get(room) !== PENDING) return undefined;
+        connection.joined.delete(room);
+        return this.#enter(connection, frame);
+      });
+    }
     let hub: MessageHub<unknown> | undefined;
     try {
       hub = this.#state.rooms.open(room);

@@ -54,6 +54,8 @@ export class RoomRegistry {
   readonly #seedRoom: RoomRegistryOptions['seedRoom'];
   readonly #onError: (error: unknown) => void;
   readonly #closing = new Set<Promise<void>>();
+  /** Rooms being closed, by name: a join waits for the close so the next room starts after it. */
+  readonly #closingByName = new Map<string, Promise<void>>();
 
   constructor(options: RoomRegistryOptions = {}) {
     this.#autoCreate = options.autoCreate ?? true;
@@ -99,6 +101,15 @@ export class RoomRegistry {
     }
     this.#armIdle(name, room);
     return hub;
+  }
+
+  /**
+   * Resolves once the room of that name that is closing has closed (its listeners flushed), or is
+   * undefined when none is closing. A new room created before then would be seeded from state that
+   * lacks the old room's last events.
+   */
+  closing(name: string): Promise<void> | undefined {
+    return this.#rooms.has(name) ? undefined : this.#closingByName.get(name);
   }
 
   /** The room for a join: the open one, a new one when `autoCreate`, else undefined. */
@@ -171,7 +182,11 @@ export class RoomRegistry {
     if (this.#rooms.get(name) === room) this.#rooms.delete(name);
     const closing = room.hub.close();
     this.#closing.add(closing);
-    void closing.then(() => this.#closing.delete(closing));
+    this.#closingByName.set(name, closing);
+    void closing.then(() => {
+      this.#closing.delete(closing);
+      if (this.#closingByName.get(name) === closing) this.#closingByName.delete(name);
+    });
     return closing;
   }
 

@@ -411,6 +411,44 @@ describe('HubServer', () => {
     });
   });
 
+  describe('rooms closing', () => {
+    it('holds a join that arrives while its room is closing until the close is out, so ids go on after it', async () => {
+      const lastIds = new Map<string, number>();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let created = 0;
+      const running = await startServer({
+        seedRoom: (room) => (lastIds.has(room) ? { lastEventId: lastIds.get(room) as number } : undefined),
+        onRoomCreated: (hub, room) => {
+          // The first incarnation's listener is slow, like a log waiting on a disk.
+          const slow = created++ === 0;
+          hub.attachListener(async (event) => {
+            if (slow) await gate;
+            lastIds.set(room, event.id);
+          });
+        },
+      });
+      const ada = await running.user('ada');
+      ada.send({ type: 'join', ref: 1, room: 'r' });
+      await ada.next('ok');
+      ada.send({ type: 'publish', ref: 2, room: 'r', data: 'hi' });
+      await ada.waitFor((f) => f.type === 'ok' && f.ref === 2);
+      const closing = running.server.rooms.close('r'); // the room's close (id 3) waits on the listener
+      const bob = await running.user('bob');
+      const before = running.server.metrics().framesIn;
+      bob.send({ type: 'join', ref: 1, room: 'r' });
+      for (let i = 0; i < 500 && running.server.metrics().framesIn === before; i++) await delay(2);
+      expect(running.server.metrics().framesIn).to.equal(before + 1);
+      release();
+      await closing;
+      await bob.next('ok');
+      const first = await bob.next('event');
+      expect(first.event).to.deep.include({ id: 4, type: 'join', userId: 'bob' });
+    });
+  });
+
   describe('#attach and assets', () => {
     let http: Server | undefined;
     afterEach(async () => {
