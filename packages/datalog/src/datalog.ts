@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { HubEvent, HubListener, ListenerHandle } from '@msghub/messagehub';
 import { Observable, Subject } from 'rxjs';
-import { LogClosedError } from './errors.js';
+import { LogClosedError, LogEncodeError } from './errors.js';
 import { FileSink, type FlushNotice, type SinkHooks } from './file-sink.js';
 import { resolveLogOptions, type DataLogOptions, type ResolvedLogOptions } from './options.js';
 
@@ -26,15 +26,25 @@ export interface LogAttachment {
 class RoomListener<T> implements HubListener<T> {
   readonly #sink: FileSink;
   readonly #done: (listener: RoomListener<T>) => Promise<void>;
+  readonly #report: (error: Error) => void;
   completed = false;
 
-  constructor(sink: FileSink, done: (listener: RoomListener<T>) => Promise<void>) {
+  constructor(sink: FileSink, done: (listener: RoomListener<T>) => Promise<void>, report: (error: Error) => void) {
     this.#sink = sink;
     this.#done = done;
+    this.#report = report;
   }
 
   next(event: HubEvent<T>): void | Promise<void> {
-    return this.#sink.append(JSON.stringify(event), event.chatroomId, event.id);
+    let line: string;
+    try {
+      line = JSON.stringify(event);
+    } catch (error) {
+      const message = `Event ${event.id} of room ${event.chatroomId} cannot be written as JSON; it is not in the log`;
+      this.#report(new LogEncodeError(message, event.chatroomId, event.id, { cause: error }));
+      return undefined;
+    }
+    return this.#sink.append(line, event.chatroomId, event.id);
   }
 
   complete(): Promise<void> {
@@ -77,7 +87,7 @@ export class DataLog {
 
   /**
    * Write-time problems that have no caller to go to: {@link LogWriteError},
-   * {@link LogFileRemovedError} and {@link TornLineError}. The rooms keep running through all of them.
+   * {@link LogFileRemovedError}, {@link TornLineError} and {@link LogEncodeError}. The rooms keep running through all of them.
    */
   get errors(): Observable<Error> {
     return this.#errors.asObservable();
@@ -112,7 +122,7 @@ export class DataLog {
       this.#sinks.set(file, sink);
     }
     sink.retain();
-    const listener = new RoomListener<T>(sink, this.#onComplete);
+    const listener = new RoomListener<T>(sink, this.#onComplete, this.#hooks.report);
     let handle: ListenerHandle;
     try {
       handle = hub.attachListener(listener);

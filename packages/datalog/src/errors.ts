@@ -11,7 +11,8 @@ export type DatalogErrorCode =
   | 'LOG_NOT_FOUND'
   | 'LOG_READ_FAILED'
   | 'LOG_MALFORMED_LINE'
-  | 'LOG_TORN_LINE';
+  | 'LOG_TORN_LINE'
+  | 'LOG_ENCODE_FAILED';
 
 /** Base class of the datalog's errors (except {@link LogOptionError}, which is a `TypeError`). */
 export abstract class DatalogError extends Error {
@@ -79,6 +80,25 @@ export class LogClosedError extends DatalogError {
 export class LogNotFoundError extends FileError {
   override readonly name = 'LogNotFoundError';
   readonly code = 'LOG_NOT_FOUND' as const;
+}
+
+/**
+ * An event could not be written as JSON (`JSON.stringify` threw: a `BigInt` or a circular payload).
+ * Its line is missing from the file; this error is how that loss is made explicit. The room goes on.
+ */
+export class LogEncodeError extends DatalogError {
+  override readonly name = 'LogEncodeError';
+  readonly code = 'LOG_ENCODE_FAILED' as const;
+  /** The room of the event that was not written. */
+  readonly chatroomId: string;
+  /** The id of the event that was not written. */
+  readonly eventId: number;
+
+  constructor(message: string, chatroomId: string, eventId: number, options?: ErrorOptions) {
+    super(message, options);
+    this.chatroomId = chatroomId;
+    this.eventId = eventId;
+  }
 }
 
 /** A log file exists but could not be read (permissions, a folder, an I/O error). */

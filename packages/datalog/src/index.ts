@@ -12,6 +12,7 @@ export { formatEvent } from './pretty.js';
 export {
   DatalogError,
   LogClosedError,
+  LogEncodeError,
   LogFileRemovedError,
   LogNotFoundError,
   LogOpenError,

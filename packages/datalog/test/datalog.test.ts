@@ -10,6 +10,7 @@ import { firstValueFrom, take, toArray } from 'rxjs';
 import {
   DataLog,
   LogClosedError,
+  LogEncodeError,
   LogFileRemovedError,
   LogOpenError,
   LogOptionError,
@@ -308,6 +309,21 @@ describe('DataLog', () => {
       hub.listener().next(messageEvent('r', 1));
       await log.flush();
       expect(await error).to.be.instanceOf(LogWriteError).with.property('code', 'LOG_WRITE_FAILED');
+    });
+
+    it('reports an event JSON cannot hold as LogEncodeError, and logs the rest of the room', async () => {
+      const reported: Error[] = [];
+      const log = open({ fsync: 'never', onError: (error) => reported.push(error) });
+      const hub = new MessageHub<unknown>({ chatroomId: 'lobby' });
+      const { file } = log.attach(hub);
+      hub.add('ada', 'a1').subscribe();
+      void hub.message('ada', 1n);
+      void hub.message('ada', 'after');
+      await hub.close();
+      expect(reported).to.have.length(1);
+      expect(reported[0]).to.be.instanceOf(LogEncodeError).and.deep.include({ code: 'LOG_ENCODE_FAILED', chatroomId: 'lobby', eventId: 2 });
+      const ids = (await readFile(file, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as HubEvent).id);
+      expect(ids).to.deep.equal([1, 3, 4]);
     });
 
     it('reopens a file removed while open, reports LogFileRemovedError and goes on logging', async () => {

@@ -7,6 +7,7 @@ describe('@msghub/datalog exports', () => {
       'DataLog',
       'DatalogError',
       'LogClosedError',
+      'LogEncodeError',
       'LogFileRemovedError',
       'LogNotFoundError',
       'LogOpenError',
