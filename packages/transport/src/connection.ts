@@ -163,7 +163,17 @@ export class Connection implements SocketHandler, ConnectionInfo {
       }
       if (out === null) return;
     }
-    this.enqueue(encodeFrame(out), undefined, 0);
+    let text: string;
+    try {
+      text = encodeFrame(out);
+    } catch (error) {
+      // A frame JSON cannot hold (a BigInt from a hook or handler): report it, answer its ref.
+      this.#host.options.onError(error);
+      const { ref } = out as { ref?: Ref };
+      if (out.type === 'error' || ref === undefined) return;
+      text = encodeFrame({ type: 'error', code: 'INTERNAL', message: 'The answer could not be encoded as JSON', ref });
+    }
+    this.enqueue(text, undefined, 0);
   }
 
   /** Queues an encoded frame as is; `room` and `id` mark a room event the drop-oldest policy may discard. */

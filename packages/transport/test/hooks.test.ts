@@ -41,6 +41,20 @@ describe('hooks', () => {
     expect(sent.map((text) => (JSON.parse(text) as { type: string }).type)).to.deep.equal(['welcome', 'ok', 'event']);
   });
 
+  it('survives a beforeSend that returns a frame JSON cannot hold: the request gets INTERNAL', async () => {
+    const reported: unknown[] = [];
+    const { user } = await startServer({
+      onError: (error) => void reported.push(error),
+      beforeSend: (frame) => (frame.type === 'ok' ? { ...frame, extra: 1n } as typeof frame : frame),
+    });
+    const ada = await user('ada');
+    ada.send({ type: 'join', ref: 1, room: 'x' });
+    expect(await ada.next('error')).to.include({ code: 'INTERNAL', ref: 1 });
+    expect(reported).to.have.length(1);
+    ada.send({ type: 'ping', ts: 7 });
+    expect(await ada.next('pong')).to.include({ ts: 7 });
+  });
+
   it('calls onConnect after welcome and onDisconnect with the close code', async () => {
     const log: string[] = [];
     const { user, server } = await startServer({

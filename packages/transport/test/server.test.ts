@@ -326,6 +326,19 @@ describe('HubServer', () => {
       expect(reported).to.have.length(1);
     });
 
+    it('answers INTERNAL, reports, and goes on serving when a result cannot be encoded as JSON', async () => {
+      const reported: unknown[] = [];
+      const { user, server } = await startServer({ onError: (e) => reported.push(e) });
+      server.handle('big', () => 1n);
+      server.handle('echo', (input) => input);
+      const ada = await user('ada');
+      ada.send({ type: 'request', ref: 1, op: 'big' });
+      expect(await ada.next('error')).to.include({ code: 'INTERNAL', ref: 1 });
+      expect(reported).to.have.length(1);
+      ada.send({ type: 'request', ref: 2, op: 'echo', data: 'still here' });
+      expect(await ada.next('response')).to.deep.equal({ type: 'response', ref: 2, data: 'still here' });
+    });
+
     it('has built-in presence and online operations', async () => {
       const { user } = await startServer();
       const ada = await user('ada');
