@@ -10,7 +10,9 @@ export type HubErrorCode =
   | 'NOT_FOUND'
   | 'CLOSED'
   | 'BUFFER_OVERFLOW'
-  | 'LISTENER_FAILED';
+  | 'LISTENER_FAILED'
+  | 'UNENCODABLE'
+  | 'STORE_FAILED';
 
 /** Base class of the hub's errors (except {@link InvalidOptionError}, which is a `TypeError`). */
 export abstract class HubError extends Error {
@@ -63,6 +65,25 @@ export class ListenerError extends HubError {
   readonly code = 'LISTENER_FAILED' as const;
 }
 
+/**
+ * A message payload cannot be written as JSON (a BigInt, a cycle, nesting too deep for the
+ * encoder). Refused before it got an id: the room's ids go on without a hole.
+ */
+export class UnencodableError extends HubError {
+  override readonly name = 'UnencodableError';
+  readonly code = 'UNENCODABLE' as const;
+}
+
+/**
+ * The room's store failed to open the room or to commit a batch. The events of that batch were
+ * delivered to nobody; whether they are in the store is unknown until the room is opened again.
+ * The room stops: its sessions end with this error and its publishers are rejected with it.
+ */
+export class StoreError extends HubError {
+  override readonly name = 'StoreError';
+  readonly code = 'STORE_FAILED' as const;
+}
+
 const codes: ReadonlySet<string> = new Set<HubErrorCode>([
   'INVALID_OPTION',
   'INVALID_ARGUMENT',
@@ -71,6 +92,8 @@ const codes: ReadonlySet<string> = new Set<HubErrorCode>([
   'CLOSED',
   'BUFFER_OVERFLOW',
   'LISTENER_FAILED',
+  'UNENCODABLE',
+  'STORE_FAILED',
 ]);
 
 /** Whether `error` is one of the hub's errors (by its `code`, so it works across package copies). */

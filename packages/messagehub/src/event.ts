@@ -41,7 +41,9 @@ export type HubEvent<T = string> = PresenceEvent | MessageEvent<T> | CloseEvent;
  * be replayed. It is not a room event and has no `id`: events `since + 1` to `resumeAt - 1` were
  * not delivered to this session.
  * - `trimmed`: the history ring no longer reaches back to `since + 1`.
- * - `reset`: `since` is beyond the room's last id (the room restarted without its history).
+ * - `reset`: the room's sequence is not the one `since` was counted in: another epoch (the stream
+ *   then replays the room's kept history from its oldest event), or an id beyond the room's last
+ *   (a store that lost events; the stream goes on with new events only).
  */
 export interface GapNotice {
   readonly type: 'gap';
@@ -51,6 +53,8 @@ export interface GapNotice {
   /** The id of the first event the stream delivers after this notice. */
   readonly resumeAt: number;
   readonly reason: 'trimmed' | 'reset';
+  /** The epoch of the sequence the stream goes on in (see `RoomStore`). */
+  readonly epoch: string;
   readonly unixTime: number;
 }
 

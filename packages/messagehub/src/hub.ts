@@ -7,6 +7,8 @@ import {
   InvalidArgumentError,
   ListenerError,
   NotFoundError,
+  StoreError,
+  UnencodableError,
 } from './errors.js';
 import { isVisibleTo, type GapNotice, type HubEvent, type SessionEvent } from './event.js';
 import { HistoryRing } from './history.js';
@@ -14,20 +16,43 @@ import { ListenerSlot, type HubListener, type HubListenerFunction } from './list
 import { Mailbox } from './mailbox.js';
 import { describe, resolveOptions, type MessageHubOptions, type ResolvedOptions } from './options.js';
 import { Session } from './session.js';
+import type { RoomState, RoomStore } from './store.js';
 
 // Mailbox commands. Arguments travel in the flat slots a, b, c.
-const OP_ADD = 0; // a: Session, b: since | undefined
+const OP_ADD = 0; // a: Session, b: AddOptions
 const OP_REMOVE = 1; // a: userId, b: sessionId, c: Deferred
 const OP_SEND = 2; // a: from | undefined, b: to | undefined, c: payload
 const OP_QUERY = 3; // a: () => R, b: resolve, c: reject
 const OP_ATTACH = 4; // a: ListenerSlot
 const OP_DETACH = 5; // a: ListenerSlot, b: resolve
 const OP_CLOSE = 6;
+const OP_OPEN = 7; // a: Promise<RoomState>
+const OP_PUBLISH = 8; // a: PublishOptions, b: payload, c: Deferred<number>
+
+// Effects: what a batch lets happen once the store has committed it, in order. Flat slots
+// kind, a, b, c, d, so staging an event allocates nothing but the event.
+const FX_EVENT = 0; // a: event, b: recipient sessions, c: listeners, d: JSON text | undefined
+const FX_ONE = 1; // a: Session, b: what it is handed
+const FX_COMPLETE = 2; // a: Session
+const FX_ACK = 3; // a: Deferred<number>, b: event id
+const FX_QUERY = 4; // a: () => R, b: resolve, c: reject
+const FX_JOINED = 5; // a: (position) => void, b: JoinPosition
+const FX_DETACH = 6; // a: ListenerSlot, b: resolve
+const FX_CLOSE = 7; // a: sessions, b: listeners
+const FX_STRIDE = 5;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Lifecycle of a hub: `running` until `close()`, `closing` until every listener is flushed. */
 export type HubStatus = 'running' | 'closing' | 'closed';
+
+/** Where a session entered the room's sequence. See {@link AddOptions.onJoined}. */
+export interface JoinPosition {
+  /** The epoch of the room's sequence. */
+  readonly epoch: string;
+  /** The id of the room's last event before the session's own `join`/`add`. */
+  readonly lastEventId: number;
+}
 
 /** Options of {@link MessageHub.add}. */
 export interface AddOptions {
@@ -36,6 +61,24 @@ export interface AddOptions {
    * own `join`/`add`. When the history no longer reaches back, a {@link GapNotice} comes first.
    */
   since?: number;
+  /**
+   * The epoch `since` belongs to. When it is not the room's, the sequence started again: the
+   * stream begins with a `reset` gap and the room's kept history from its oldest event.
+   */
+  epoch?: string;
+  /**
+   * Called once the session is in the room, before its stream carries anything: the epoch and the
+   * room's last id before the session's own `join`/`add`.
+   */
+  onJoined?: (position: JoinPosition) => void;
+}
+
+/** Options of {@link MessageHub.publish}. */
+export interface PublishOptions {
+  /** The sender; absent for a system message. */
+  readonly from?: string;
+  /** The recipient of a whisper; absent for a broadcast. */
+  readonly to?: string;
 }
 
 /** One user in the room and how many sessions it has. */
@@ -47,6 +90,7 @@ export interface PresenceEntry {
 /** A snapshot of the hub's counters and buffer levels, for metrics. */
 export interface HubStats {
   readonly status: HubStatus;
+  /** The id of the latest committed event. */
   readonly lastEventId: number;
   readonly users: number;
   readonly sessions: number;
@@ -57,6 +101,9 @@ export interface HubStats {
   /** Events buffered per attached listener, in attach order. */
   readonly listenerBuffers: readonly number[];
   readonly history: number;
+  /** Batches committed to the store, and events in them. */
+  readonly commits: number;
+  readonly committedEvents: number;
 }
 
 /** Returned by {@link MessageHub.attachListener}. */
@@ -68,8 +115,8 @@ export interface ListenerHandle {
   detach(): Promise<void>;
 }
 
-interface Deferred {
-  resolve(): void;
+interface Deferred<R = void> {
+  resolve(value: R): void;
   reject(error: unknown): void;
 }
 
@@ -79,15 +126,23 @@ function checkId(name: string, value: unknown): asserts value is string {
   }
 }
 
+function isPromiseLike<V>(value: V | PromiseLike<V>): value is PromiseLike<V> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
 /**
  * One chat room, run as an actor. Every change goes through one mailbox, drained by one loop;
  * everything that happens comes out as events with ids 1, 2, 3, ... that every session stream,
  * listener and the history observe in the same order.
  *
+ * The room's sequence lives in its {@link RoomStore}. Each drained batch of commands is committed
+ * there with one `append` before any of its events reaches a session or a listener and before any
+ * `publish()` resolves: what somebody has seen is never taken back by a crash the store survives.
+ *
  * @example
  * const hub = new MessageHub({ chatroomId: 'lobby' });
  * hub.add('ada', 'tab-1').subscribe((event) => console.log(event.type, event.id));
- * await hub.message('ada', 'hello');
+ * const id = await hub.publish('hello', { from: 'ada' }); // committed and delivered
  * await hub.close();
  */
 export class MessageHub<T = string> {
@@ -97,6 +152,8 @@ export class MessageHub<T = string> {
   readonly closed: Promise<void>;
 
   readonly #options: ResolvedOptions<T>;
+  readonly #store: RoomStore;
+  readonly #encodes: boolean;
   readonly #mailbox: Mailbox;
   readonly #history: HistoryRing<T>;
   readonly #errors = new Subject<HubError>();
@@ -105,26 +162,54 @@ export class MessageHub<T = string> {
   readonly #users = new Map<string, Map<string, Session<T>>>();
   /** Attached listeners, in attach order. Replaced, never mutated. */
   #listeners: ListenerSlot<T>[] = [];
-  #lastId: number;
+  #epoch = '';
+  /** The id of the latest staged event (committed or about to be). */
+  #lastId = 0;
+  /** The id of the latest committed event. */
+  #committedId = 0;
+  #commits = 0;
+  #committedEvents = 0;
   #now = 0;
   #status: HubStatus = 'running';
+  /** The room's `close` event is staged: nothing joins or happens after it. */
+  #ended = false;
+  /** Why the room stopped, when its store failed. */
+  #failure: StoreError | undefined;
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
-  /** Listeners that reached their bound while publishing the current event. */
+  /** Events of the current batch, waiting for their commit, and their JSON text. */
+  #staged: HubEvent<T>[] = [];
+  #lines: string[] = [];
+  /** Effects of the current batch, flat (see FX_*), and a spare buffer swapped per batch. */
+  #fx: unknown[] = [];
+  #fxSpare: unknown[] = [];
+  /** The event being fanned out and its JSON text, for {@link encoded}. */
+  #current: HubEvent<T> | undefined;
+  #currentLine: string | undefined;
+  /** Listeners that reached their bound while fanning out the current batch. */
   #full: ListenerSlot<T>[] = [];
-  /** Sessions whose keep-buffer overflowed while publishing the current event. */
+  /** Sessions whose keep-buffer overflowed while fanning out the current batch. */
   #overflowed: Session<T>[] = [];
 
   /** @throws {InvalidOptionError} when an option has the wrong type or range */
   constructor(options: MessageHubOptions<T>) {
     this.#options = resolveOptions(options);
     this.chatroomId = this.#options.chatroomId;
-    this.#lastId = this.#options.seed.lastEventId;
-    this.#history = new HistoryRing<T>(this.#options.historySize, this.#options.seed.history);
-    this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, mailboxOnFault);
+    this.#store = this.#options.store;
+    this.#encodes = this.#options.encode ?? this.#store.encodes;
+    this.#history = new HistoryRing<T>(this.#options.historySize);
+    this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
     this.closed = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
     });
+    let state: RoomState<T> | PromiseLike<RoomState<T>>;
+    try {
+      state = this.#store.open<T>(this.chatroomId, { historySize: this.#options.historySize });
+    } catch (error) {
+      state = Promise.reject(error);
+    }
+    if (isPromiseLike(state)) void this.#mailbox.post(OP_OPEN, state);
+    else this.#opened(state);
   }
 
   /** `running`, `closing` (after `close()`, until flushed) or `closed`. */
@@ -132,9 +217,19 @@ export class MessageHub<T = string> {
     return this.#status;
   }
 
-  /** The id of the latest event the room emitted (0 before the first). */
+  /** The id of the latest committed event, the last one sessions may have seen (0 before the first). */
   get lastEventId(): number {
-    return this.#lastId;
+    return this.#committedId;
+  }
+
+  /** The epoch of the room's sequence ('' until the store has opened the room). */
+  get epoch(): string {
+    return this.#epoch;
+  }
+
+  /** The store that failed, when the room stopped because of it. */
+  get failure(): StoreError | undefined {
+    return this.#failure;
   }
 
   /** Errors with no caller to go to (a listener that threw). See `onError`. */
@@ -157,13 +252,19 @@ export class MessageHub<T = string> {
   add(userId: string, sessionId: string, options: AddOptions = {}): Observable<SessionEvent<T>> {
     checkId('userId', userId);
     checkId('sessionId', sessionId);
-    const { since } = options;
+    const { since, epoch, onJoined } = options;
     if (since !== undefined && (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)) {
       throw new InvalidArgumentError(`Expected \`since\` to be an integer >= 0, got ${describe(since)}`);
     }
+    if (epoch !== undefined && typeof epoch !== 'string') {
+      throw new InvalidArgumentError(`Expected \`epoch\` to be a string, got ${describe(epoch)}`);
+    }
+    if (onJoined !== undefined && typeof onJoined !== 'function') {
+      throw new InvalidArgumentError(`Expected \`onJoined\` to be a function, got ${describe(onJoined)}`);
+    }
     const session = new Session<T>(userId, sessionId, this.#options.sessionBufferSize);
-    if (this.#status !== 'running') session.fail(new ClosedError(`Room ${this.chatroomId} is closed`));
-    else void this.#mailbox.post(OP_ADD, session, since);
+    if (this.#status !== 'running') session.fail(this.#closedError());
+    else void this.#mailbox.post(OP_ADD, session, options);
     return session.stream;
   }
 
@@ -177,9 +278,31 @@ export class MessageHub<T = string> {
   remove(userId: string, sessionId: string): Promise<void> {
     checkId('userId', userId);
     checkId('sessionId', sessionId);
-    if (this.#status !== 'running') return Promise.reject(new ClosedError(`Room ${this.chatroomId} is closed`));
+    if (this.#status !== 'running') return Promise.reject(this.#closedError());
     return new Promise<void>((resolve, reject) => {
       void this.#mailbox.post(OP_REMOVE, userId, sessionId, { resolve, reject });
+    });
+  }
+
+  /**
+   * Sends a message and resolves with its id once the store has committed it and every session
+   * has been handed it: the acknowledged form of {@link message}, {@link whisper} and {@link system}.
+   *
+   * @param payload the message; with an encoding store it must be JSON-encodable
+   * @param options `from` (the sender; none for a system message), `to` (a whisper's recipient)
+   * @returns the committed event id. Rejects with `UNENCODABLE` (no id was used), `CLOSED`, or
+   *   `STORE_FAILED` (the outcome is unknown).
+   * @throws {InvalidArgumentError} for an empty or non-string `from` or `to`
+   */
+  publish(payload: T, options: PublishOptions = {}): Promise<number> {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`Expected publish options to be an object, got ${describe(options)}`);
+    }
+    if (options.from !== undefined) checkId('from', options.from);
+    if (options.to !== undefined) checkId('to', options.to);
+    if (this.#status !== 'running') return Promise.reject(this.#closedError());
+    return new Promise<number>((resolve, reject) => {
+      void this.#mailbox.post(OP_PUBLISH, options, payload, { resolve, reject });
     });
   }
 
@@ -187,7 +310,9 @@ export class MessageHub<T = string> {
    * Broadcasts a message from `userId` to every session.
    *
    * @returns resolves once the room has accepted the message: immediately while the mailbox has
-   *   room, later when it is full (await it to slow down). On a closed hub it is a no-op.
+   *   room, later when it is full (await it to slow down). On a closed hub it is a no-op. A
+   *   payload that cannot be encoded is reported to `onError`; use {@link publish} to await the
+   *   outcome and the id.
    * @throws {InvalidArgumentError} for an empty or non-string id
    */
   message(userId: string, payload: T): Promise<void> {
@@ -226,13 +351,27 @@ export class MessageHub<T = string> {
         }
         subscriber.complete();
       };
-      void this.#mailbox.post(OP_QUERY, () => this.#history.toArray(), emit, (e: unknown) => subscriber.error(e));
+      this.#postQuery(() => this.#history.toArray(), emit, (e: unknown) => subscriber.error(e));
     });
   }
 
   /** {@link history} as one awaited array. */
   getHistory(): Promise<HubEvent<T>[]> {
     return this.#query(() => this.#history.toArray());
+  }
+
+  /**
+   * The room's committed events after `since`, oldest first, at most `limit`, read from its store
+   * (which may keep more than the in-memory history). Does not go through the room's mailbox.
+   */
+  read(since = 0, limit?: number): Promise<HubEvent<T>[]> {
+    if (!Number.isSafeInteger(since) || since < 0) {
+      throw new InvalidArgumentError(`Expected \`since\` to be an integer >= 0, got ${describe(since)}`);
+    }
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
+      throw new InvalidArgumentError(`Expected \`limit\` to be an integer >= 0, got ${describe(limit)}`);
+    }
+    return this.#store.read<T>(this.chatroomId, since, limit);
   }
 
   /** The users in the room with their session counts, in the order they joined. */
@@ -249,6 +388,15 @@ export class MessageHub<T = string> {
   }
 
   /**
+   * The JSON text of `event` while the room is handing it out (an encoding hub encodes each event
+   * once; a transport frames these bytes for every socket instead of encoding again), else
+   * undefined.
+   */
+  encoded(event: HubEvent<T>): string | undefined {
+    return event === this.#current ? this.#currentLine : undefined;
+  }
+
+  /**
    * Attaches a listener that receives every event from now on, in order, exactly once, `close`
    * included. An async listener gets `listenerBufferSize` events of slack; when it is full the
    * room waits for it (publishers are slowed through the mailbox), nothing is dropped. A
@@ -257,7 +405,7 @@ export class MessageHub<T = string> {
    * @throws {ClosedError} when the hub is closing or closed
    */
   attachListener(listener: HubListener<T> | HubListenerFunction<T>): ListenerHandle {
-    if (this.#status !== 'running') throw new ClosedError(`Room ${this.chatroomId} is closed`);
+    if (this.#status !== 'running') throw this.#closedError();
     const target: HubListener<T> = typeof listener === 'function' ? { next: listener } : listener;
     if (typeof target !== 'object' || target === null || typeof target.next !== 'function') {
       throw new InvalidArgumentError(`Expected a listener function or an object with next(), got ${describe(listener)}`);
@@ -277,13 +425,15 @@ export class MessageHub<T = string> {
   stats(): HubStats {
     return {
       status: this.#status,
-      lastEventId: this.#lastId,
+      lastEventId: this.#committedId,
       users: this.#users.size,
       sessions: this.#sessions.length,
       mailbox: this.#mailbox.size,
       parked: this.#mailbox.parked,
       listenerBuffers: this.#listeners.map((slot) => slot.buffered),
       history: this.#history.size,
+      commits: this.#commits,
+      committedEvents: this.#committedEvents,
     };
   }
 
@@ -294,10 +444,14 @@ export class MessageHub<T = string> {
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    this.#status = 'closing';
+    if (this.#status === 'running') this.#status = 'closing';
     void this.#mailbox.post(OP_CLOSE);
     this.#closing = this.closed;
     return this.#closing;
+  }
+
+  #closedError(): HubError {
+    return this.#failure ?? new ClosedError(`Room ${this.chatroomId} is closed`);
   }
 
   #send(from: string | undefined, to: string | undefined, payload: T): Promise<void> {
@@ -307,44 +461,102 @@ export class MessageHub<T = string> {
 
   #query<R>(read: () => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      void this.#mailbox.post(OP_QUERY, read, resolve, reject);
+      this.#postQuery(read, resolve, reject);
     });
+  }
+
+  #postQuery<R>(read: () => R, resolve: (value: R) => void, reject: (error: unknown) => void): void {
+    if (this.#status === 'closed') {
+      // A closed room answers at once: nothing will change any more.
+      try {
+        resolve(read());
+      } catch (error) {
+        reject(error);
+      }
+      return;
+    }
+    void this.#mailbox.post(OP_QUERY, read, resolve, reject);
   }
 
   readonly #tick = (): void => {
     this.#now = this.#options.clock();
   };
 
+  #opened(state: RoomState<T>): void {
+    this.#epoch = state.epoch;
+    this.#lastId = this.#committedId = state.lastEventId;
+    const history = state.history;
+    const keep = this.#options.historySize;
+    for (let i = Math.max(0, history.length - keep); i < history.length; i++) this.#history.push(history[i] as HubEvent<T>);
+  }
+
   /** The drain loop's handler: the only place room state changes. */
   readonly #handle = (op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> => {
+    if (this.#failure !== undefined) return this.#refuse(op, a, b, c);
     switch (op) {
       case OP_SEND:
-        return this.#onSend(a as string | undefined, b as string | undefined, c as T);
+        this.#onSend(a as string | undefined, b as string | undefined, c as T, undefined);
+        return undefined;
+      case OP_PUBLISH: {
+        const { from, to } = a as PublishOptions;
+        this.#onSend(from, to, b as T, c as Deferred<number>);
+        return undefined;
+      }
       case OP_ADD:
-        return this.#onAdd(a as Session<T>, b as number | undefined);
+        this.#onAdd(a as Session<T>, b as AddOptions);
+        return undefined;
       case OP_REMOVE:
-        return this.#onRemove(a as string, b as string, c as Deferred);
+        this.#onRemove(a as string, b as string, c as Deferred);
+        return undefined;
       case OP_QUERY:
-        try {
-          (b as (value: unknown) => void)((a as () => unknown)());
-        } catch (error) {
-          (c as (error: unknown) => void)(error);
-        }
+        this.#effect(FX_QUERY, a, b, c);
         return undefined;
       case OP_ATTACH:
         this.#listeners = [...this.#listeners, a as ListenerSlot<T>];
         return undefined;
       case OP_DETACH:
-        return this.#onDetach(a as ListenerSlot<T>, b as () => void);
+        this.#onDetach(a as ListenerSlot<T>, b as () => void);
+        return undefined;
       case OP_CLOSE:
-        return this.#onClose();
+        this.#onClose();
+        return undefined;
+      case OP_OPEN:
+        return (a as Promise<RoomState<T>>).then(
+          (state) => this.#opened(state),
+          (error: unknown) => this.#fail(new StoreError(`The store cannot open room ${this.chatroomId}`, { cause: error })),
+        );
       default:
         return undefined;
     }
   };
 
-  #onSend(from: string | undefined, to: string | undefined, message: T): void | Promise<void> {
-    const id = ++this.#lastId;
+  /** After the store failed: every command gets the failure, nothing changes. */
+  #refuse(op: number, a: unknown, b: unknown, c: unknown): void {
+    const failure = this.#failure as StoreError;
+    if (op === OP_PUBLISH || op === OP_REMOVE) (c as Deferred<unknown>).reject(failure);
+    else if (op === OP_ADD) (a as Session<T>).fail(failure);
+    else if (op === OP_QUERY) {
+      try {
+        (b as (value: unknown) => void)((a as () => unknown)());
+      } catch (error) {
+        (c as (error: unknown) => void)(error);
+      }
+    } else if (op === OP_DETACH) (b as () => void)();
+    else if (op === OP_SEND) this.#report(failure);
+  }
+
+  #effect(kind: number, a: unknown, b?: unknown, c?: unknown, d?: unknown): void {
+    const fx = this.#fx;
+    const at = fx.length;
+    fx[at] = kind;
+    fx[at + 1] = a;
+    fx[at + 2] = b;
+    fx[at + 3] = c;
+    fx[at + 4] = d;
+  }
+
+  #onSend(from: string | undefined, to: string | undefined, message: T, ack: Deferred<number> | undefined): void {
+    const id = this.#lastId + 1;
     const chatroomId = this.chatroomId;
     const unixTime = this.#now;
     let event: HubEvent<T>;
@@ -357,21 +569,60 @@ export class MessageHub<T = string> {
         ? { id, chatroomId, type: 'message', message, unixTime }
         : { id, chatroomId, type: 'message', userId: from, message, unixTime };
     }
-    return this.#publish(event, to, from);
+    let line: string | undefined;
+    if (this.#encodes) {
+      try {
+        line = JSON.stringify(event);
+      } catch (error) {
+        // Refused before it got its id: the next event takes the same id, so nobody sees a hole.
+        const refusal = new UnencodableError(`A message in room ${chatroomId} cannot be written as JSON`, { cause: error });
+        if (ack === undefined) this.#report(refusal);
+        else ack.reject(refusal);
+        return;
+      }
+    }
+    this.#lastId = id;
+    if (to === undefined) this.#stage(event, this.#sessions, line);
+    else this.#stage(event, this.#recipients(to, from), line);
+    if (ack !== undefined) this.#effect(FX_ACK, ack, id);
   }
 
-  #onAdd(session: Session<T>, since: number | undefined): void | Promise<void> {
+  /** The sessions of a whisper's two ends. */
+  #recipients(to: string, from: string | undefined): Session<T>[] {
+    const recipients: Session<T>[] = [];
+    const own = this.#users.get(to);
+    if (own !== undefined) for (const session of own.values()) recipients.push(session);
+    if (from !== undefined && from !== to) {
+      const sender = this.#users.get(from);
+      if (sender !== undefined) for (const session of sender.values()) recipients.push(session);
+    }
+    return recipients;
+  }
+
+  /** Records `event` in the history and the batch; it reaches `recipients` and the listeners after the commit. */
+  #stage(event: HubEvent<T>, recipients: readonly Session<T>[], line?: string): void {
+    this.#history.push(event);
+    this.#staged.push(event);
+    let text = line;
+    if (this.#encodes) this.#lines.push((text ??= JSON.stringify(event)));
+    this.#effect(FX_EVENT, event, recipients, this.#listeners, text);
+  }
+
+  #onAdd(session: Session<T>, options: AddOptions): void {
     const { userId, sessionId } = session;
-    if (this.#status === 'closed') {
-      session.fail(new ClosedError(`Room ${this.chatroomId} is closed`));
-      return undefined;
+    if (this.#ended) {
+      session.fail(this.#closedError());
+      return;
     }
     let own = this.#users.get(userId);
     if (own?.has(sessionId)) {
       session.fail(new AlreadyExistsError(`Session ${sessionId} of user ${userId} is already in room ${this.chatroomId}`));
-      return undefined;
+      return;
     }
-    if (since !== undefined) this.#replay(session, since);
+    if (options.onJoined !== undefined) {
+      this.#effect(FX_JOINED, options.onJoined, { epoch: this.#epoch, lastEventId: this.#lastId });
+    }
+    if (options.since !== undefined) this.#replay(session, options.since, options.epoch);
     const type = own === undefined ? 'join' : 'add';
     if (own === undefined) {
       own = new Map();
@@ -379,44 +630,54 @@ export class MessageHub<T = string> {
     }
     own.set(sessionId, session);
     this.#sessions = [...this.#sessions, session];
-    return this.#publishPresence(type, userId, sessionId);
+    this.#stage(this.#presenceEvent(type, userId, sessionId), this.#sessions);
   }
 
-  /** Feeds a resuming session the history after `since` that it may see, or a gap notice first. */
-  #replay(session: Session<T>, since: number): void {
+  /**
+   * Hands a resuming session the history after `since` that it may see, or a gap notice first.
+   * It is computed now, with this batch's earlier events in the history, and handed out after the commit.
+   */
+  #replay(session: Session<T>, since: number, epoch: string | undefined): void {
     const next = this.#lastId + 1;
     const oldest = this.#history.oldestId ?? next;
     let reason: GapNotice['reason'] | undefined;
     let resumeAt = next;
-    if (since >= next) reason = 'reset';
+    let after = since;
+    if (epoch !== undefined && epoch !== this.#epoch) {
+      // Another sequence: start the session at the oldest event the room still has.
+      reason = 'reset';
+      resumeAt = oldest;
+      after = 0;
+    } else if (since >= next) reason = 'reset';
     else if (since + 1 < oldest) {
       reason = 'trimmed';
       resumeAt = oldest;
     }
     if (reason !== undefined) {
-      session.deliver({ type: 'gap', chatroomId: this.chatroomId, since, resumeAt, reason, unixTime: this.#now });
+      const gap: GapNotice = { type: 'gap', chatroomId: this.chatroomId, since, resumeAt, reason, epoch: this.#epoch, unixTime: this.#now };
+      this.#effect(FX_ONE, session, gap);
     }
-    if (reason === 'reset') return;
-    for (const event of this.#history.after(since)) {
-      if (isVisibleTo(event, session.userId)) session.deliver(event);
+    if (reason === 'reset' && after === since) return;
+    for (const event of this.#history.after(after)) {
+      if (isVisibleTo(event, session.userId)) this.#effect(FX_ONE, session, event);
     }
   }
 
-  #onRemove(userId: string, sessionId: string, done: Deferred): void | Promise<void> {
+  #onRemove(userId: string, sessionId: string, done: Deferred): void {
     const own = this.#users.get(userId);
     const session = own?.get(sessionId);
     if (own === undefined || session === undefined) {
       done.reject(new NotFoundError(`Session ${sessionId} of user ${userId} is not in room ${this.chatroomId}`));
-      return undefined;
+      return;
     }
     const event = this.#presenceEvent(own.size > 1 ? 'remove' : 'leave', userId, sessionId);
     // The leaving session sees its own remove/leave, then its stream completes. It is out of the
     // room first, so that one event past its keep-buffer's bound cannot remove it a second time.
     this.#unregister(session);
-    session.deliver(event);
-    session.complete();
-    done.resolve();
-    return this.#publish(event);
+    this.#effect(FX_ONE, session, event);
+    this.#effect(FX_COMPLETE, session);
+    this.#effect(FX_ACK, done, undefined);
+    this.#stage(event, this.#sessions);
   }
 
   #onDetach(slot: ListenerSlot<T>, done: () => void): void {
@@ -424,30 +685,22 @@ export class MessageHub<T = string> {
     this.#listeners = before.filter((s) => s !== slot);
     // A listener closed with the room has already finished.
     if (this.#listeners.length === before.length) done();
-    else void slot.finish().then(done);
+    else this.#effect(FX_DETACH, slot, done);
   }
 
-  #onClose(): Promise<void> {
+  #onClose(): void {
+    if (this.#ended) return;
     const event: HubEvent<T> = { id: ++this.#lastId, chatroomId: this.chatroomId, type: 'close', unixTime: this.#now };
     // Every session ends with `close`: one event past a keep-buffer's bound is kept, never turned
     // into a `leave` published after the room's last event.
     const sessions = this.#sessions;
-    this.#sessions = [];
-    this.#users.clear();
-    for (const session of sessions) {
-      session.deliver(event);
-      session.complete();
-    }
-    const wait = this.#publish(event);
     const listeners = this.#listeners;
+    this.#ended = true;
+    this.#stage(event, sessions);
+    this.#sessions = [];
     this.#listeners = [];
-    return Promise.resolve(wait)
-      .then(() => Promise.all(listeners.map((slot) => slot.finish())))
-      .then(() => {
-        this.#status = 'closed';
-        this.#errors.complete();
-        this.#resolveClosed();
-      });
+    this.#users.clear();
+    this.#effect(FX_CLOSE, sessions, listeners);
   }
 
   #unregister(session: Session<T>): void {
@@ -458,71 +711,218 @@ export class MessageHub<T = string> {
     this.#sessions = this.#sessions.filter((s) => s !== session);
   }
 
-  #publishPresence(type: 'join' | 'add' | 'remove' | 'leave', userId: string, sessionId: string): void | Promise<void> {
-    return this.#publish(this.#presenceEvent(type, userId, sessionId));
-  }
-
   #presenceEvent(type: 'join' | 'add' | 'remove' | 'leave', userId: string, sessionId: string): HubEvent<T> {
     return { id: ++this.#lastId, chatroomId: this.chatroomId, type, userId, sessionId, unixTime: this.#now };
   }
 
   /**
-   * Records `event` and hands it to its sessions (all, or a whisper's two ends) and to every
-   * listener. Returns a promise only when a listener is full and the room must wait.
+   * The end of every batch: commits its events to the store (one append), then lets everything
+   * that depended on them happen, in order. Returns a promise when the room must wait: for the
+   * store, for a full listener, or for the listeners to flush on close.
    */
-  #publish(event: HubEvent<T>, to?: string, from?: string): void | Promise<void> {
-    this.#history.push(event);
-    if (to === undefined) {
-      const sessions = this.#sessions;
-      for (let i = 0; i < sessions.length; i++) {
-        const session = sessions[i] as Session<T>;
-        if (!session.deliver(event)) this.#overflowed.push(session);
-      }
-    } else {
-      this.#deliverToUser(event, to);
-      if (from !== undefined && from !== to) this.#deliverToUser(event, from);
+  readonly #commit = (): void | Promise<void> => {
+    const events = this.#staged;
+    if (events.length === 0) return this.#runIfAny();
+    const lines = this.#encodes ? this.#lines : undefined;
+    this.#staged = [];
+    if (lines !== undefined) this.#lines = [];
+    let written: void | Promise<void>;
+    try {
+      written = this.#store.append<T>(this.chatroomId, events, lines);
+    } catch (error) {
+      return this.#failCommit(error);
     }
-    const listeners = this.#listeners;
+    const last = (events[events.length - 1] as HubEvent<T>).id;
+    if (written === undefined || !isPromiseLike(written)) return this.#committed(last, events.length);
+    return written.then(
+      () => this.#committed(last, events.length),
+      (error: unknown) => this.#failCommit(error),
+    );
+  };
+
+  #runIfAny(): void | Promise<void> {
+    return this.#fx.length === 0 ? undefined : this.#run();
+  }
+
+  #committed(last: number, count: number): void | Promise<void> {
+    this.#committedId = last;
+    this.#commits++;
+    this.#committedEvents += count;
+    return this.#run();
+  }
+
+  #failCommit(error: unknown): void | Promise<void> {
+    return this.#fail(new StoreError(`The store failed to commit events of room ${this.chatroomId}`, { cause: error }));
+  }
+
+  /** Runs the effects of the committed batch, in order. */
+  #run(): void | Promise<void> {
+    const fx = this.#fx;
+    this.#fx = this.#fxSpare;
+    this.#fxSpare = [];
+    return this.#runFrom(fx, 0, undefined);
+  }
+
+  /**
+   * Runs effects from `start`. When a listener is full after an event, the room waits for it
+   * there, so a listener never holds more than its bound, and goes on after.
+   */
+  #runFrom(fx: unknown[], start: number, closing: Promise<void> | undefined): void | Promise<void> {
+    const length = fx.length;
+    for (let i = start; i < length; i += FX_STRIDE) {
+      const a = fx[i + 1];
+      const b = fx[i + 2];
+      switch (fx[i] as number) {
+        case FX_EVENT:
+          this.#fanOut(a as HubEvent<T>, b as Session<T>[], fx[i + 3] as ListenerSlot<T>[], fx[i + 4] as string | undefined);
+          if (this.#full.length > 0) {
+            const full = this.#full;
+            this.#full = [];
+            const next = i + FX_STRIDE;
+            return Promise.all(full.map((slot) => slot.whenRoom())).then(() => this.#runFrom(fx, next, closing));
+          }
+          break;
+        case FX_ONE:
+          // A replay or the session's own remove/leave: one past the keep-buffer's bound is kept.
+          (a as Session<T>).deliver(b as SessionEvent<T>);
+          break;
+        case FX_COMPLETE:
+          (a as Session<T>).complete();
+          break;
+        case FX_ACK:
+          (a as Deferred<unknown>).resolve(b);
+          break;
+        case FX_QUERY:
+          try {
+            (b as (value: unknown) => void)((a as () => unknown)());
+          } catch (error) {
+            (fx[i + 3] as (error: unknown) => void)(error);
+          }
+          break;
+        case FX_JOINED:
+          try {
+            (a as (position: JoinPosition) => void)(b as JoinPosition);
+          } catch (error) {
+            this.#report(error);
+          }
+          break;
+        case FX_DETACH:
+          void (a as ListenerSlot<T>).finish().then(b as () => void);
+          break;
+        case FX_CLOSE:
+          closing = this.#finishClose(a as Session<T>[], b as ListenerSlot<T>[]);
+          break;
+        default:
+          break;
+      }
+    }
+    this.#current = undefined;
+    this.#currentLine = undefined;
+    fx.length = 0;
+    this.#fxSpare = fx;
+    if (this.#overflowed.length > 0) this.#dropOverflowed();
+    // Leaves staged for overflowed sessions are a batch of their own.
+    const more = this.#staged.length > 0 || this.#fx.length > 0 ? this.#commit() : undefined;
+    if (closing === undefined) return more;
+    return more === undefined ? closing : Promise.all([closing, more]).then(noop);
+  }
+
+  /**
+   * A session's keep-buffer overflowed: its stream ends now (it replays what it kept, then
+   * errors), and the room sees it leave after this batch.
+   */
+  #overflow(session: Session<T>): void {
+    if (session.ended) return;
+    session.fail(
+      new BufferOverflowError(
+        `Session ${session.sessionId} of user ${session.userId} kept ${session.buffered} events with no subscriber`,
+      ),
+    );
+    this.#overflowed.push(session);
+  }
+
+  #fanOut(event: HubEvent<T>, sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[], line: string | undefined): void {
+    this.#current = event;
+    this.#currentLine = line;
+    for (let i = 0; i < sessions.length; i++) {
+      const session = sessions[i] as Session<T>;
+      // Every session ends with `close`, kept past the bound rather than turned into a leave.
+      if (!session.deliver(event) && event.type !== 'close') this.#overflow(session);
+    }
     for (let i = 0; i < listeners.length; i++) {
       const slot = listeners[i] as ListenerSlot<T>;
       slot.push(event);
       if (slot.full) this.#full.push(slot);
     }
-    let wait: Promise<void> | undefined;
-    if (this.#overflowed.length > 0) wait = this.#dropOverflowed();
-    if (this.#full.length > 0) {
-      const full = this.#full;
-      this.#full = [];
-      const room = Promise.all(full.map((slot) => slot.whenRoom())).then(noop);
-      wait = wait === undefined ? room : Promise.all([wait, room]).then(noop);
-    }
-    return wait;
   }
 
-  #deliverToUser(event: HubEvent<T>, userId: string): void {
-    const own = this.#users.get(userId);
-    if (own === undefined) return;
-    for (const session of own.values()) if (!session.deliver(event)) this.#overflowed.push(session);
+  async #finishClose(sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[]): Promise<void> {
+    for (const session of sessions) session.complete();
+    await Promise.all(listeners.map((slot) => slot.finish()));
+    await this.#release();
+    this.#status = 'closed';
+    this.#errors.complete();
+    this.#resolveClosed();
+  }
+
+  async #release(): Promise<void> {
+    try {
+      await this.#store.release(this.chatroomId);
+    } catch (error) {
+      this.#report(new StoreError(`The store failed to release room ${this.chatroomId}`, { cause: error }));
+    }
+  }
+
+  /**
+   * The store failed: nothing of the batch is delivered. Publishers are rejected, sessions end
+   * with the failure, listeners are flushed and completed, and the room is closed.
+   */
+  #fail(failure: StoreError): Promise<void> {
+    this.#failure = failure;
+    this.#ended = true;
+    this.#status = 'closed';
+    this.#staged = [];
+    this.#lines = [];
+    const fx = this.#fx;
+    this.#fx = [];
+    const detached: Promise<void>[] = [];
+    for (let i = 0; i < fx.length; i += FX_STRIDE) {
+      const kind = fx[i] as number;
+      if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
+      else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
+      else if (kind === FX_ONE || kind === FX_COMPLETE) (fx[i + 1] as Session<T>).fail(failure);
+      else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
+      else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
+      else if (kind === FX_CLOSE) {
+        for (const session of fx[i + 1] as Session<T>[]) session.fail(failure);
+        for (const slot of fx[i + 2] as ListenerSlot<T>[]) detached.push(slot.finish());
+      }
+    }
+    for (const session of this.#sessions) session.fail(failure);
+    const listeners = this.#listeners;
+    this.#sessions = [];
+    this.#listeners = [];
+    this.#users.clear();
+    this.#report(failure);
+    return Promise.all([...detached, ...listeners.map((slot) => slot.finish())])
+      .then(() => this.#release())
+      .then(() => {
+        this.#errors.complete();
+        this.#resolveClosed();
+      });
   }
 
   /** Removes sessions nobody read from past `sessionBufferSize`; the room sees them leave. */
-  #dropOverflowed(): Promise<void> | undefined {
+  #dropOverflowed(): void {
     const overflowed = this.#overflowed;
     this.#overflowed = [];
-    const waits: Promise<void>[] = [];
     for (const session of overflowed) {
-      if (session.ended) continue;
-      const remaining = this.#users.get(session.userId)?.size ?? 0;
+      const own = this.#users.get(session.userId);
+      if (this.#ended || own?.get(session.sessionId) !== session) continue;
+      const remaining = own.size;
       this.#unregister(session);
-      session.fail(
-        new BufferOverflowError(
-          `Session ${session.sessionId} of user ${session.userId} kept ${session.buffered} events with no subscriber`,
-        ),
-      );
-      const wait = this.#publishPresence(remaining > 1 ? 'remove' : 'leave', session.userId, session.sessionId);
-      if (wait !== undefined) waits.push(wait);
+      this.#stage(this.#presenceEvent(remaining > 1 ? 'remove' : 'leave', session.userId, session.sessionId), this.#sessions);
     }
-    return waits.length === 0 ? undefined : Promise.all(waits).then(noop);
   }
 
   readonly #report = (error: unknown): void => {

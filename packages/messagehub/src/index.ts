@@ -1,5 +1,9 @@
 export { MessageHub } from './hub.js';
-export type { AddOptions, HubStats, HubStatus, ListenerHandle, PresenceEntry } from './hub.js';
+export type { AddOptions, HubStats, HubStatus, JoinPosition, ListenerHandle, PresenceEntry, PublishOptions } from './hub.js';
+export { MemoryStore } from './memory-store.js';
+export type { MemoryStoreOptions } from './memory-store.js';
+export { randomId } from './store.js';
+export type { RoomOpenOptions, RoomState, RoomStore } from './store.js';
 export type { MessageHubOptions } from './options.js';
 export type {
   CloseEvent,
@@ -21,6 +25,8 @@ export {
   InvalidOptionError,
   ListenerError,
   NotFoundError,
+  StoreError,
+  UnencodableError,
   isHubError,
 } from './errors.js';
 export type { HubErrorCode } from './errors.js';

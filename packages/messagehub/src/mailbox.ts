@@ -23,6 +23,7 @@ export class Mailbox {
   readonly #capacity: number;
   readonly #handler: CommandHandler;
   readonly #onBatch: () => void;
+  readonly #onBatchEnd: () => void | Promise<void>;
   readonly #onFault: (error: unknown) => void;
   readonly #queue = new PQueue({ concurrency: 1 });
   /**
@@ -41,12 +42,20 @@ export class Mailbox {
    * @param capacity commands the inbox holds before callers are asked to wait
    * @param handler runs each command, in order, inside the drain loop
    * @param onBatch runs before each batch (the hub reads its clock there)
+   * @param onBatchEnd runs after each batch and is awaited before the next (the hub commits there)
    * @param onFault receives anything the handler throws; the loop goes on
    */
-  constructor(capacity: number, handler: CommandHandler, onBatch: () => void, onFault: (error: unknown) => void) {
+  constructor(
+    capacity: number,
+    handler: CommandHandler,
+    onBatch: () => void,
+    onBatchEnd: () => void | Promise<void>,
+    onFault: (error: unknown) => void,
+  ) {
     this.#capacity = capacity * STRIDE;
     this.#handler = handler;
     this.#onBatch = onBatch;
+    this.#onBatchEnd = onBatchEnd;
     this.#onFault = onFault;
   }
 
@@ -122,6 +131,12 @@ export class Mailbox {
       // Drop the references so handled payloads can be collected; keep the buffer itself.
       batch.fill(undefined, 0, length);
       this.#spare = batch;
+      try {
+        const wait = this.#onBatchEnd();
+        if (wait !== undefined) await wait;
+      } catch (error) {
+        this.#onFault(error);
+      }
     }
     this.#draining = false;
   };

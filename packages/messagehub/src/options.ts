@@ -1,5 +1,7 @@
 import { InvalidOptionError, type HubError } from './errors.js';
 import type { HubEvent } from './event.js';
+import { MemoryStore } from './memory-store.js';
+import type { RoomStore } from './store.js';
 
 /** Options of {@link MessageHub}. Only `chatroomId` is required. */
 export interface MessageHubOptions<T = string> {
@@ -27,10 +29,25 @@ export interface MessageHubOptions<T = string> {
    */
   sessionBufferSize?: number;
   /**
+   * Where the room's epoch, sequence and history live; every batch is committed here before anyone
+   * sees it. Share one store between hubs so a room closed and created again goes on at its next
+   * id. `@msghub/datalog`'s `FileStore` keeps rooms across restarts.
+   * @default a new `MemoryStore` of this hub's own
+   */
+  store?: RoomStore;
+  /**
+   * Encode every event as JSON once, before it gets its id: a message that cannot be encoded is
+   * refused (`UNENCODABLE`) and uses no id, and the text is shared with the store and with
+   * transports through `hub.encoded(event)`.
+   * @default the store's `encodes` (false for the `MemoryStore`)
+   */
+  encode?: boolean;
+  /**
    * Start the room where an earlier incarnation stopped: the next event gets id
    * `lastEventId + 1`, and `history` (oldest first, ids up to `lastEventId`) preloads the ring.
+   * A shorthand for a `MemoryStore` seeded with the room; not with `store`.
    */
-  seed?: { readonly lastEventId: number; readonly history?: readonly HubEvent<T>[] };
+  seed?: { readonly lastEventId: number; readonly history?: readonly HubEvent<T>[]; readonly epoch?: string };
   /** Where `unixTime` comes from. @default Date.now */
   clock?: () => number;
   /**
@@ -46,7 +63,8 @@ export interface ResolvedOptions<T> {
   readonly historySize: number;
   readonly listenerBufferSize: number;
   readonly sessionBufferSize: number;
-  readonly seed: { readonly lastEventId: number; readonly history: readonly HubEvent<T>[] };
+  readonly store: RoomStore;
+  readonly encode: boolean | undefined;
   readonly clock: () => number;
   readonly onError: ((error: HubError) => void) | undefined;
 }
@@ -75,8 +93,22 @@ function functionOption<F>(name: string, value: unknown): F | undefined {
   return value as F | undefined;
 }
 
-function seedOption<T>(chatroomId: string, seed: unknown): ResolvedOptions<T>['seed'] {
-  if (seed === undefined) return { lastEventId: 0, history: [] };
+function storeOption(store: unknown): RoomStore | undefined {
+  if (store === undefined) return undefined;
+  const s = store as Partial<RoomStore> | null;
+  if (
+    typeof s !== 'object' || s === null || typeof s.open !== 'function' || typeof s.append !== 'function' ||
+    typeof s.read !== 'function' || typeof s.release !== 'function'
+  ) {
+    throw new InvalidOptionError(`Expected \`store\` to be a RoomStore (open, append, read, release), got ${describe(store)}`);
+  }
+  return store as RoomStore;
+}
+
+type Seed<T> = { readonly lastEventId: number; readonly history: readonly HubEvent<T>[]; readonly epoch?: string };
+
+function seedOption<T>(chatroomId: string, seed: unknown): Seed<T> | undefined {
+  if (seed === undefined) return undefined;
   if (typeof seed !== 'object' || seed === null) {
     throw new InvalidOptionError(`Expected \`seed\` to be an object, got ${describe(seed)}`);
   }
@@ -103,7 +135,11 @@ function seedOption<T>(chatroomId: string, seed: unknown): ResolvedOptions<T>['s
     }
     previous = e.id;
   }
-  return { lastEventId: last, history: history as HubEvent<T>[] };
+  const { epoch } = seed as { epoch?: unknown };
+  if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length === 0)) {
+    throw new InvalidOptionError(`Expected \`seed.epoch\` to be a non-empty string, got ${describe(epoch)}`);
+  }
+  return { lastEventId: last, history: history as HubEvent<T>[], ...(epoch === undefined ? {} : { epoch }) };
 }
 
 /** Validates `options` and fills in the defaults. Throws {@link InvalidOptionError}. */
@@ -115,13 +151,26 @@ export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOption
   if (typeof chatroomId !== 'string' || chatroomId.length === 0) {
     throw new InvalidOptionError(`Expected \`chatroomId\` to be a non-empty string, got ${describe(chatroomId)}`);
   }
+  let store = storeOption(options.store);
+  const seed = seedOption<T>(chatroomId, options.seed);
+  if (seed !== undefined) {
+    if (store !== undefined) throw new InvalidOptionError('Expected either `store` or `seed`, got both');
+    const seeded = new MemoryStore();
+    seeded.seed(chatroomId, seed);
+    store = seeded;
+  }
+  const { encode } = options;
+  if (encode !== undefined && typeof encode !== 'boolean') {
+    throw new InvalidOptionError(`Expected \`encode\` to be a boolean, got ${describe(encode)}`);
+  }
   return {
     chatroomId,
     mailboxSize: integerOption('mailboxSize', options.mailboxSize, 1, 1024),
     historySize: integerOption('historySize', options.historySize, 0, 1024),
     listenerBufferSize: integerOption('listenerBufferSize', options.listenerBufferSize, 1, 1024),
     sessionBufferSize: integerOption('sessionBufferSize', options.sessionBufferSize, 1, 16384),
-    seed: seedOption<T>(chatroomId, options.seed),
+    store: store ?? new MemoryStore(),
+    encode,
     clock: functionOption<() => number>('clock', options.clock) ?? Date.now,
     onError: functionOption<(error: HubError) => void>('onError', options.onError),
   };

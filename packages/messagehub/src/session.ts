@@ -47,6 +47,7 @@ export class Session<T> {
    * @returns false when the keep-buffer overflowed (the hub then removes the session)
    */
   deliver(event: SessionEvent<T>): boolean {
+    if (this.#state !== OPEN) return true;
     const subscribers = this.#subscribers;
     if (subscribers.length === 1) {
       (subscribers[0] as Subscriber<SessionEvent<T>>).next(event);

@@ -11,10 +11,14 @@ describe('@msghub/messagehub exports', () => {
       'InvalidArgumentError',
       'InvalidOptionError',
       'ListenerError',
+      'MemoryStore',
       'MessageHub',
       'NotFoundError',
+      'StoreError',
+      'UnencodableError',
       'isHubError',
       'isVisibleTo',
+      'randomId',
     ]);
   });
 });

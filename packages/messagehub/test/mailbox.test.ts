@@ -12,6 +12,7 @@ describe('Mailbox', () => {
         handled.push(a as number);
       },
       () => batches++,
+      () => undefined,
       (error) => {
         throw error;
       },
@@ -24,7 +25,7 @@ describe('Mailbox', () => {
 
   it('parks commands past its capacity with a pending promise and admits them in order', async () => {
     const handled: number[] = [];
-    const box = new Mailbox(4, (_op, a) => void handled.push(a as number), () => undefined, () => undefined);
+    const box = new Mailbox(4, (_op, a) => void handled.push(a as number), () => undefined, () => undefined, () => undefined);
     const accepted: number[] = [];
     const results = Array.from({ length: 10 }, (_, i) => box.post(0, i).then(() => accepted.push(i)));
     expect(box.size).to.equal(4);
@@ -56,6 +57,7 @@ describe('Mailbox', () => {
       },
       () => undefined,
       () => undefined,
+      () => undefined,
     );
     void box.post(1);
     void box.post(2);
@@ -76,6 +78,7 @@ describe('Mailbox', () => {
         handled.push(op);
       },
       () => undefined,
+      () => undefined,
       (error) => faults.push(error),
     );
     for (const op of [1, 2, 3]) void box.post(op);
@@ -94,6 +97,7 @@ describe('Mailbox', () => {
         if (op === 1) void box.post(9);
       },
       () => batches++,
+      () => undefined,
       () => undefined,
     );
     void box.post(1);

@@ -29,7 +29,7 @@ describe('MessageHub#add with since (resume)', () => {
     const resumed = record(hub.add('ada', 's1', { since: 2 }));
     await hub.close();
     const events = await resumed.done;
-    expect(events[0]).to.deep.equal({ type: 'gap', chatroomId: room, since: 2, resumeAt: 8, reason: 'trimmed', unixTime: T0 });
+    expect(events[0]).to.deep.equal({ type: 'gap', chatroomId: room, since: 2, resumeAt: 8, reason: 'trimmed', epoch: hub.epoch, unixTime: T0 });
     expect(ids(events)).to.deep.equal(['gap:trimmed:2->8', 8, 9, 10, 11, 12]);
   });
 
@@ -76,6 +76,7 @@ describe('session keep-buffer', () => {
     const ignored = hub.add('idle', 's1');
     const watcher = record(hub.add('watcher', 's1'));
     for (let i = 0; i < 10; i++) void hub.system(`m${i}`);
+    await hub.getHistory();
     await hub.close();
     const seen: number[] = [];
     const error = await new Promise<unknown>((resolve) => {
@@ -84,9 +85,25 @@ describe('session keep-buffer', () => {
     expect(error).to.be.instanceOf(BufferOverflowError).with.property('code', 'BUFFER_OVERFLOW');
     expect(seen).to.deep.equal([1, 2, 3, 4, 5, 6]);
     const watched = await watcher.done;
-    // The room saw the idle session leave right after the event that overflowed it, nothing was silent.
-    expect(watched.find((e) => e.type === 'leave')).to.deep.include({ id: 7, userId: 'idle' });
+    // The room saw the idle session leave right after the batch whose event overflowed it (the ten
+    // messages went in one batch, ids 3-12): nothing was silent.
+    expect(watched.find((e) => e.type === 'leave')).to.deep.include({ id: 13, userId: 'idle' });
     expect(ids(watched)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i + 2));
+  });
+
+  it('ends an overflowed session with BUFFER_OVERFLOW and no leave after close when the room closes in the same batch', async () => {
+    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 5 });
+    const ignored = hub.add('idle', 's1');
+    const watcher = record(hub.add('watcher', 's1'));
+    for (let i = 0; i < 10; i++) void hub.system(`m${i}`);
+    await hub.close();
+    const error = await new Promise<unknown>((resolve) => {
+      ignored.subscribe({ error: resolve, complete: () => resolve(null) });
+    });
+    expect(error).to.be.instanceOf(BufferOverflowError);
+    const watched = await watcher.done;
+    expect(watched.map((e) => e.type).slice(-2)).to.deep.equal(['message', 'close']);
+    expect(ids(watched)).to.deep.equal(Array.from({ length: 12 }, (_, i) => i + 2));
   });
 
   it('removes a session whose keep-buffer is exactly full once: one leave, and its stream completes', async () => {
