@@ -126,7 +126,7 @@ export class UnsupportedVersionError extends ServerError {
   }
 }
 
-/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`: the server could not use a frame. */
+/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`, `UNENCODABLE`: the server could not use a frame. */
 export class ProtocolError extends ServerError {
   override readonly name: string = 'ProtocolError';
 }
@@ -160,7 +160,10 @@ export class ConnectionEndedError extends ServerError {
   override readonly name: string = 'ConnectionEndedError';
 }
 
-/** `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `INTERNAL` and any code this client does not know. */
+/**
+ * `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `OFFLINE_QUEUE_FULL`, `STORE_FAILED` (the
+ * outcome of the publish is unknown), `INTERNAL` and any code this client does not know.
+ */
 export class OperationError extends ServerError {
   override readonly name: string = 'OperationError';
 }
@@ -176,6 +179,7 @@ const classByCode: Readonly<Partial<Record<WireErrorCode, ServerErrorClass>>> = 
   UNKNOWN_TYPE: ProtocolError,
   INVALID_FIELD: ProtocolError,
   FRAME_TOO_LARGE: ProtocolError,
+  UNENCODABLE: ProtocolError,
   FORBIDDEN: ForbiddenError,
   ROOM_NOT_FOUND: RoomError,
   NOT_JOINED: RoomError,

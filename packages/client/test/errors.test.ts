@@ -44,6 +44,8 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
   NOT_FOUND: OperationError,
   ALREADY_EXISTS: OperationError,
   OFFLINE_QUEUE_FULL: OperationError,
+  UNENCODABLE: ProtocolError,
+  STORE_FAILED: OperationError,
 };
 
 describe('errors', () => {

@@ -92,6 +92,11 @@ export class MemoryStore implements RoomStore {
 
   release(): void {}
 
+  /** Whether the store knows `room` (it was opened or seeded). */
+  has(room: string): boolean {
+    return this.#rooms.has(room);
+  }
+
   /** Rooms the store knows. */
   get size(): number {
     return this.#rooms.size;

@@ -62,6 +62,10 @@ const checks: Record<ClientFrame['type'], Check> = {
     if (since !== undefined && (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)) {
       fail(frame, 'since', 'an integer >= 0');
     }
+    const epoch = frame['epoch'];
+    if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 64)) {
+      fail(frame, 'epoch', 'a string of 1 to 64 characters');
+    }
   },
   leave(frame) {
     optionalRef(frame);

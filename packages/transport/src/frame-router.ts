@@ -288,7 +288,7 @@ export class FrameRouter implements ConnectionHost {
     const feed = new RoomFeed(connection, room, hub, frame.ref, this.#feedEnded);
     connection.joined.set(room, feed);
     this.#state.rooms.retain(room);
-    feed.start(frame.since);
+    feed.start(frame.since, frame.epoch);
   }
 
   #leftRoom(feed: RoomFeed): void {
@@ -359,16 +359,16 @@ export class FrameRouter implements ConnectionHost {
     this.#post(connection, hub, frame, data);
   }
 
-  /** Hands the message to the room; answers `ok` once the room accepted it. */
+  /** Hands the message to the room; answers `ok` with the event id once the room's store committed it. */
   #post(connection: Connection, hub: MessageHub<unknown>, frame: PublishFrame | DirectSendFrame, data: unknown): void {
     const { userId } = connection;
-    const accepted = frame.type === 'direct' ? hub.whisper(userId, frame.to, data) : hub.message(userId, data);
+    const committed = hub.publish(data, frame.type === 'direct' ? { from: userId, to: frame.to } : { from: userId });
     connection.publishStarted();
     const ref = frame.ref;
-    accepted.then(
-      () => {
+    committed.then(
+      (id) => {
         connection.publishSettled();
-        if (ref !== undefined) connection.send({ type: 'ok', ref });
+        if (ref !== undefined) connection.send({ type: 'ok', ref, id });
       },
       (error: unknown) => {
         connection.publishSettled();

@@ -2,7 +2,7 @@
  * Options of {@link HubServer}, their defaults and their validation. Invalid options throw a
  * `TypeError` that says what was expected and what was given.
  */
-import type { MessageHub, MessageHubOptions } from '@msghub/messagehub';
+import type { MessageHub, MessageHubOptions, RoomStore } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
 import type { AssetSource } from './assets.js';
 import type { OfflineQueue } from './offline-queue.js';
@@ -116,7 +116,13 @@ export interface HubServerOptions {
   roomIdleTimeoutMs?: number;
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
-  /** Called with every new room, before anyone joins: attach listeners (the datalog) here. */
+  /**
+   * Where every room's epoch, sequence and history live; each event is committed there before any
+   * client sees it or its publisher gets `ok`. `FileStore` from `@msghub/datalog` survives restarts.
+   * @default `hubOptions.store`, else one `MemoryStore` shared by the server's rooms
+   */
+  store?: RoomStore;
+  /** Called with every new room, before anyone joins: attach listeners here. */
   onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
   /**
    * Where a new room starts (its last event id and latest events), so a room created again after a
@@ -148,10 +154,11 @@ export interface HubServerOptions {
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
-  'authenticate' | 'hubOptions' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
+  'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
   'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  readonly store: RoomStore | undefined;
   readonly onRoomCreated: HubServerOptions['onRoomCreated'];
   readonly seedRoom: HubServerOptions['seedRoom'];
   readonly authorizeJoin: RoomAuthorizer | undefined;
@@ -242,6 +249,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
+    store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
     seedRoom: fn('seedRoom', options.seedRoom),
     authorizeJoin: fn('authorizeJoin', options.authorizeJoin),
@@ -256,6 +264,15 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     assets: objectOption('assets', options.assets) ?? {},
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
+}
+
+function storeOption(store: unknown): RoomStore | undefined {
+  if (store === undefined) return undefined;
+  const s = store as Partial<RoomStore> | null;
+  if (typeof s !== 'object' || s === null || typeof s.open !== 'function' || typeof s.append !== 'function') {
+    throw new TypeError(`Expected \`store\` to be a RoomStore, got ${describe(store)}`);
+  }
+  return store as RoomStore;
 }
 
 function reportToConsole(error: unknown): void {

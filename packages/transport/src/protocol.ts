@@ -41,7 +41,9 @@ export type WireErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
-  | 'OFFLINE_QUEUE_FULL';
+  | 'OFFLINE_QUEUE_FULL'
+  | 'UNENCODABLE'
+  | 'STORE_FAILED';
 
 export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'BAD_FRAME',
@@ -70,6 +72,8 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'NOT_FOUND',
   'ALREADY_EXISTS',
   'OFFLINE_QUEUE_FULL',
+  'UNENCODABLE',
+  'STORE_FAILED',
 ];
 
 // ---- client → server -------------------------------------------------------------------------
@@ -86,6 +90,8 @@ export interface JoinFrame {
   ref?: Ref;
   room: string;
   since?: number;
+  /** The epoch `since` was counted in (from the `ok` of an earlier join or a `gap`). */
+  epoch?: string;
 }
 export interface LeaveFrame {
   type: 'leave';
@@ -150,6 +156,10 @@ export interface OkFrame {
   ref: Ref;
   room?: string;
   lastEventId?: number;
+  /** For a join: the epoch of the room's sequence. */
+  epoch?: string;
+  /** For a publish or an in-room direct: the id of the committed event. */
+  id?: number;
 }
 export interface ResponseFrame {
   type: 'response';
@@ -176,6 +186,8 @@ export interface GapFrame {
   since: number;
   resumeAt: number;
   reason: 'trimmed' | 'reset' | 'dropped';
+  /** For `trimmed` and `reset`: the epoch the stream goes on in. */
+  epoch?: string;
 }
 export interface DirectFrame {
   type: 'direct';

@@ -1,9 +1,9 @@
 /**
  * Carries one connection's session stream of one room to the socket: room events become `event`
- * frames (the JSON text of an event is built once and shared by every connection of the room),
- * gap notices become `gap` frames, and the `ok` answering the join goes first.
+ * frames (the room encodes an event once; its text is framed once and shared by every connection
+ * of the room), gap notices become `gap` frames, and the `ok` answering the join goes first.
  */
-import type { MessageHub, SessionEvent } from '@msghub/messagehub';
+import type { HubEvent, JoinPosition, MessageHub, SessionEvent } from '@msghub/messagehub';
 import type { Observer, Subscription } from 'rxjs';
 import type { Connection, Membership } from './connection.js';
 import { toWireError } from './errors.js';
@@ -14,9 +14,10 @@ import type { OkFrame, Ref } from './protocol.js';
 let cachedEvent: object | undefined;
 let cachedFrame: Buffer = Buffer.alloc(0);
 
-function eventFrame(room: string, event: object): Buffer {
+function eventFrame(hub: MessageHub<unknown>, room: string, event: HubEvent<unknown>): Buffer {
   if (event !== cachedEvent) {
-    cachedFrame = Buffer.from(`{"type":"event","room":${JSON.stringify(room)},"event":${JSON.stringify(event)}}`);
+    const text = hub.encoded(event) ?? JSON.stringify(event);
+    cachedFrame = Buffer.from(`{"type":"event","room":${JSON.stringify(room)},"event":${text}}`);
     cachedEvent = event;
   }
   return cachedFrame;
@@ -44,9 +45,13 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
   }
 
   /** Subscribes to the session stream of this connection in the room. */
-  start(since: number | undefined): void {
+  start(since: number | undefined, epoch: string | undefined): void {
     const { userId, id } = this.connection;
-    const stream = since === undefined ? this.hub.add(userId, id) : this.hub.add(userId, id, { since });
+    const stream = this.hub.add(userId, id, {
+      ...(since === undefined ? {} : { since }),
+      ...(epoch === undefined ? {} : { epoch }),
+      onJoined: this.#joined,
+    });
     const subscription = stream.subscribe(this);
     if (this.#done) subscription.unsubscribe();
     else this.#subscription = subscription;
@@ -54,17 +59,16 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
 
   next(event: SessionEvent<unknown>): void {
     const connection = this.connection;
-    if (!this.#answered) this.#answer(event);
     if (event.type === 'gap') {
-      const { since, resumeAt, reason } = event;
-      connection.send({ type: 'gap', room: this.room, since, resumeAt, reason });
+      const { since, resumeAt, reason, epoch } = event;
+      connection.send({ type: 'gap', room: this.room, since, resumeAt, reason, epoch });
       return;
     }
     // A payload JSON cannot encode (a BigInt, a cycle, put in by server code) must not throw into
     // the room's delivery loop: it is reported and skipped for this connection.
     try {
       if (connection.hasSendHook) connection.send({ type: 'event', room: this.room, event });
-      else connection.enqueue(eventFrame(this.room, event), this.room, event.id);
+      else connection.enqueue(eventFrame(this.hub, this.room, event), this.room, event.id);
     } catch (error) {
       connection.report(error);
     }
@@ -87,16 +91,15 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     this.#end();
   }
 
-  /** Sends the join's `ok`: lastEventId is the room's last event before this session's own join. */
-  #answer(first: SessionEvent<unknown>): void {
+  /** Sends the join's `ok` before anything of the stream: the epoch and the room's last id before this session's join. */
+  readonly #joined = (position: JoinPosition): void => {
+    if (this.#answered) return;
     this.#answered = true;
     const ref = this.#ref;
     if (ref === undefined) return;
-    const own = (first.type === 'join' || first.type === 'add') && first.sessionId === this.connection.id;
-    const lastEventId = own ? first.id - 1 : this.hub.lastEventId;
-    const ok: OkFrame = { type: 'ok', ref, room: this.room, lastEventId };
+    const ok: OkFrame = { type: 'ok', ref, room: this.room, lastEventId: position.lastEventId, epoch: position.epoch };
     this.connection.send(ok);
-  }
+  };
 
   #end(): void {
     if (this.#done) return;

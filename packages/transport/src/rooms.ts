@@ -4,7 +4,7 @@
  * member for `idleTimeoutMs`. `onRoomCreated` runs for every new room before anyone joins, which
  * is where listeners such as the datalog are attached.
  */
-import { MessageHub, type HubEvent, type MessageHubOptions } from '@msghub/messagehub';
+import { MemoryStore, MessageHub, type HubEvent, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
 
 /** Where a room starts: the id of its last event so far and its latest events (see `MessageHubOptions.seed`). */
 export interface RoomSeed {
@@ -19,13 +19,20 @@ export interface RoomRegistryOptions {
   /** Close a room that has had no member this long. 0 = never. @default 300000 */
   idleTimeoutMs?: number;
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  /**
+   * Where every room's epoch, sequence and history live (see `RoomStore`). A room closed and
+   * created again goes on at its next id.
+   * @default `hubOptions.store`, else one `MemoryStore` shared by the registry's rooms
+   */
+  store?: RoomStore;
   onRoomCreated?: (hub: MessageHub<unknown>, room: string) => void;
   /**
-   * Where a new room starts, so a room created again (after a restart or an idle close) goes on
-   * from its last event id instead of 1, and resumed sessions can be replayed what they missed.
+   * Where a room the store has never seen starts (with the default `MemoryStore` only), so a room
+   * created again after a restart goes on from its last event id instead of 1. A durable store
+   * (`FileStore`) makes this unnecessary.
    */
   seedRoom?: (room: string) => RoomSeed | undefined;
-  /** Receives what `onRoomCreated` throws. @default console.error */
+  /** Receives what `onRoomCreated` throws, and the rooms' errors unless `hubOptions.onError` is set. @default console.error */
   onError?: (error: unknown) => void;
 }
 
@@ -50,6 +57,7 @@ export class RoomRegistry {
   readonly #autoCreate: boolean;
   readonly #idleTimeoutMs: number;
   readonly #hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
+  readonly #store: RoomStore;
   readonly #onRoomCreated: RoomRegistryOptions['onRoomCreated'];
   readonly #seedRoom: RoomRegistryOptions['seedRoom'];
   readonly #onError: (error: unknown) => void;
@@ -61,6 +69,7 @@ export class RoomRegistry {
     this.#autoCreate = options.autoCreate ?? true;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
     this.#hubOptions = options.hubOptions ?? {};
+    this.#store = options.store ?? this.#hubOptions.store ?? new MemoryStore();
     this.#onRoomCreated = options.onRoomCreated;
     this.#seedRoom = options.seedRoom;
     this.#onError = options.onError ?? console.error;
@@ -81,6 +90,11 @@ export class RoomRegistry {
     return this.#rooms.get(name)?.hub;
   }
 
+  /** The store every room of the registry lives in. */
+  get store(): RoomStore {
+    return this.#store;
+  }
+
   /**
    * Opens a room (or returns the open one) whatever `autoCreate` says.
    * @throws {TypeError} for a name that is not a string of 1 to 256 characters, or a bad seed
@@ -89,8 +103,14 @@ export class RoomRegistry {
     if (!isRoomName(name)) throw new TypeError(`Expected a room name of 1 to 256 characters, got ${typeof name}`);
     const existing = this.#rooms.get(name);
     if (existing !== undefined) return existing.hub;
-    const seed = this.#seedRoom?.(name);
-    const hub = new MessageHub<unknown>({ ...this.#hubOptions, chatroomId: name, ...(seed === undefined ? {} : { seed }) });
+    const store = this.#store;
+    if (this.#seedRoom !== undefined && store instanceof MemoryStore && !store.has(name)) {
+      const seed = this.#seedRoom(name);
+      if (seed !== undefined) store.seed(name, seed);
+    }
+    // Rooms encode each event once: the store and every socket share the text, and a payload
+    // that cannot be encoded is refused before it gets an id.
+    const hub = new MessageHub<unknown>({ encode: true, onError: this.#onError, ...this.#hubOptions, store, chatroomId: name });
     const room: Room = { hub, members: 0, idleTimer: undefined, idleLeft: 0 };
     this.#rooms.set(name, room);
     void hub.closed.then(() => this.#forget(name, hub));

@@ -70,11 +70,12 @@ export class HubServer {
   /** @throws {TypeError} when an option has the wrong type or range */
   constructor(options: HubServerOptions = {}) {
     this.#options = resolveServerOptions(options);
-    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, onRoomCreated, seedRoom, onError } = this.#options;
+    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
       idleTimeoutMs: roomIdleTimeoutMs,
       hubOptions,
+      ...(store === undefined ? {} : { store }),
       onRoomCreated,
       seedRoom,
       onError,

@@ -105,18 +105,20 @@ describe('HubServer', () => {
   });
 
   describe('rooms', () => {
-    it('joins, answers ok with the last event id, then streams events in order', async () => {
-      const { user } = await startServer();
+    it('joins, answers ok with the last event id and the epoch, then streams events in order', async () => {
+      const { user, server } = await startServer();
       const ada = await user('ada');
       ada.send({ type: 'join', ref: 1, room: 'lobby' });
-      expect(await ada.next('ok')).to.deep.equal({ type: 'ok', ref: 1, room: 'lobby', lastEventId: 0 });
+      const ok = await ada.next('ok');
+      expect(ok).to.deep.equal({ type: 'ok', ref: 1, room: 'lobby', lastEventId: 0, epoch: server.rooms.get('lobby')?.epoch });
+      expect(ok['epoch']).to.match(/^[A-Za-z0-9_-]{16,}$/);
       const join = await ada.next('event');
       expect(join['event']).to.include({ id: 1, type: 'join', userId: 'ada', chatroomId: 'lobby' });
       const bob = await user('bob', 'tcp');
       bob.send({ type: 'join', ref: 'j', room: 'lobby' });
       expect(await bob.next('ok')).to.include({ lastEventId: 1 });
       bob.send({ type: 'publish', ref: 2, room: 'lobby', data: { text: 'hi' } });
-      expect(await bob.next('ok')).to.deep.equal({ type: 'ok', ref: 2 });
+      expect(await bob.next('ok')).to.deep.equal({ type: 'ok', ref: 2, id: 3 });
       const seen = await ada.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
       expect(seen['event']).to.include({ id: 3, userId: 'bob' });
       expect((seen['event'] as { message: unknown }).message).to.deep.equal({ text: 'hi' });
@@ -142,7 +144,7 @@ describe('HubServer', () => {
       const ada = await user('ada');
       ada.send({ type: 'join', ref: 1, room: 'r', since: 1 });
       expect(await ada.next('ok')).to.include({ lastEventId: 5 });
-      expect(await ada.next('gap')).to.deep.equal({ type: 'gap', room: 'r', since: 1, resumeAt: 4, reason: 'trimmed' });
+      expect(await ada.next('gap')).to.deep.equal({ type: 'gap', room: 'r', since: 1, resumeAt: 4, reason: 'trimmed', epoch: hub.epoch });
       expect(((await ada.next('event'))['event'] as { id: number }).id).to.equal(4);
       expect(((await ada.next('event'))['event'] as { id: number }).id).to.equal(5);
       expect(((await ada.next('event'))['event'] as { type: string }).type).to.equal('join');
@@ -192,7 +194,7 @@ describe('HubServer', () => {
       expect(eve.frames.some(isWhisper)).to.equal(false);
     });
 
-    it('reports an event JSON cannot encode and goes on with the next', async () => {
+    it('refuses a message JSON cannot encode before it gets an id, reports it, and goes on with the next id', async () => {
       const reported: unknown[] = [];
       const { user, server } = await startServer({ onError: (e) => reported.push(e) });
       const ada = await user('ada');
@@ -200,10 +202,12 @@ describe('HubServer', () => {
       await ada.next('ok');
       const hub = server.rooms.get('x');
       await hub?.system({ big: 1n });
+      expect(await hub?.publish({ cycle: 1n }).catch((error: unknown) => error)).to.have.property('code', 'UNENCODABLE');
       await hub?.system('after');
       const next = await ada.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
-      expect((next['event'] as { message: unknown }).message).to.equal('after');
+      expect(next['event']).to.include({ id: 2, message: 'after' });
       expect(reported).to.have.length(1);
+      expect(reported[0]).to.have.property('code', 'UNENCODABLE');
     });
 
     it('answers ROOM_NOT_FOUND when rooms are explicit only', async () => {
