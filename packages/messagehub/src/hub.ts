@@ -16,7 +16,7 @@ import { ListenerSlot, type HubListener, type HubListenerFunction } from './list
 import { Mailbox } from './mailbox.js';
 import { describe, resolveOptions, type MessageHubOptions, type ResolvedOptions } from './options.js';
 import { Session } from './session.js';
-import type { RoomState, RoomStore } from './store.js';
+import { randomId, type RoomState, type RoomStore } from './store.js';
 
 // Mailbox commands. Arguments travel in the flat slots a, b, c.
 const OP_ADD = 0; // a: Session, b: AddOptions
@@ -152,7 +152,8 @@ export class MessageHub<T = string> {
   readonly closed: Promise<void>;
 
   readonly #options: ResolvedOptions<T>;
-  readonly #store: RoomStore;
+  /** Undefined when the hub keeps its sequence itself (no `store` given): nothing to commit to. */
+  readonly #store: RoomStore | undefined;
   readonly #encodes: boolean;
   readonly #mailbox: Mailbox;
   readonly #history: HistoryRing<T>;
@@ -179,9 +180,11 @@ export class MessageHub<T = string> {
   #resolveClosed!: () => void;
   /** Events of the current batch, waiting for their commit, and their JSON text. */
   #staged: HubEvent<T>[] = [];
+  #stagedCount = 0;
   #lines: string[] = [];
   /** Effects of the current batch, flat (see FX_*), and a spare buffer swapped per batch. */
   #fx: unknown[] = [];
+  #fxLength = 0;
   #fxSpare: unknown[] = [];
   /** The event being fanned out and its JSON text, for {@link encoded}. */
   #current: HubEvent<T> | undefined;
@@ -196,17 +199,23 @@ export class MessageHub<T = string> {
     this.#options = resolveOptions(options);
     this.chatroomId = this.#options.chatroomId;
     this.#store = this.#options.store;
-    this.#encodes = this.#options.encode ?? this.#store.encodes;
+    this.#encodes = this.#options.encode ?? this.#store?.encodes ?? false;
     this.#history = new HistoryRing<T>(this.#options.historySize);
     this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
     this.closed = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
     });
+    const store = this.#store;
     let state: RoomState<T> | PromiseLike<RoomState<T>>;
-    try {
-      state = this.#store.open<T>(this.chatroomId, { historySize: this.#options.historySize });
-    } catch (error) {
-      state = Promise.reject(error);
+    if (store === undefined) {
+      const seed = this.#options.seed;
+      state = { epoch: seed?.epoch ?? randomId(), lastEventId: seed?.lastEventId ?? 0, history: seed?.history ?? [] };
+    } else {
+      try {
+        state = store.open<T>(this.chatroomId, { historySize: this.#options.historySize });
+      } catch (error) {
+        state = Promise.reject(error);
+      }
     }
     if (isPromiseLike(state)) void this.#mailbox.post(OP_OPEN, state);
     else this.#opened(state);
@@ -370,6 +379,12 @@ export class MessageHub<T = string> {
     }
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
       throw new InvalidArgumentError(`Expected \`limit\` to be an integer >= 0, got ${describe(limit)}`);
+    }
+    if (this.#store === undefined) {
+      return this.#query(() => {
+        const events = this.#history.after(since);
+        return limit === undefined ? events : events.slice(0, limit);
+      });
     }
     return this.#store.read<T>(this.chatroomId, since, limit);
   }
@@ -547,12 +562,13 @@ export class MessageHub<T = string> {
 
   #effect(kind: number, a: unknown, b?: unknown, c?: unknown, d?: unknown): void {
     const fx = this.#fx;
-    const at = fx.length;
+    const at = this.#fxLength;
     fx[at] = kind;
     fx[at + 1] = a;
     fx[at + 2] = b;
     fx[at + 3] = c;
     fx[at + 4] = d;
+    this.#fxLength = at + FX_STRIDE;
   }
 
   #onSend(from: string | undefined, to: string | undefined, message: T, ack: Deferred<number> | undefined): void {
@@ -602,7 +618,8 @@ export class MessageHub<T = string> {
   /** Records `event` in the history and the batch; it reaches `recipients` and the listeners after the commit. */
   #stage(event: HubEvent<T>, recipients: readonly Session<T>[], line?: string): void {
     this.#history.push(event);
-    this.#staged.push(event);
+    this.#stagedCount++;
+    if (this.#store !== undefined) this.#staged.push(event);
     let text = line;
     if (this.#encodes) this.#lines.push((text ??= JSON.stringify(event)));
     this.#effect(FX_EVENT, event, recipients, this.#listeners, text);
@@ -721,28 +738,28 @@ export class MessageHub<T = string> {
    * store, for a full listener, or for the listeners to flush on close.
    */
   readonly #commit = (): void | Promise<void> => {
+    const count = this.#stagedCount;
+    if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
+    this.#stagedCount = 0;
+    const last = this.#lastId;
+    const store = this.#store;
+    if (store === undefined) return this.#committed(last, count);
     const events = this.#staged;
-    if (events.length === 0) return this.#runIfAny();
     const lines = this.#encodes ? this.#lines : undefined;
     this.#staged = [];
     if (lines !== undefined) this.#lines = [];
     let written: void | Promise<void>;
     try {
-      written = this.#store.append<T>(this.chatroomId, events, lines);
+      written = store.append<T>(this.chatroomId, events, lines);
     } catch (error) {
       return this.#failCommit(error);
     }
-    const last = (events[events.length - 1] as HubEvent<T>).id;
-    if (written === undefined || !isPromiseLike(written)) return this.#committed(last, events.length);
+    if (written === undefined || !isPromiseLike(written)) return this.#committed(last, count);
     return written.then(
-      () => this.#committed(last, events.length),
+      () => this.#committed(last, count),
       (error: unknown) => this.#failCommit(error),
     );
   };
-
-  #runIfAny(): void | Promise<void> {
-    return this.#fx.length === 0 ? undefined : this.#run();
-  }
 
   #committed(last: number, count: number): void | Promise<void> {
     this.#committedId = last;
@@ -758,17 +775,18 @@ export class MessageHub<T = string> {
   /** Runs the effects of the committed batch, in order. */
   #run(): void | Promise<void> {
     const fx = this.#fx;
+    const length = this.#fxLength;
     this.#fx = this.#fxSpare;
+    this.#fxLength = 0;
     this.#fxSpare = [];
-    return this.#runFrom(fx, 0, undefined);
+    return this.#runFrom(fx, length, 0, undefined);
   }
 
   /**
    * Runs effects from `start`. When a listener is full after an event, the room waits for it
    * there, so a listener never holds more than its bound, and goes on after.
    */
-  #runFrom(fx: unknown[], start: number, closing: Promise<void> | undefined): void | Promise<void> {
-    const length = fx.length;
+  #runFrom(fx: unknown[], length: number, start: number, closing: Promise<void> | undefined): void | Promise<void> {
     for (let i = start; i < length; i += FX_STRIDE) {
       const a = fx[i + 1];
       const b = fx[i + 2];
@@ -779,7 +797,7 @@ export class MessageHub<T = string> {
             const full = this.#full;
             this.#full = [];
             const next = i + FX_STRIDE;
-            return Promise.all(full.map((slot) => slot.whenRoom())).then(() => this.#runFrom(fx, next, closing));
+            return Promise.all(full.map((slot) => slot.whenRoom())).then(() => this.#runFrom(fx, length, next, closing));
           }
           break;
         case FX_ONE:
@@ -818,11 +836,12 @@ export class MessageHub<T = string> {
     }
     this.#current = undefined;
     this.#currentLine = undefined;
-    fx.length = 0;
+    // Drop the references so delivered events can be collected; keep the buffer itself.
+    fx.fill(undefined, 0, length);
     this.#fxSpare = fx;
     if (this.#overflowed.length > 0) this.#dropOverflowed();
     // Leaves staged for overflowed sessions are a batch of their own.
-    const more = this.#staged.length > 0 || this.#fx.length > 0 ? this.#commit() : undefined;
+    const more = this.#stagedCount > 0 || this.#fxLength > 0 ? this.#commit() : undefined;
     if (closing === undefined) return more;
     return more === undefined ? closing : Promise.all([closing, more]).then(noop);
   }
@@ -867,7 +886,7 @@ export class MessageHub<T = string> {
 
   async #release(): Promise<void> {
     try {
-      await this.#store.release(this.chatroomId);
+      await this.#store?.release(this.chatroomId);
     } catch (error) {
       this.#report(new StoreError(`The store failed to release room ${this.chatroomId}`, { cause: error }));
     }
@@ -882,11 +901,14 @@ export class MessageHub<T = string> {
     this.#ended = true;
     this.#status = 'closed';
     this.#staged = [];
+    this.#stagedCount = 0;
     this.#lines = [];
     const fx = this.#fx;
+    const length = this.#fxLength;
     this.#fx = [];
+    this.#fxLength = 0;
     const detached: Promise<void>[] = [];
-    for (let i = 0; i < fx.length; i += FX_STRIDE) {
+    for (let i = 0; i < length; i += FX_STRIDE) {
       const kind = fx[i] as number;
       if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
       else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);

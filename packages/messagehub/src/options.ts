@@ -1,6 +1,5 @@
 import { InvalidOptionError, type HubError } from './errors.js';
 import type { HubEvent } from './event.js';
-import { MemoryStore } from './memory-store.js';
 import type { RoomStore } from './store.js';
 
 /** Options of {@link MessageHub}. Only `chatroomId` is required. */
@@ -63,7 +62,9 @@ export interface ResolvedOptions<T> {
   readonly historySize: number;
   readonly listenerBufferSize: number;
   readonly sessionBufferSize: number;
-  readonly store: RoomStore;
+  /** Undefined: the hub keeps its sequence itself (the default, an in-memory room of its own). */
+  readonly store: RoomStore | undefined;
+  readonly seed: Seed<T> | undefined;
   readonly encode: boolean | undefined;
   readonly clock: () => number;
   readonly onError: ((error: HubError) => void) | undefined;
@@ -151,13 +152,10 @@ export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOption
   if (typeof chatroomId !== 'string' || chatroomId.length === 0) {
     throw new InvalidOptionError(`Expected \`chatroomId\` to be a non-empty string, got ${describe(chatroomId)}`);
   }
-  let store = storeOption(options.store);
+  const store = storeOption(options.store);
   const seed = seedOption<T>(chatroomId, options.seed);
-  if (seed !== undefined) {
-    if (store !== undefined) throw new InvalidOptionError('Expected either `store` or `seed`, got both');
-    const seeded = new MemoryStore();
-    seeded.seed(chatroomId, seed);
-    store = seeded;
+  if (seed !== undefined && store !== undefined) {
+    throw new InvalidOptionError('Expected either `store` or `seed`, got both');
   }
   const { encode } = options;
   if (encode !== undefined && typeof encode !== 'boolean') {
@@ -169,7 +167,8 @@ export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOption
     historySize: integerOption('historySize', options.historySize, 0, 1024),
     listenerBufferSize: integerOption('listenerBufferSize', options.listenerBufferSize, 1, 1024),
     sessionBufferSize: integerOption('sessionBufferSize', options.sessionBufferSize, 1, 16384),
-    store: store ?? new MemoryStore(),
+    store,
+    seed,
     encode,
     clock: functionOption<() => number>('clock', options.clock) ?? Date.now,
     onError: functionOption<(error: HubError) => void>('onError', options.onError),
