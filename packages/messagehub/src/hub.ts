@@ -186,6 +186,8 @@ export class MessageHub<T = string> {
   #fx: unknown[] = [];
   #fxLength = 0;
   #fxSpare: unknown[] = [];
+  /** Without a store: what the current command must wait for (a full listener, the close's flush). */
+  #waits: Promise<void>[] = [];
   /** The event being fanned out and its JSON text, for {@link encoded}. */
   #current: HubEvent<T> | undefined;
   #currentLine: string | undefined;
@@ -508,6 +510,20 @@ export class MessageHub<T = string> {
   /** The drain loop's handler: the only place room state changes. */
   readonly #handle = (op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> => {
     if (this.#failure !== undefined) return this.#refuse(op, a, b, c);
+    const wait = this.#command(op, a, b, c);
+    if (this.#store !== undefined) return wait;
+    // Without a store effects happened already: settle what they left before the next command.
+    this.#current = undefined;
+    this.#currentLine = undefined;
+    while (this.#overflowed.length > 0) this.#dropOverflowed();
+    const waits = this.#waits;
+    if (waits.length === 0) return wait;
+    this.#waits = [];
+    if (wait !== undefined) waits.push(wait);
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
+  };
+
+  #command(op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> {
     switch (op) {
       case OP_SEND:
         this.#onSend(a as string | undefined, b as string | undefined, c as T, undefined);
@@ -543,7 +559,7 @@ export class MessageHub<T = string> {
       default:
         return undefined;
     }
-  };
+  }
 
   /** After the store failed: every command gets the failure, nothing changes. */
   #refuse(op: number, a: unknown, b: unknown, c: unknown): void {
@@ -561,6 +577,12 @@ export class MessageHub<T = string> {
   }
 
   #effect(kind: number, a: unknown, b?: unknown, c?: unknown, d?: unknown): void {
+    if (this.#store === undefined) {
+      // Nothing to commit to: the effect happens now, as the command is handled.
+      const wait = this.#exec(kind, a, b, c, d);
+      if (wait !== undefined) this.#waits.push(wait);
+      return;
+    }
     const fx = this.#fx;
     const at = this.#fxLength;
     fx[at] = kind;
@@ -619,7 +641,9 @@ export class MessageHub<T = string> {
   #stage(event: HubEvent<T>, recipients: readonly Session<T>[], line?: string): void {
     this.#history.push(event);
     this.#stagedCount++;
-    if (this.#store !== undefined) this.#staged.push(event);
+    // Without a store an event is as committed as it gets once it has its id.
+    if (this.#store === undefined) this.#committedId = event.id;
+    else this.#staged.push(event);
     let text = line;
     if (this.#encodes) this.#lines.push((text ??= JSON.stringify(event)));
     this.#effect(FX_EVENT, event, recipients, this.#listeners, text);
@@ -788,51 +812,15 @@ export class MessageHub<T = string> {
    */
   #runFrom(fx: unknown[], length: number, start: number, closing: Promise<void> | undefined): void | Promise<void> {
     for (let i = start; i < length; i += FX_STRIDE) {
-      const a = fx[i + 1];
-      const b = fx[i + 2];
-      switch (fx[i] as number) {
-        case FX_EVENT:
-          this.#fanOut(a as HubEvent<T>, b as Session<T>[], fx[i + 3] as ListenerSlot<T>[], fx[i + 4] as string | undefined);
-          if (this.#full.length > 0) {
-            const full = this.#full;
-            this.#full = [];
-            const next = i + FX_STRIDE;
-            return Promise.all(full.map((slot) => slot.whenRoom())).then(() => this.#runFrom(fx, length, next, closing));
-          }
-          break;
-        case FX_ONE:
-          // A replay or the session's own remove/leave: one past the keep-buffer's bound is kept.
-          (a as Session<T>).deliver(b as SessionEvent<T>);
-          break;
-        case FX_COMPLETE:
-          (a as Session<T>).complete();
-          break;
-        case FX_ACK:
-          (a as Deferred<unknown>).resolve(b);
-          break;
-        case FX_QUERY:
-          try {
-            (b as (value: unknown) => void)((a as () => unknown)());
-          } catch (error) {
-            (fx[i + 3] as (error: unknown) => void)(error);
-          }
-          break;
-        case FX_JOINED:
-          try {
-            (a as (position: JoinPosition) => void)(b as JoinPosition);
-          } catch (error) {
-            this.#report(error);
-          }
-          break;
-        case FX_DETACH:
-          void (a as ListenerSlot<T>).finish().then(b as () => void);
-          break;
-        case FX_CLOSE:
-          closing = this.#finishClose(a as Session<T>[], b as ListenerSlot<T>[]);
-          break;
-        default:
-          break;
+      const wait = this.#exec(fx[i] as number, fx[i + 1], fx[i + 2], fx[i + 3], fx[i + 4]);
+      if (wait === undefined) continue;
+      if (fx[i] === FX_CLOSE) {
+        closing = wait;
+        continue;
       }
+      // A listener is full: the room waits for it here, then goes on with the next effect.
+      const next = i + FX_STRIDE;
+      return wait.then(() => this.#runFrom(fx, length, next, closing));
     }
     this.#current = undefined;
     this.#currentLine = undefined;
@@ -844,6 +832,54 @@ export class MessageHub<T = string> {
     const more = this.#stagedCount > 0 || this.#fxLength > 0 ? this.#commit() : undefined;
     if (closing === undefined) return more;
     return more === undefined ? closing : Promise.all([closing, more]).then(noop);
+  }
+
+  /**
+   * Lets one effect happen. Returns a promise when the room must wait: a listener is full after an
+   * event, or (FX_CLOSE) the listeners are flushing.
+   */
+  #exec(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): Promise<void> | undefined {
+    switch (kind) {
+      case FX_EVENT:
+        this.#fanOut(a as HubEvent<T>, b as Session<T>[], c as ListenerSlot<T>[], d as string | undefined);
+        if (this.#full.length > 0) {
+          const full = this.#full;
+          this.#full = [];
+          return Promise.all(full.map((slot) => slot.whenRoom())).then(noop);
+        }
+        return undefined;
+      case FX_ONE:
+        // A replay or the session's own remove/leave: one past the keep-buffer's bound is kept.
+        (a as Session<T>).deliver(b as SessionEvent<T>);
+        return undefined;
+      case FX_COMPLETE:
+        (a as Session<T>).complete();
+        return undefined;
+      case FX_ACK:
+        (a as Deferred<unknown>).resolve(b);
+        return undefined;
+      case FX_QUERY:
+        try {
+          (b as (value: unknown) => void)((a as () => unknown)());
+        } catch (error) {
+          (c as (error: unknown) => void)(error);
+        }
+        return undefined;
+      case FX_JOINED:
+        try {
+          (a as (position: JoinPosition) => void)(b as JoinPosition);
+        } catch (error) {
+          this.#report(error);
+        }
+        return undefined;
+      case FX_DETACH:
+        void (a as ListenerSlot<T>).finish().then(b as () => void);
+        return undefined;
+      case FX_CLOSE:
+        return this.#finishClose(a as Session<T>[], b as ListenerSlot<T>[]);
+      default:
+        return undefined;
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { MessageHub, isVisibleTo, type HubEvent, type SessionEvent } from '../src/index.js';
+import { MemoryStore, MessageHub, isVisibleTo, type HubEvent, type RoomStore, type SessionEvent } from '../src/index.js';
 
 type Command =
   | { kind: 'add'; user: number; session: number }
@@ -52,14 +52,29 @@ async function caller(hub: MessageHub<string>, name: number, commands: Command[]
   }
 }
 
-describe('MessageHub properties', () => {
+const slow = (): RoomStore => {
+  const store = new MemoryStore();
+  return {
+    encodes: false,
+    open: (room, options) => store.open(room, options),
+    append: (room, events) => new Promise<void>((resolve) => setImmediate(() => resolve(store.append(room, events)))),
+    read: (room, since, limit) => store.read(room, since, limit),
+    release: () => undefined,
+  };
+};
+
+for (const [mode, store] of [
+  ['without a store', (): RoomStore | undefined => undefined],
+  ['with a store that commits later', slow],
+] as const) describe(`MessageHub properties, ${mode}`, () => {
   it('random interleavings from many async callers keep every stream ordered, gap-free and complete', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(command, { maxLength: 25 }), { minLength: 1, maxLength: 5 }),
         fc.integer({ min: 0, max: 40 }),
         async (callers, historySize) => {
-          const hub = new MessageHub<string>({ chatroomId: 'p', historySize, mailboxSize: 4 });
+          const chosen = store();
+          const hub = new MessageHub<string>({ chatroomId: 'p', historySize, mailboxSize: 4, ...(chosen === undefined ? {} : { store: chosen }) });
           const log: HubEvent<string>[] = [];
           hub.attachListener((event) => {
             log.push(event);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BufferOverflowError, MessageHub, type SessionEvent } from '../src/index.js';
+import { BufferOverflowError, MemoryStore, MessageHub, type SessionEvent } from '../src/index.js';
 import { T0, clock, record } from './helpers.js';
 
 const room = 'lobby';
@@ -76,6 +76,24 @@ describe('session keep-buffer', () => {
     const ignored = hub.add('idle', 's1');
     const watcher = record(hub.add('watcher', 's1'));
     for (let i = 0; i < 10; i++) void hub.system(`m${i}`);
+    await hub.close();
+    const seen: number[] = [];
+    const error = await new Promise<unknown>((resolve) => {
+      ignored.subscribe({ next: (e) => seen.push((e as { id: number }).id), error: resolve, complete: () => resolve(null) });
+    });
+    expect(error).to.be.instanceOf(BufferOverflowError).with.property('code', 'BUFFER_OVERFLOW');
+    expect(seen).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    const watched = await watcher.done;
+    // The room saw the idle session leave right after the event that overflowed it, nothing was silent.
+    expect(watched.find((e) => e.type === 'leave')).to.deep.include({ id: 7, userId: 'idle' });
+    expect(ids(watched)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i + 2));
+  });
+
+  it('with a store: ends the stream at once and the room sees the session leave after the batch that overflowed it', async () => {
+    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 5, store: new MemoryStore() });
+    const ignored = hub.add('idle', 's1');
+    const watcher = record(hub.add('watcher', 's1'));
+    for (let i = 0; i < 10; i++) void hub.system(`m${i}`);
     await hub.getHistory();
     await hub.close();
     const seen: number[] = [];
@@ -91,8 +109,8 @@ describe('session keep-buffer', () => {
     expect(ids(watched)).to.deep.equal(Array.from({ length: 13 }, (_, i) => i + 2));
   });
 
-  it('ends an overflowed session with BUFFER_OVERFLOW and no leave after close when the room closes in the same batch', async () => {
-    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 5 });
+  it('with a store: ends an overflowed session with BUFFER_OVERFLOW and no leave after close when the room closes in the same batch', async () => {
+    const hub = new MessageHub({ chatroomId: room, clock, sessionBufferSize: 5, store: new MemoryStore() });
     const ignored = hub.add('idle', 's1');
     const watcher = record(hub.add('watcher', 's1'));
     for (let i = 0; i < 10; i++) void hub.system(`m${i}`);

@@ -132,6 +132,26 @@ describe('MessageHub and its store', () => {
     });
   });
 
+  describe('listeners with a store', () => {
+    it('hold no more than their bound: the room waits for a full listener in the middle of a committed batch', async () => {
+      const bound = 16;
+      const hub = new MessageHub({ chatroomId: 'lobby', clock, store: new MemoryStore(), listenerBufferSize: bound, mailboxSize: 64 });
+      const seen: number[] = [];
+      let maxBuffered = 0;
+      hub.attachListener(async (event) => {
+        maxBuffered = Math.max(maxBuffered, ...hub.stats().listenerBuffers);
+        await turns(1);
+        seen.push(event.id);
+      });
+      const ada = record(hub.add('ada', 's1'));
+      for (let i = 0; i < 500; i++) void hub.system(`m${i}`);
+      await hub.close();
+      expect(seen).to.deep.equal(Array.from({ length: 502 }, (_, i) => i + 1));
+      expect(maxBuffered).to.be.at.most(bound);
+      expect((await ada.done).map((e) => e.id)).to.deep.equal(seen);
+    });
+  });
+
   describe('#publish', () => {
     it('resolves with the committed id of each message, whispers included', async () => {
       const hub = new MessageHub({ chatroomId: 'lobby', clock });
