@@ -95,7 +95,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       h.peer.last.open();
       await flush();
       expect(h.peer.last.received).to.deep.equal([{ type: 'hello', v: 1, token: 't1', user: 'ada', meta: { app: 'x' } }]);
-      h.peer.last.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'c1', heartbeatMs: 0, maxFrameBytes: 1024 });
+      h.peer.last.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'Jm3eXo1vT0q6a9LbZx4W2g', heartbeatMs: 0, maxFrameBytes: 1024 });
       await flush();
       expect(h.client.state).to.equal('connected');
       expect(h.client.userId).to.equal('ada');
@@ -297,9 +297,9 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(join).to.deep.include({ since: 2 });
       connection.push(
         { type: 'ok', ref: join.ref!, room: 'lobby', lastEventId: 4 },
-        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'leave', userId: 'ada', sessionId: 'c1', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'leave', userId: 'ada', sessionId: 'Jm3eXo1vT0q6a9LbZx4W2g', unixTime: 3 } },
         { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
-        { type: 'event', room: 'lobby', event: { id: 5, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 5 } },
+        { type: 'event', room: 'lobby', event: { id: 5, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'p8Rk2NwYb5dQeH0sVt7c_A', unixTime: 5 } },
         eventFrame('lobby', 6),
       );
       await flush();
@@ -327,7 +327,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       connection.push(
         { type: 'ok', ref: connection.sent('join')[0]!.ref!, room: 'lobby', lastEventId: 2 },
         { type: 'gap', room: 'lobby', since: 51, resumeAt: 3, reason: 'reset' },
-        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'p8Rk2NwYb5dQeH0sVt7c_A', unixTime: 3 } },
         { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
       );
       expect(room.ids()).to.deep.equal([41, 51, 'gap3', 3, 4]);

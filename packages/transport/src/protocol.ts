@@ -141,6 +141,7 @@ export interface WelcomeFrame {
   type: 'welcome';
   v: number;
   userId: string;
+  /** Random, 22 base64url characters, unique across servers and restarts; the session id in rooms. */
   connectionId: string;
   heartbeatMs: number;
   maxFrameBytes: number;

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ForbiddenError, HubServer, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
-import { TestClient, cleanup, delay, startServer } from './helpers.js';
+import { TestClient, cleanup, delay, startServer, type Running } from './helpers.js';
 
 describe('HubServer', () => {
   afterEach(cleanup);
@@ -101,6 +101,35 @@ describe('HubServer', () => {
       expect(await client.next('bye')).to.include({ code: 'AUTH_TIMEOUT' });
       await client.closed;
       expect(server.metrics().authFailures).to.equal(1);
+    });
+  });
+
+  describe('connection ids', () => {
+    /** Welcomes `count` connections (WebSocket and TCP in turn); returns their ids and session ids. */
+    async function idsOf(running: Running, count: number): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const client = i % 2 === 0 ? await running.ws() : await running.tcp();
+        const { connectionId } = await client.hello({ user: `u${i}` });
+        client.send({ type: 'join', ref: 1, room: 'ids' });
+        const own = await client.waitFor((f) => f.type === 'event' && (f['event'] as { userId?: string }).userId === `u${i}`);
+        expect(own['event']).to.include({ sessionId: connectionId });
+        ids.push(String(connectionId));
+        client.close();
+      }
+      return ids;
+    }
+
+    it('are random URL-safe ids that no other server, nor the same server restarted, hands out', async () => {
+      const first = await startServer();
+      const second = await startServer();
+      const ids = [...(await idsOf(first, 6)), ...(await idsOf(second, 6))];
+      await first.server.close();
+      const ports = { ws: Number(new URL(first.wsUrl).port), tcp: first.tcpPort };
+      const restarted = await startServer({}, ports);
+      ids.push(...(await idsOf(restarted, 6)));
+      for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_-]{16,}$/);
+      expect(new Set(ids).size).to.equal(ids.length);
     });
   });
 
