@@ -126,7 +126,7 @@ export class UnsupportedVersionError extends ServerError {
   }
 }
 
-/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`: the server could not use a frame. */
+/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`: the server could not use a frame. */
 export class ProtocolError extends ServerError {
   override readonly name: string = 'ProtocolError';
 }
@@ -176,6 +176,7 @@ const classByCode: Readonly<Partial<Record<WireErrorCode, ServerErrorClass>>> = 
   UNKNOWN_TYPE: ProtocolError,
   INVALID_FIELD: ProtocolError,
   FRAME_TOO_LARGE: ProtocolError,
+  FRAME_TOO_DEEP: ProtocolError,
   FORBIDDEN: ForbiddenError,
   ROOM_NOT_FOUND: RoomError,
   NOT_JOINED: RoomError,

@@ -34,6 +34,12 @@ export class FrameTooLargeError extends WireError {
   readonly code = 'FRAME_TOO_LARGE' as const;
 }
 
+/** The frame nests arrays and objects deeper than `MAX_FRAME_DEPTH` (64) levels. */
+export class FrameTooDeepError extends WireError {
+  override readonly name = 'FrameTooDeepError';
+  readonly code = 'FRAME_TOO_DEEP' as const;
+}
+
 /** A frame other than `hello`, `ping`, `pong` or `bye` arrived before `hello`. */
 export class NotAuthenticatedError extends WireError {
   override readonly name = 'NotAuthenticatedError';

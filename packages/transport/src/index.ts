@@ -37,6 +37,7 @@ export {
   AuthTimeoutError,
   BadFrameError,
   ForbiddenError,
+  FrameTooDeepError,
   FrameTooLargeError,
   InternalError,
   InvalidArgumentWireError,
