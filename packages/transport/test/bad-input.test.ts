@@ -68,6 +68,16 @@ describe('bad input', () => {
       expect(ada.isClosed || bob.isClosed).to.equal(false);
       expect(errors).to.deep.equal([]);
     });
+
+    it(`passes strings with lone surrogates over ${carrier} to the other members unchanged`, async () => {
+      const running = await startServer();
+      const { ada, bob } = await twoMembers(running, carrier);
+      const data = { text: 'a\ud800b\udfffc', ['\udc00key']: ['\ud83d', '\ud83d\ude00'] };
+      ada.send({ type: 'publish', ref: 1, room: 'r', data });
+      expect(await ada.next('ok')).to.include({ ref: 1 });
+      await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
+      expect(messages(bob).map((m) => m.message)).to.deep.equal([data]);
+    });
   }
 
   it('answers an oversized WebSocket frame with FRAME_TOO_LARGE and keeps the connection', async () => {
