@@ -212,3 +212,11 @@ const fatalCodes: ReadonlySet<string> = new Set<WireErrorCode>([
 export function isFatalCode(code: string): boolean {
   return fatalCodes.has(code);
 }
+
+/**
+ * Whether the server refused the client's `hello` itself as malformed (a `user` or `meta` outside
+ * the protocol's limits): the next attempt would send the same `hello`, so the client stops.
+ */
+export function isRefusedHello(error: ServerError): boolean {
+  return error instanceof ProtocolError && error.frame === 'hello';
+}

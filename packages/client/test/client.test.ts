@@ -10,6 +10,7 @@ import {
   DisconnectedError,
   ForbiddenError,
   InvalidArgumentError,
+  ProtocolError,
   RequestTimeoutError,
   SendDiscardedError,
   UnknownOpError,
@@ -135,6 +136,30 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(h.peer.connections).to.have.length(1);
       expect(h.client.state).to.equal('disconnected');
       expect(room.error).to.be.instanceOf(AuthError).with.property('code', 'AUTH_FAILED');
+    });
+
+    it('stops for good when the server refuses the hello itself, since a retry would send the same hello', async () => {
+      const h = start({ meta: { deep: [] } });
+      const room = collect(h.client, 'lobby');
+      h.peer.last.open();
+      await flush();
+      h.peer.last.push({ type: 'error', code: 'FRAME_TOO_DEEP', message: 'too deep', frame: 'hello' });
+      h.peer.last.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections).to.have.length(1);
+      expect(h.client.state).to.equal('disconnected');
+      expect(room.error).to.be.instanceOf(ProtocolError).with.property('code', 'FRAME_TOO_DEEP');
+    });
+
+    it('tries again after a protocol error that does not answer the hello', async () => {
+      const h = start();
+      h.peer.last.open();
+      await flush();
+      h.peer.last.push({ type: 'error', code: 'BAD_FRAME', message: 'odd' });
+      h.peer.last.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections.length).to.be.greaterThan(1);
+      expect(h.client.state).to.not.equal('disconnected');
     });
   });
 

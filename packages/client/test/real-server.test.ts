@@ -235,6 +235,17 @@ describe('MsghubClient against the real server', () => {
       });
     }
 
+    it('stops for good with ProtocolError when the server refuses its hello: a meta nested past the depth limit', async () => {
+      const { wsUrl } = await serve();
+      const c = client(wsUrl, { meta: { deep: JSON.parse('['.repeat(70) + ']'.repeat(70)) as unknown } });
+      const errors: ClientError[] = [];
+      c.errors$.subscribe((e) => errors.push(e));
+      await waitFor(c.state$, (s) => s === 'disconnected');
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.be.instanceOf(ProtocolError).with.property('code', 'FRAME_TOO_DEEP');
+      expect(errors[0]).to.have.property('frame', 'hello');
+    });
+
     it('stops for good with AuthError when the server refuses the credentials', async () => {
       const { wsUrl } = await serve({ authenticate: () => false });
       const c = client(wsUrl);
