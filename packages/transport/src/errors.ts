@@ -126,6 +126,16 @@ export class InternalError extends WireError {
   readonly code = 'INTERNAL' as const;
 }
 
+/**
+ * A user id the protocol cannot carry (not a string of 1 to 256 characters) was given to a server
+ * API: `server.tokens.issue()`. A `TypeError`; its `code` is the one a client gets for such an id
+ * in a frame, and the one an RPC handler that lets it through answers with.
+ */
+export class InvalidUserIdError extends TypeError {
+  override readonly name = 'InvalidUserIdError';
+  readonly code = 'INVALID_FIELD' as const;
+}
+
 const wireCodes: ReadonlySet<string> = new Set<string>(WIRE_ERROR_CODES);
 
 /**

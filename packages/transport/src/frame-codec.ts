@@ -16,11 +16,13 @@ function fail(frame: Fields, field: string, expected: string): never {
 /** Room names, user ids and operation names are at most this long. */
 export const MAX_NAME_LENGTH = 256;
 
+/** Whether `value` is a valid name: a room name, user id or operation name, 1 to 256 characters. */
+export function isName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH;
+}
+
 function requireString(frame: Fields, field: string): void {
-  const value = frame[field];
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
-    fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);
-  }
+  if (!isName(frame[field])) fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);
 }
 
 function optionalString(frame: Fields, field: string): void {
@@ -49,7 +51,7 @@ const checks: Record<ClientFrame['type'], Check> = {
   hello(frame) {
     if (typeof frame['v'] !== 'number' || !Number.isSafeInteger(frame['v'])) fail(frame, 'v', 'an integer');
     optionalString(frame, 'token');
-    optionalString(frame, 'user');
+    if (frame['user'] !== undefined) requireString(frame, 'user');
     const meta = frame['meta'];
     if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
       fail(frame, 'meta', 'an object');

@@ -42,6 +42,7 @@ export {
   InternalError,
   InvalidArgumentWireError,
   InvalidFieldError,
+  InvalidUserIdError,
   NotAuthenticatedError,
   NotFoundWireError,
   NotJoinedError,

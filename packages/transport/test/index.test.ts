@@ -16,6 +16,7 @@ describe('@msghub/transport exports', () => {
       'InternalError',
       'InvalidArgumentWireError',
       'InvalidFieldError',
+      'InvalidUserIdError',
       'MAX_FRAME_DEPTH',
       'MAX_TCP_FRAME_BYTES',
       'MemoryOfflineQueue',

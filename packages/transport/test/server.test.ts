@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ForbiddenError, HubServer, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
+import { ForbiddenError, HubServer, InvalidUserIdError, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
 import { TestClient, cleanup, delay, startServer, type Running } from './helpers.js';
 
 describe('HubServer', () => {
@@ -92,6 +92,41 @@ describe('HubServer', () => {
       const bad = await TestClient.ws(wsUrl, { authorization: 'Bearer bad' });
       bad.send({ type: 'hello', v: 1 });
       expect(await bad.next('error')).to.include({ code: 'AUTH_FAILED' });
+    });
+
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`refuses a hello.user outside 1 to 256 characters over ${carrier} with INVALID_FIELD and lets the client say hello again`, async () => {
+        const running = await startServer();
+        const client = carrier === 'ws' ? await running.ws() : await running.tcp();
+        for (const user of ['x'.repeat(257), '']) {
+          client.send({ type: 'hello', v: 1, user });
+          expect(await client.next('error')).to.include({ code: 'INVALID_FIELD', frame: 'hello' });
+        }
+        expect(await client.hello({ user: 'x'.repeat(256) })).to.include({ userId: 'x'.repeat(256) });
+        expect(running.server.metrics().authFailures).to.equal(0);
+      });
+    }
+
+    it('fails authentication for a user id over 256 characters from the WebSocket URL', async () => {
+      const { wsUrl, server } = await startServer();
+      const client = await TestClient.ws(`${wsUrl}?user=${'x'.repeat(257)}`);
+      client.send({ type: 'hello', v: 1 });
+      expect(await client.next('error')).to.include({ code: 'AUTH_FAILED' });
+      await client.closed;
+      expect(server.metrics().authFailures).to.equal(1);
+    });
+
+    it('refuses to issue a connect token for a user id outside 1 to 256 characters', async () => {
+      const { ws, server } = await startServer({ trustClientUser: false });
+      for (const userId of ['x'.repeat(257), '']) {
+        expect(() => server.tokens.issue(userId))
+          .to.throw(InvalidUserIdError)
+          .that.is.instanceOf(TypeError)
+          .and.has.property('code', 'INVALID_FIELD');
+      }
+      expect(server.tokens.size).to.equal(0);
+      const token = server.tokens.issue('x'.repeat(256));
+      expect(await (await ws()).hello({ token })).to.include({ userId: 'x'.repeat(256) });
     });
 
     it('closes a connection that sends no hello within the auth timeout', async () => {

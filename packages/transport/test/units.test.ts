@@ -8,6 +8,7 @@ import {
   FrameTooLargeError,
   InternalError,
   InvalidFieldError,
+  InvalidUserIdError,
   MAX_FRAME_DEPTH,
   MemoryOfflineQueue,
   RoomRegistry,
@@ -54,6 +55,8 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame('{"v":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"publish","room":"r"}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"join","room":"r","ref":1.5}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame(`{"type":"hello","v":1,"user":"${'x'.repeat(257)}"}`, 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"hello","v":1,"user":""}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame(`{"type":"ping","pad":"${'x'.repeat(100)}"}`, 64)).to.throw(FrameTooLargeError);
   });
 
@@ -191,9 +194,12 @@ describe('TokenStore', () => {
     expect(tokens.size).to.equal(1);
   });
 
-  it('rejects a bad ttl or user id with a TypeError', () => {
+  it('rejects a bad ttl with a TypeError, and a user id outside 1 to 256 characters with InvalidUserIdError', () => {
     expect(() => new TokenStore({ ttlMs: 0 })).to.throw(TypeError);
-    expect(() => new TokenStore().issue('')).to.throw(TypeError);
+    for (const userId of ['', 'x'.repeat(257), 5 as unknown as string]) {
+      expect(() => new TokenStore().issue(userId)).to.throw(InvalidUserIdError).that.is.instanceOf(TypeError).and.has.property('code', 'INVALID_FIELD');
+    }
+    expect(new TokenStore().issue('x'.repeat(256))).to.be.a('string');
   });
 });
 
@@ -338,6 +344,7 @@ describe('toWireError', () => {
     expect(toWireError(forbidden)).to.equal(forbidden);
     const closed = Object.assign(new Error('closed'), { code: 'CLOSED' });
     expect(toWireError(closed).code).to.equal('CLOSED');
+    expect(toWireError(new InvalidUserIdError('long')).code).to.equal('INVALID_FIELD');
     expect(toWireError(new Error('x'))).to.be.instanceOf(InternalError);
     expect(toWireError('string')).to.be.instanceOf(InternalError);
   });
