@@ -10,6 +10,7 @@ import {
   ServerError,
   errorFromWire,
   isFatalCode,
+  isRefusedHello,
   type ClientError,
   type DiscardReason,
 } from './errors.js';
@@ -347,7 +348,7 @@ export class MsghubClient {
   #lost(error: ClientError): void {
     this.#errors.next(error);
     const backoff = this.#options.reconnect;
-    const fatal = error instanceof ServerError && isFatalCode(error.code);
+    const fatal = error instanceof ServerError && (isFatalCode(error.code) || isRefusedHello(error));
     if (fatal || backoff === false || this.#attempt >= backoff.maxAttempts) {
       this.#shutdown(error, error);
       return;

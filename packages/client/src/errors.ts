@@ -126,7 +126,7 @@ export class UnsupportedVersionError extends ServerError {
   }
 }
 
-/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`, `UNENCODABLE`: the server could not use a frame. */
+/** `BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`, `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`, `UNENCODABLE`: the server could not use a frame. */
 export class ProtocolError extends ServerError {
   override readonly name: string = 'ProtocolError';
 }
@@ -179,6 +179,7 @@ const classByCode: Readonly<Partial<Record<WireErrorCode, ServerErrorClass>>> = 
   UNKNOWN_TYPE: ProtocolError,
   INVALID_FIELD: ProtocolError,
   FRAME_TOO_LARGE: ProtocolError,
+  FRAME_TOO_DEEP: ProtocolError,
   UNENCODABLE: ProtocolError,
   FORBIDDEN: ForbiddenError,
   ROOM_NOT_FOUND: RoomError,
@@ -214,4 +215,12 @@ const fatalCodes: ReadonlySet<string> = new Set<WireErrorCode>([
 /** Whether the client must stop reconnecting after the server sent `code`. */
 export function isFatalCode(code: string): boolean {
   return fatalCodes.has(code);
+}
+
+/**
+ * Whether the server refused the client's `hello` itself as malformed (a `user` or `meta` outside
+ * the protocol's limits): the next attempt would send the same `hello`, so the client stops.
+ */
+export function isRefusedHello(error: ServerError): boolean {
+  return error instanceof ProtocolError && error.frame === 'hello';
 }

@@ -20,7 +20,10 @@ export interface ClientOptions {
   connector: Connector;
   /** The credential sent in `hello.token`. A function is called before every connection attempt. @default none */
   token?: TokenSource;
-  /** Sent as `hello.user` (honoured only by authenticators that allow it). @default none */
+  /**
+   * Sent as `hello.user` (honoured only by authenticators that allow it): 1 to 256 characters, as
+   * the protocol allows. @default none
+   */
   user?: string;
   /** Sent as `hello.meta`. @default none */
   meta?: Record<string, unknown>;
@@ -57,6 +60,9 @@ export interface ResolvedOptions {
   readonly onDiscard: ((discarded: Discarded) => void) | undefined;
   readonly timers: Timers;
 }
+
+/** The longest user id the protocol carries (docs/protocol.md, Field limits). */
+const MAX_USER_LENGTH = 256;
 
 /** `0 (number)` style description of what was given. */
 export function describe(value: unknown): string {
@@ -119,6 +125,9 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     throw new InvalidOptionError(`Expected options.token to be a string or a function, got ${describe(options.token)}`);
   }
   checkType('options.user', options.user, 'string');
+  if (options.user !== undefined && (options.user.length === 0 || options.user.length > MAX_USER_LENGTH)) {
+    throw new InvalidOptionError(`Expected options.user to be 1 to ${MAX_USER_LENGTH} characters, got ${options.user.length}`);
+  }
   checkType('options.meta', options.meta, 'object');
   checkType('options.onDiscard', options.onDiscard, 'function');
   checkNumber('options.connectTimeoutMs', options.connectTimeoutMs, 1);

@@ -10,6 +10,7 @@ import {
   DisconnectedError,
   ForbiddenError,
   InvalidArgumentError,
+  ProtocolError,
   RequestTimeoutError,
   SendDiscardedError,
   UnknownOpError,
@@ -95,7 +96,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       h.peer.last.open();
       await flush();
       expect(h.peer.last.received).to.deep.equal([{ type: 'hello', v: 1, token: 't1', user: 'ada', meta: { app: 'x' } }]);
-      h.peer.last.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'c1', heartbeatMs: 0, maxFrameBytes: 1024 });
+      h.peer.last.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'Jm3eXo1vT0q6a9LbZx4W2g', heartbeatMs: 0, maxFrameBytes: 1024 });
       await flush();
       expect(h.client.state).to.equal('connected');
       expect(h.client.userId).to.equal('ada');
@@ -135,6 +136,30 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(h.peer.connections).to.have.length(1);
       expect(h.client.state).to.equal('disconnected');
       expect(room.error).to.be.instanceOf(AuthError).with.property('code', 'AUTH_FAILED');
+    });
+
+    it('stops for good when the server refuses the hello itself, since a retry would send the same hello', async () => {
+      const h = start({ meta: { deep: [] } });
+      const room = collect(h.client, 'lobby');
+      h.peer.last.open();
+      await flush();
+      h.peer.last.push({ type: 'error', code: 'FRAME_TOO_DEEP', message: 'too deep', frame: 'hello' });
+      h.peer.last.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections).to.have.length(1);
+      expect(h.client.state).to.equal('disconnected');
+      expect(room.error).to.be.instanceOf(ProtocolError).with.property('code', 'FRAME_TOO_DEEP');
+    });
+
+    it('tries again after a protocol error that does not answer the hello', async () => {
+      const h = start();
+      h.peer.last.open();
+      await flush();
+      h.peer.last.push({ type: 'error', code: 'BAD_FRAME', message: 'odd' });
+      h.peer.last.end();
+      h.timers.advance(60_000);
+      expect(h.peer.connections.length).to.be.greaterThan(1);
+      expect(h.client.state).to.not.equal('disconnected');
     });
   });
 
@@ -297,9 +322,9 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       expect(join).to.deep.include({ since: 2 });
       connection.push(
         { type: 'ok', ref: join.ref!, room: 'lobby', lastEventId: 4 },
-        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'leave', userId: 'ada', sessionId: 'c1', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'leave', userId: 'ada', sessionId: 'Jm3eXo1vT0q6a9LbZx4W2g', unixTime: 3 } },
         { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
-        { type: 'event', room: 'lobby', event: { id: 5, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 5 } },
+        { type: 'event', room: 'lobby', event: { id: 5, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'p8Rk2NwYb5dQeH0sVt7c_A', unixTime: 5 } },
         eventFrame('lobby', 6),
       );
       await flush();
@@ -327,7 +352,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       connection.push(
         { type: 'ok', ref: connection.sent('join')[0]!.ref!, room: 'lobby', lastEventId: 2 },
         { type: 'gap', room: 'lobby', since: 51, resumeAt: 3, reason: 'reset' },
-        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'c2', unixTime: 3 } },
+        { type: 'event', room: 'lobby', event: { id: 3, chatroomId: 'lobby', type: 'join', userId: 'ada', sessionId: 'p8Rk2NwYb5dQeH0sVt7c_A', unixTime: 3 } },
         { type: 'event', room: 'lobby', event: { id: 4, chatroomId: 'lobby', type: 'close', unixTime: 4 } },
       );
       expect(room.ids()).to.deep.equal([41, 51, 'gap3', 3, 4]);

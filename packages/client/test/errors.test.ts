@@ -22,6 +22,7 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
   UNKNOWN_TYPE: ProtocolError,
   INVALID_FIELD: ProtocolError,
   FRAME_TOO_LARGE: ProtocolError,
+  FRAME_TOO_DEEP: ProtocolError,
   NOT_AUTHENTICATED: AuthError,
   AUTH_FAILED: AuthError,
   AUTH_TIMEOUT: AuthError,

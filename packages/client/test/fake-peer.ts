@@ -44,7 +44,7 @@ export class PeerConnection implements Connection {
   /** Opens and completes the handshake. */
   welcome(heartbeatMs = 0): void {
     this.open();
-    this.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'c1', heartbeatMs, maxFrameBytes: 1 << 20 });
+    this.push({ type: 'welcome', v: 1, userId: 'ada', connectionId: 'Jm3eXo1vT0q6a9LbZx4W2g', heartbeatMs, maxFrameBytes: 1 << 20 });
   }
 
   /** Ends the connection from the server side (or the network), with an optional carrier error. */

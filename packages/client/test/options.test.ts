@@ -30,9 +30,16 @@ describe('options', () => {
       expect(resolveOptions({ connector, reconnect: false }).reconnect).to.equal(false);
     });
 
+    it('takes a user of 1 to 256 characters', () => {
+      expect(resolveOptions({ connector, user: 'x'.repeat(256) }).user).to.equal('x'.repeat(256));
+      expect(resolveOptions({ connector, user: 'x' }).user).to.equal('x');
+    });
+
     const invalid: [string, Partial<ClientOptions> & Record<string, unknown>][] = [
       ['a missing connector', { connector: undefined as unknown as Connector }],
       ['a numeric token', { token: 5 as unknown as string }],
+      ['an empty user', { user: '' }],
+      ['a user over 256 characters', { user: 'x'.repeat(257) }],
       ['a zero connect timeout', { connectTimeoutMs: 0 }],
       ['a negative heartbeat timeout', { heartbeatTimeoutMs: -1 }],
       ['a NaN request timeout', { requestTimeoutMs: Number.NaN }],

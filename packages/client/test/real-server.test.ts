@@ -7,6 +7,7 @@ import {
   DisconnectedError,
   ForbiddenError,
   OperationError,
+  ProtocolError,
   RequestTimeoutError,
   RoomError,
   UnknownOpError,
@@ -210,6 +211,39 @@ describe('MsghubClient against the real server', () => {
       await until(() => errors.length > 0);
       expect(errors[0]).to.be.instanceOf(RoomError).with.property('code', 'NOT_JOINED');
       expect(errors[0]).to.have.property('frame', 'publish');
+    });
+
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`reports data nested past the depth limit as ProtocolError FRAME_TOO_DEEP over ${carrier} and goes on`, async () => {
+        const { wsUrl, tcpUrl } = await serve();
+        const c = client(carrier === 'ws' ? wsUrl : tcpUrl);
+        const errors: ClientError[] = [];
+        c.errors$.subscribe((e) => errors.push(e));
+        const lobby = record(c, 'lobby');
+        await waitFor(c.state$, (s) => s === 'connected');
+        c.publish('lobby', 'before');
+        c.publish('lobby', JSON.parse('['.repeat(100) + ']'.repeat(100)));
+        c.publish('lobby', 'after');
+        await until(() => lobby.messages().length === 2);
+        expect(lobby.messages()).to.deep.equal(['before', 'after']);
+        const [before, after] = lobby.items.flatMap((item) => (item.type === 'message' ? [item.id] : []));
+        expect(after).to.equal((before ?? NaN) + 1);
+        expect(errors).to.have.length(1);
+        expect(errors[0]).to.be.instanceOf(ProtocolError).with.property('code', 'FRAME_TOO_DEEP');
+        expect(errors[0]).to.have.property('frame', 'publish');
+        expect(c.state).to.equal('connected');
+      });
+    }
+
+    it('stops for good with ProtocolError when the server refuses its hello: a meta nested past the depth limit', async () => {
+      const { wsUrl } = await serve();
+      const c = client(wsUrl, { meta: { deep: JSON.parse('['.repeat(70) + ']'.repeat(70)) as unknown } });
+      const errors: ClientError[] = [];
+      c.errors$.subscribe((e) => errors.push(e));
+      await waitFor(c.state$, (s) => s === 'disconnected');
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.be.instanceOf(ProtocolError).with.property('code', 'FRAME_TOO_DEEP');
+      expect(errors[0]).to.have.property('frame', 'hello');
     });
 
     it('stops for good with AuthError when the server refuses the credentials', async () => {

@@ -16,7 +16,7 @@ describe('tcpConnector', () => {
       socket.on('data', (chunk: Buffer) => {
         if (decoder.push(chunk).length === 0) return;
         socket.pause();
-        const welcome = { type: 'welcome', v: 1, userId: 'ada', connectionId: 'c1', heartbeatMs: 0, maxFrameBytes: 1 << 20 };
+        const welcome = { type: 'welcome', v: 1, userId: 'ada', connectionId: 'Jm3eXo1vT0q6a9LbZx4W2g', heartbeatMs: 0, maxFrameBytes: 1 << 20 };
         socket.write(encodeTcpFrame(JSON.stringify(welcome)));
       });
       socket.on('error', () => {});

@@ -34,6 +34,12 @@ export class FrameTooLargeError extends WireError {
   readonly code = 'FRAME_TOO_LARGE' as const;
 }
 
+/** The frame nests arrays and objects deeper than `MAX_FRAME_DEPTH` (64) levels. */
+export class FrameTooDeepError extends WireError {
+  override readonly name = 'FrameTooDeepError';
+  readonly code = 'FRAME_TOO_DEEP' as const;
+}
+
 /** A frame other than `hello`, `ping`, `pong` or `bye` arrived before `hello`. */
 export class NotAuthenticatedError extends WireError {
   override readonly name = 'NotAuthenticatedError';
@@ -118,6 +124,16 @@ export class NotFoundWireError extends WireError {
 export class InternalError extends WireError {
   override readonly name = 'InternalError';
   readonly code = 'INTERNAL' as const;
+}
+
+/**
+ * A user id the protocol cannot carry (not a string of 1 to 256 characters) was given to a server
+ * API: `server.tokens.issue()`. A `TypeError`; its `code` is the one a client gets for such an id
+ * in a frame, and the one an RPC handler that lets it through answers with.
+ */
+export class InvalidUserIdError extends TypeError {
+  override readonly name = 'InvalidUserIdError';
+  readonly code = 'INVALID_FIELD' as const;
 }
 
 const wireCodes: ReadonlySet<string> = new Set<string>(WIRE_ERROR_CODES);

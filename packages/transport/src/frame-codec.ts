@@ -1,10 +1,10 @@
 /**
  * Protocol v1 codec: parses and validates client frames, serialises server frames. Every way a
  * frame can be wrong maps to one typed error (`BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`,
- * `FRAME_TOO_LARGE`), so the server can answer it and keep the connection.
+ * `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`), so the server can answer it and keep the connection.
  */
-import { BadFrameError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
-import type { ClientFrame, Ref, ServerFrame } from './protocol.js';
+import { BadFrameError, FrameTooDeepError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
+import { MAX_FRAME_DEPTH, type ClientFrame, type Ref, type ServerFrame } from './protocol.js';
 
 type Fields = Record<string, unknown>;
 type Check = (frame: Fields) => void;
@@ -16,11 +16,13 @@ function fail(frame: Fields, field: string, expected: string): never {
 /** Room names, user ids and operation names are at most this long. */
 export const MAX_NAME_LENGTH = 256;
 
+/** Whether `value` is a valid name: a room name, user id or operation name, 1 to 256 characters. */
+export function isName(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH;
+}
+
 function requireString(frame: Fields, field: string): void {
-  const value = frame[field];
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH) {
-    fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);
-  }
+  if (!isName(frame[field])) fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);
 }
 
 function optionalString(frame: Fields, field: string): void {
@@ -49,7 +51,7 @@ const checks: Record<ClientFrame['type'], Check> = {
   hello(frame) {
     if (typeof frame['v'] !== 'number' || !Number.isSafeInteger(frame['v'])) fail(frame, 'v', 'an integer');
     optionalString(frame, 'token');
-    optionalString(frame, 'user');
+    if (frame['user'] !== undefined) requireString(frame, 'user');
     const meta = frame['meta'];
     if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
       fail(frame, 'meta', 'an object');
@@ -97,13 +99,62 @@ const checks: Record<ClientFrame['type'], Check> = {
   },
 };
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** Whether `text` holds more than `max` `[` and `{` characters in all, strings included. */
+function hasMoreOpenersThan(text: string, max: number): boolean {
+  let count = 0;
+  for (let at = text.indexOf('['); at !== -1; at = text.indexOf('[', at + 1)) if (++count > max) return true;
+  for (let at = text.indexOf('{'); at !== -1; at = text.indexOf('{', at + 1)) if (++count > max) return true;
+  return false;
+}
+
+/**
+ * Whether the JSON `text` (already known to parse) nests arrays and objects more than `max` levels
+ * deep, the outermost value being level 1. One pass, no recursion; string contents are skipped, so
+ * brackets inside strings do not count.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  // Nesting deeper than `max` takes more than `max` openers and as many closers, so short texts and
+  // texts with few openers (counted natively, strings included) are done without the scan.
+  if (text.length < 2 * (max + 1) || !hasMoreOpenersThan(text, max)) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === QUOTE) {
+      // The closing quote is the next one preceded by an even number of backslashes.
+      for (;;) {
+        i = text.indexOf('"', i + 1);
+        if (i === -1) return false;
+        let backslashes = 0;
+        while (text.charCodeAt(i - 1 - backslashes) === BACKSLASH) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+    } else if (code === OPEN_BRACKET || code === OPEN_BRACE) {
+      if (++depth > max) return true;
+    } else if (code === CLOSE_BRACKET || code === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /**
  * Parses one client frame and checks every field the protocol defines. Unknown extra fields are
  * kept (forward compatibility).
  *
+ * A frame nesting arrays and objects deeper than {@link MAX_FRAME_DEPTH} levels (the frame object
+ * is level 1) is refused: `JSON.parse` takes nesting that `JSON.stringify` (which recurses) cannot
+ * write back, and a payload the server cannot write out would take an event id no member receives.
+ *
  * @param text the frame's UTF-8 JSON text
  * @param maxBytes the largest frame accepted, in bytes
- * @throws {FrameTooLargeError | BadFrameError | UnknownTypeError | InvalidFieldError}
+ * @throws {FrameTooLargeError | BadFrameError | FrameTooDeepError | UnknownTypeError | InvalidFieldError}
  */
 export function decodeFrame(text: string, maxBytes: number): ClientFrame {
   // A UTF-8 string is at most 3 bytes per UTF-16 unit; count exactly only near the limit.
@@ -115,6 +166,9 @@ export function decodeFrame(text: string, maxBytes: number): ClientFrame {
     parsed = JSON.parse(text);
   } catch (error) {
     throw new BadFrameError('Frame is not valid JSON', { cause: error });
+  }
+  if (nestsDeeperThan(text, MAX_FRAME_DEPTH)) {
+    throw new FrameTooDeepError(`Frame nests arrays and objects deeper than ${MAX_FRAME_DEPTH} levels`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new BadFrameError('Frame is not a JSON object');

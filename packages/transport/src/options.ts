@@ -13,6 +13,10 @@ import type { TokenStore } from './tokens.js';
 
 /** A connection as hooks and handlers see it. */
 export interface ConnectionInfo {
+  /**
+   * Random (128 bits, 22 base64url characters) and never handed out again, by this server, another
+   * one or a restarted one. It is also the connection's session id in every room it joins.
+   */
   readonly id: string;
   /** Empty until authenticated. */
   readonly userId: string;

@@ -10,6 +10,11 @@ export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [1];
 /** Hard cap on one TCP frame's length prefix. */
 export const MAX_TCP_FRAME_BYTES = 4 * 1024 * 1024;
+/**
+ * How deeply a client frame may nest arrays and objects, the frame object itself being level 1:
+ * the `data` of a `publish` (level 2) may hold 62 more levels of arrays and objects inside it.
+ */
+export const MAX_FRAME_DEPTH = 64;
 
 /** Correlates a client frame with the server's answer. */
 export type Ref = string | number;
@@ -20,6 +25,7 @@ export type WireErrorCode =
   | 'UNKNOWN_TYPE'
   | 'INVALID_FIELD'
   | 'FRAME_TOO_LARGE'
+  | 'FRAME_TOO_DEEP'
   | 'NOT_AUTHENTICATED'
   | 'AUTH_FAILED'
   | 'AUTH_TIMEOUT'
@@ -50,6 +56,7 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'UNKNOWN_TYPE',
   'INVALID_FIELD',
   'FRAME_TOO_LARGE',
+  'FRAME_TOO_DEEP',
   'NOT_AUTHENTICATED',
   'AUTH_FAILED',
   'AUTH_TIMEOUT',
@@ -147,6 +154,7 @@ export interface WelcomeFrame {
   type: 'welcome';
   v: number;
   userId: string;
+  /** Random, 22 base64url characters, unique across servers and restarts; the session id in rooms. */
   connectionId: string;
   heartbeatMs: number;
   maxFrameBytes: number;

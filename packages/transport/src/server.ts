@@ -7,7 +7,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { AddressInfo } from 'node:net';
 import type { TransportAdapter, TransportSocket } from './adapter.js';
 import { createAssetHandler } from './assets.js';
-import { Connection } from './connection.js';
+import { Connection, newConnectionId } from './connection.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
@@ -62,7 +62,6 @@ export class HubServer {
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
-  #nextId = 0;
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -201,7 +200,7 @@ export class HubServer {
       socket.destroy();
       return;
     }
-    const connection = new Connection(`c${(++this.#nextId).toString(36)}`, socket, this.#router, Date.now());
+    const connection = new Connection(newConnectionId(), socket, this.#router, Date.now());
     this.#connections.add(connection);
     socket.start(connection);
   }

@@ -4,6 +4,8 @@
  * it in `hello.token` or the `token` query parameter; the server consumes it once.
  */
 import { randomBytes } from 'node:crypto';
+import { InvalidUserIdError } from './errors.js';
+import { MAX_NAME_LENGTH, isName } from './frame-codec.js';
 
 /** What a token stands for. */
 export interface TokenGrant {
@@ -54,10 +56,14 @@ export class TokenStore {
   /**
    * Issues a token for `userId`.
    * @returns 32 random bytes, base64url (43 characters)
+   * @throws {InvalidUserIdError} (a `TypeError`, code `INVALID_FIELD`) when `userId` is not a
+   *   string of 1 to 256 characters: no token is issued that could only fail authentication
    */
   issue(userId: string, meta?: Readonly<Record<string, unknown>>): string {
-    if (typeof userId !== 'string' || userId.length === 0) {
-      throw new TypeError(`Expected \`userId\` to be a non-empty string, got ${typeof userId}`);
+    const id: unknown = userId;
+    if (!isName(id)) {
+      const given = typeof id === 'string' ? `${id.length} characters` : typeof id;
+      throw new InvalidUserIdError(`Expected \`userId\` to be a string of 1 to ${MAX_NAME_LENGTH} characters, got ${given}`);
     }
     const now = this.#clock();
     this.#sweep(now);

@@ -1,5 +1,27 @@
 import { expect } from 'chai';
-import { cleanup, startServer } from './helpers.js';
+import { cleanup, startServer, type Running, type TestClient } from './helpers.js';
+
+/** `ada` and `bob` in room `r` over `carrier`; bob has seen ada's join. */
+async function twoMembers(running: Running, carrier: 'ws' | 'tcp'): Promise<{ ada: TestClient; bob: TestClient }> {
+  const ada = await running.user('ada', carrier);
+  const bob = await running.user('bob', carrier);
+  bob.send({ type: 'join', ref: 'j', room: 'r' });
+  await bob.next('ok');
+  ada.send({ type: 'join', ref: 'j', room: 'r' });
+  await ada.next('ok');
+  await bob.waitFor((f) => f.type === 'event' && (f['event'] as { userId?: string }).userId === 'ada');
+  return { ada, bob };
+}
+
+/** The messages `client` has been sent in room events so far, with their ids. */
+function messages(client: TestClient): { id: number; message: unknown }[] {
+  return client.frames
+    .filter((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message')
+    .map((f) => {
+      const { id, message } = f['event'] as { id: number; message: unknown };
+      return { id, message };
+    });
+}
 
 describe('bad input', () => {
   afterEach(cleanup);
@@ -25,6 +47,37 @@ describe('bad input', () => {
         expect(await client.next('pong')).to.include({ ts: 1 });
       });
     }
+  }
+
+  for (const carrier of ['ws', 'tcp'] as const) {
+    it(`refuses a payload nested 100,000 deep over ${carrier} with FRAME_TOO_DEEP, consuming no event id`, async () => {
+      const errors: unknown[] = [];
+      const running = await startServer({ onError: (error) => errors.push(error) });
+      const { ada, bob } = await twoMembers(running, carrier);
+      const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+      ada.send({ type: 'publish', ref: 1, room: 'r', data: 'before' });
+      expect(await ada.next('ok')).to.include({ ref: 1 });
+      ada.send(`{"type":"publish","ref":2,"room":"r","data":${deep}}`);
+      expect(await ada.next('error')).to.include({ code: 'FRAME_TOO_DEEP', ref: 2, frame: 'publish' });
+      ada.send({ type: 'publish', ref: 3, room: 'r', data: 'after' });
+      expect(await ada.next('ok')).to.include({ ref: 3 });
+      await bob.waitFor((f) => f.type === 'event' && (f['event'] as { message?: unknown }).message === 'after');
+      const [before, after] = messages(bob);
+      expect(after?.id).to.equal((before?.id ?? NaN) + 1);
+      expect(messages(bob).map((m) => m.message)).to.deep.equal(['before', 'after']);
+      expect(ada.isClosed || bob.isClosed).to.equal(false);
+      expect(errors).to.deep.equal([]);
+    });
+
+    it(`passes strings with lone surrogates over ${carrier} to the other members unchanged`, async () => {
+      const running = await startServer();
+      const { ada, bob } = await twoMembers(running, carrier);
+      const data = { text: 'a\ud800b\udfffc', ['\udc00key']: ['\ud83d', '\ud83d\ude00'] };
+      ada.send({ type: 'publish', ref: 1, room: 'r', data });
+      expect(await ada.next('ok')).to.include({ ref: 1 });
+      await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
+      expect(messages(bob).map((m) => m.message)).to.deep.equal([data]);
+    });
   }
 
   it('answers an oversized WebSocket frame with FRAME_TOO_LARGE and keeps the connection', async () => {

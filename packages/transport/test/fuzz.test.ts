@@ -29,7 +29,8 @@ const valid: object[] = [
   { type: 'hello', v: 1, user: 'x' },
 ];
 
-const oddValues: unknown[] = [null, true, -1, 1.5, 2 ** 60, '', 'x'.repeat(300), [], {}, [[[[]]]], { type: 'join' }, '\u0000\ud800', NaN];
+const tooDeep: unknown = JSON.parse('['.repeat(70) + ']'.repeat(70));
+const oddValues: unknown[] = [null, true, -1, 1.5, 2 ** 60, '', 'x'.repeat(300), [], {}, [[[[]]]], tooDeep, { type: 'join' }, '\u0000\ud800', NaN];
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)] as T;

@@ -132,11 +132,14 @@ export interface Running {
 
 const servers = new Set<HubServer>();
 
-/** A server on port 0 for WebSocket and TCP, trusting client user ids unless told otherwise. */
-export async function startServer(options: HubServerOptions = {}): Promise<Running> {
+/**
+ * A server for WebSocket and TCP (on port 0 unless `ports` names them), trusting client user ids
+ * unless told otherwise.
+ */
+export async function startServer(options: HubServerOptions = {}, ports: { ws?: number; tcp?: number } = {}): Promise<Running> {
   const server = new HubServer({ trustClientUser: true, ...options });
   servers.add(server);
-  const { ws, tcp } = await server.listen({ ws: {}, tcp: {} });
+  const { ws, tcp } = await server.listen({ ws: { port: ports.ws ?? 0 }, tcp: { port: ports.tcp ?? 0 } });
   const wsUrl = `ws://127.0.0.1:${ws?.port ?? 0}/`;
   const tcpPort = tcp?.port ?? 0;
   return {

@@ -10,11 +10,14 @@ describe('@msghub/transport exports', () => {
       'AuthTimeoutError',
       'BadFrameError',
       'ForbiddenError',
+      'FrameTooDeepError',
       'FrameTooLargeError',
       'HubServer',
       'InternalError',
       'InvalidArgumentWireError',
       'InvalidFieldError',
+      'InvalidUserIdError',
+      'MAX_FRAME_DEPTH',
       'MAX_TCP_FRAME_BYTES',
       'MemoryOfflineQueue',
       'NotAuthenticatedError',
@@ -44,7 +47,7 @@ describe('@msghub/transport exports', () => {
   });
 
   it('keeps the protocol subpath free of runtime dependencies', () => {
-    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
+    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_FRAME_DEPTH', 'MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
   });
 
   it('gives every wire error class a code from WIRE_ERROR_CODES', () => {

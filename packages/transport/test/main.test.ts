@@ -74,6 +74,29 @@ describe('main job', () => {
     await second.close();
   });
 
+  it('answers a join replaying from the start after a restart with the room\'s last id, never taking an earlier session for its own', async () => {
+    const log = join(dir, 'events.log');
+    const config = { host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, trustClientUser: true, assets: {} };
+    const first = await startMain(config);
+    const ada = await TestClient.tcp(first.addresses.tcp?.port ?? 0);
+    const before = await ada.hello({ user: 'ada' });
+    ada.send({ type: 'join', ref: 1, room: 'lobby' });
+    await ada.next('ok');
+    await first.close();
+    // join 1, leave 2, close 3: the restarted room goes on at 4.
+    const second = await startMain(config);
+    const bob = await TestClient.tcp(second.addresses.tcp?.port ?? 0);
+    const after = await bob.hello({ user: 'bob' });
+    expect(after['connectionId']).to.not.equal(before['connectionId']);
+    bob.send({ type: 'join', ref: 1, room: 'lobby', since: 0 });
+    expect(await bob.next('ok')).to.include({ lastEventId: 3 });
+    const replayed = await bob.next('event');
+    expect(replayed['event']).to.include({ id: 1, type: 'join', userId: 'ada', sessionId: before['connectionId'] });
+    const own = await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
+    expect(own['event']).to.include({ id: 4, userId: 'bob', sessionId: after['connectionId'] });
+    await second.close();
+  });
+
   it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {
     this.timeout(20_000);
     const log = join(dir, 'events.log');

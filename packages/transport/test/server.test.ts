@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ForbiddenError, HubServer, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
-import { TestClient, cleanup, delay, startServer } from './helpers.js';
+import { ForbiddenError, HubServer, InvalidUserIdError, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
+import { TestClient, cleanup, delay, startServer, type Running } from './helpers.js';
 
 describe('HubServer', () => {
   afterEach(cleanup);
@@ -94,6 +94,41 @@ describe('HubServer', () => {
       expect(await bad.next('error')).to.include({ code: 'AUTH_FAILED' });
     });
 
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`refuses a hello.user outside 1 to 256 characters over ${carrier} with INVALID_FIELD and lets the client say hello again`, async () => {
+        const running = await startServer();
+        const client = carrier === 'ws' ? await running.ws() : await running.tcp();
+        for (const user of ['x'.repeat(257), '']) {
+          client.send({ type: 'hello', v: 1, user });
+          expect(await client.next('error')).to.include({ code: 'INVALID_FIELD', frame: 'hello' });
+        }
+        expect(await client.hello({ user: 'x'.repeat(256) })).to.include({ userId: 'x'.repeat(256) });
+        expect(running.server.metrics().authFailures).to.equal(0);
+      });
+    }
+
+    it('fails authentication for a user id over 256 characters from the WebSocket URL', async () => {
+      const { wsUrl, server } = await startServer();
+      const client = await TestClient.ws(`${wsUrl}?user=${'x'.repeat(257)}`);
+      client.send({ type: 'hello', v: 1 });
+      expect(await client.next('error')).to.include({ code: 'AUTH_FAILED' });
+      await client.closed;
+      expect(server.metrics().authFailures).to.equal(1);
+    });
+
+    it('refuses to issue a connect token for a user id outside 1 to 256 characters', async () => {
+      const { ws, server } = await startServer({ trustClientUser: false });
+      for (const userId of ['x'.repeat(257), '']) {
+        expect(() => server.tokens.issue(userId))
+          .to.throw(InvalidUserIdError)
+          .that.is.instanceOf(TypeError)
+          .and.has.property('code', 'INVALID_FIELD');
+      }
+      expect(server.tokens.size).to.equal(0);
+      const token = server.tokens.issue('x'.repeat(256));
+      expect(await (await ws()).hello({ token })).to.include({ userId: 'x'.repeat(256) });
+    });
+
     it('closes a connection that sends no hello within the auth timeout', async () => {
       const { tcp, server } = await startServer({ authTimeoutMs: 40 });
       const client = await tcp();
@@ -101,6 +136,35 @@ describe('HubServer', () => {
       expect(await client.next('bye')).to.include({ code: 'AUTH_TIMEOUT' });
       await client.closed;
       expect(server.metrics().authFailures).to.equal(1);
+    });
+  });
+
+  describe('connection ids', () => {
+    /** Welcomes `count` connections (WebSocket and TCP in turn); returns their ids and session ids. */
+    async function idsOf(running: Running, count: number): Promise<string[]> {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const client = i % 2 === 0 ? await running.ws() : await running.tcp();
+        const { connectionId } = await client.hello({ user: `u${i}` });
+        client.send({ type: 'join', ref: 1, room: 'ids' });
+        const own = await client.waitFor((f) => f.type === 'event' && (f['event'] as { userId?: string }).userId === `u${i}`);
+        expect(own['event']).to.include({ sessionId: connectionId });
+        ids.push(String(connectionId));
+        client.close();
+      }
+      return ids;
+    }
+
+    it('are random URL-safe ids that no other server, nor the same server restarted, hands out', async () => {
+      const first = await startServer();
+      const second = await startServer();
+      const ids = [...(await idsOf(first, 6)), ...(await idsOf(second, 6))];
+      await first.server.close();
+      const ports = { ws: Number(new URL(first.wsUrl).port), tcp: first.tcpPort };
+      const restarted = await startServer({}, ports);
+      ids.push(...(await idsOf(restarted, 6)));
+      for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_-]{16,}$/);
+      expect(new Set(ids).size).to.equal(ids.length);
     });
   });
 

@@ -4,9 +4,12 @@ import { createServer } from 'node:net';
 import {
   BadFrameError,
   ForbiddenError,
+  FrameTooDeepError,
   FrameTooLargeError,
   InternalError,
   InvalidFieldError,
+  InvalidUserIdError,
+  MAX_FRAME_DEPTH,
   MemoryOfflineQueue,
   RoomRegistry,
   TcpFrameDecoder,
@@ -21,6 +24,7 @@ import {
   type DirectFrame,
 } from '../src/index.js';
 import type { HubEvent } from '@msghub/messagehub';
+import { nestsDeeperThan } from '../src/frame-codec.js';
 import { listenOn } from '../src/listening.js';
 import { Outbox } from '../src/outbox.js';
 import { RoomMemory } from '../src/room-memory.js';
@@ -51,7 +55,50 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame('{"v":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"publish","room":"r"}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"join","room":"r","ref":1.5}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame(`{"type":"hello","v":1,"user":"${'x'.repeat(257)}"}`, 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"hello","v":1,"user":""}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame(`{"type":"ping","pad":"${'x'.repeat(100)}"}`, 64)).to.throw(FrameTooLargeError);
+  });
+
+  it('takes data nested up to 64 levels with the frame, and refuses one level more with FRAME_TOO_DEEP', () => {
+    expect(MAX_FRAME_DEPTH).to.equal(64);
+    const publish = (depth: number, open = '[', close = ']'): string =>
+      `{"type":"publish","ref":1,"room":"r","data":${open.repeat(depth)}${close.repeat(depth)}}`;
+    // The frame object is level 1, so `data` itself may be 63 levels deep.
+    expect(decodeFrame(publish(63), 1 << 20)).to.have.property('type', 'publish');
+    expect(() => decodeFrame(publish(64), 1 << 20)).to.throw(FrameTooDeepError);
+    const objects = (depth: number): string => `{"type":"publish","room":"r","data":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`;
+    expect(decodeFrame(objects(63), 1 << 20)).to.have.property('type', 'publish');
+    expect(() => decodeFrame(objects(64), 1 << 20)).to.throw(FrameTooDeepError);
+    expect(() => decodeFrame(publish(100_000), 1 << 20)).to.throw(FrameTooDeepError);
+    // Deep inside a field other than data, or an unknown one, is just as deep.
+    expect(() => decodeFrame(`{"type":"hello","v":1,"meta":{"x":${'['.repeat(63)}${']'.repeat(63)}}}`, 1 << 20)).to.throw(FrameTooDeepError);
+    expect(() => decodeFrame(`{"type":"ping","pad":${'['.repeat(64)}${']'.repeat(64)}}`, 1 << 20)).to.throw(FrameTooDeepError);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included, toward the depth', () => {
+    const brackets = '['.repeat(1000) + '{'.repeat(1000);
+    const tricky = [brackets, `\\"${brackets}`, `\\\\`, `a\\\"${brackets}\\\\`];
+    for (const text of tricky) {
+      const frame = `{"type":"publish","room":"r","data":${'['.repeat(62)}"${text}"${']'.repeat(62)}}`;
+      expect(decodeFrame(frame, 1 << 20)).to.have.property('type', 'publish');
+      const deeper = `{"type":"publish","room":"r","data":["${text}",${'['.repeat(63)}${']'.repeat(63)}]}`;
+      expect(() => decodeFrame(deeper, 1 << 20)).to.throw(FrameTooDeepError);
+    }
+  });
+
+  it('measures the same depth as the parsed value, whatever the strings hold', () => {
+    const depthOf = (value: unknown): number =>
+      typeof value !== 'object' || value === null ? 0 : 1 + Math.max(0, ...Object.values(value).map(depthOf));
+    const unit = fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ' ', '\u2028', '\ud800');
+    const json = fc.jsonValue({ maxDepth: 8, stringUnit: unit });
+    fc.assert(
+      fc.property(json, fc.integer({ min: 0, max: 9 }), fc.boolean(), (value, max, pretty) => {
+        const text = pretty ? JSON.stringify(value, null, 1) : JSON.stringify(value);
+        expect(nestsDeeperThan(text, max)).to.equal(depthOf(value) > max);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('never throws anything but a WireError, whatever the input', () => {
@@ -147,9 +194,12 @@ describe('TokenStore', () => {
     expect(tokens.size).to.equal(1);
   });
 
-  it('rejects a bad ttl or user id with a TypeError', () => {
+  it('rejects a bad ttl with a TypeError, and a user id outside 1 to 256 characters with InvalidUserIdError', () => {
     expect(() => new TokenStore({ ttlMs: 0 })).to.throw(TypeError);
-    expect(() => new TokenStore().issue('')).to.throw(TypeError);
+    for (const userId of ['', 'x'.repeat(257), 5 as unknown as string]) {
+      expect(() => new TokenStore().issue(userId)).to.throw(InvalidUserIdError).that.is.instanceOf(TypeError).and.has.property('code', 'INVALID_FIELD');
+    }
+    expect(new TokenStore().issue('x'.repeat(256))).to.be.a('string');
   });
 });
 
@@ -294,6 +344,7 @@ describe('toWireError', () => {
     expect(toWireError(forbidden)).to.equal(forbidden);
     const closed = Object.assign(new Error('closed'), { code: 'CLOSED' });
     expect(toWireError(closed).code).to.equal('CLOSED');
+    expect(toWireError(new InvalidUserIdError('long')).code).to.equal('INVALID_FIELD');
     expect(toWireError(new Error('x'))).to.be.instanceOf(InternalError);
     expect(toWireError('string')).to.be.instanceOf(InternalError);
   });
