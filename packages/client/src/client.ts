@@ -16,8 +16,8 @@ import {
 import { Link, type LinkEvents, type LinkOptions } from './link.js';
 import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
 import { PendingRequests } from './pending.js';
-import type { ClientFrame, ServerFrame, WelcomeFrame } from './protocol.js';
-import { RoomChannel, type JoinOptions, type RoomItem } from './room.js';
+import type { ClientFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
+import { RoomChannel, type JoinOptions, type RoomItem, type RoomPosition } from './room.js';
 import { SendBuffer, type SendResult } from './send-buffer.js';
 
 /**
@@ -57,8 +57,9 @@ function checkName(what: string, value: unknown): asserts value is string {
 
 /**
  * One client for browsers and Node, speaking protocol v1. It connects on construction, reconnects
- * with backoff, rejoins every room from the last event id it delivered (each event exactly once,
- * in order, or an explicit gap notice), and keeps frames in a bounded buffer while disconnected.
+ * with backoff, rejoins every room from the position it delivered (epoch and last event id: each
+ * event exactly once, in order, or an explicit gap notice), and keeps frames in a bounded buffer
+ * while disconnected.
  * @example
  * const client = new MsghubClient({ connector: webSocketConnector('ws://127.0.0.1:8080/hub'), token });
  * client.join('lobby').subscribe((item) => console.log(item));
@@ -74,6 +75,8 @@ export class MsghubClient {
   readonly #direct = new Subject<DirectMessage>();
   readonly #discarded = new Subject<Discarded>();
   readonly #rooms = new Map<string, RoomChannel>();
+  /** Joins waiting for their answer, by ref: the `ok` positions its room before the replay that follows. */
+  readonly #joins = new Map<Ref, RoomChannel>();
   readonly #pending: PendingRequests;
   readonly #buffer: SendBuffer<ClientFrame>;
   #link: Link | undefined;
@@ -131,6 +134,7 @@ export class MsghubClient {
    * which the room goes on), on `leave` and on `close()`, and fails with a {@link ServerError}
    * when the server refuses the join. Later subscribers share the stream from where it is.
    * @param options.since resume after this id (only used by the subscription that joins)
+   * @param options.epoch the epoch `since` was counted in (see {@link MsghubClient.position})
    * @example
    * client.join<string>('lobby').subscribe((item) => {
    *   if (item.type === 'gap') console.warn(`missed ${item.since + 1}..${item.resumeAt - 1}`);
@@ -139,16 +143,21 @@ export class MsghubClient {
    */
   join<T = unknown>(room: string, options: JoinOptions = {}): Observable<RoomItem<T>> {
     checkName('room', room);
-    const { since } = options;
+    const { since, epoch } = options;
     if (since !== undefined && (!Number.isInteger(since) || since < 0)) {
       throw new InvalidArgumentError(`Expected options.since to be an integer >= 0, got ${describe(since)}`);
+    }
+    if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 64 || since === undefined)) {
+      throw new InvalidArgumentError(
+        `Expected options.epoch to be a string of 1 to 64 characters, given with options.since, got ${describe(epoch)}`,
+      );
     }
     return new Observable<RoomItem<T>>((subscriber) => {
       if (this.#closed) {
         subscriber.error(new ClientClosedError('The client is closed'));
         return undefined;
       }
-      const channel = this.#channel(room, since);
+      const channel = this.#channel(room, since, epoch);
       channel.subscribers++;
       const subscription = (channel.items as Observable<RoomItem<T>>).subscribe(subscriber);
       return () => {
@@ -156,6 +165,20 @@ export class MsghubClient {
         this.#release(channel);
       };
     });
+  }
+
+  /**
+   * Where the stream of `room` stands: the epoch of the room's sequence and the last event id
+   * delivered in it. Read it in a subscriber to persist a position, and hand it back to
+   * {@link MsghubClient.join} (`since`, `epoch`) to resume in a later client.
+   * @returns undefined while the room is not joined or its first join is not answered yet
+   * @example
+   * client.join('lobby').subscribe(() => save(client.position('lobby')));
+   * // later: const { lastEventId, epoch } = load(); client.join('lobby', { since: lastEventId, epoch });
+   */
+  position(room: string): RoomPosition | undefined {
+    checkName('room', room);
+    return this.#rooms.get(room)?.position;
   }
 
   /**
@@ -278,13 +301,17 @@ export class MsghubClient {
     const ref = this.#pending.nextRef();
     const room = channel.name;
     const answer = this.#pending.open(ref, this.#options.requestTimeoutMs, `join ${room}`);
-    const since = channel.lastEventId;
-    this.#write(link, since === undefined ? { type: 'join', ref, room } : { type: 'join', ref, room, since });
+    const { lastEventId: since, epoch } = channel;
+    // The epoch goes with the id it counts: the server compares ids only within one sequence.
+    const position = since === undefined ? {} : epoch === undefined ? { since } : { since, epoch };
+    this.#joins.set(ref, channel);
+    this.#write(link, { type: 'join', ref, room, ...position });
     try {
-      const ok = await answer;
-      if (this.#rooms.get(room) === channel) channel.joined(ok.type === 'ok' ? ok.lastEventId : undefined);
+      await answer;
     } catch (error) {
       this.#joinFailed(channel, link, error);
+    } finally {
+      this.#joins.delete(ref);
     }
   }
 
@@ -315,13 +342,17 @@ export class MsghubClient {
       case 'direct':
         this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
         return;
-      case 'ok':
-        // Before the replay that follows it: the join's answer tells replayed events from live ones.
-        if (frame.room !== undefined && typeof frame.lastEventId === 'number') {
-          this.#rooms.get(frame.room)?.answered(frame.lastEventId);
+      case 'ok': {
+        // Before the replay that follows it: the join's answer positions the room (epoch, last id)
+        // and tells replayed events from live ones.
+        const joining = this.#joins.get(frame.ref);
+        if (joining !== undefined) {
+          this.#joins.delete(frame.ref);
+          if (this.#rooms.get(joining.name) === joining) joining.answered(frame);
         }
         this.#pending.settle(frame);
         return;
+      }
       case 'response':
       case 'error':
         if (!this.#pending.settle(frame) && frame.type === 'error') this.#errors.next(errorFromWire(frame));
@@ -381,10 +412,10 @@ export class MsghubClient {
     this.#discarded.complete();
   }
 
-  #channel(room: string, since: number | undefined): RoomChannel {
+  #channel(room: string, since: number | undefined, epoch: string | undefined): RoomChannel {
     const existing = this.#rooms.get(room);
     if (existing !== undefined) return existing;
-    const channel = new RoomChannel(room, since);
+    const channel = new RoomChannel(room, since, epoch);
     this.#rooms.set(room, channel);
     const link = this.#link;
     if (link?.ready) void this.#sendJoin(channel, link);

@@ -9,7 +9,7 @@ export type { CreateClientOptions } from './create-client.js';
 export type { ClientOptions, Discarded, TokenSource } from './options.js';
 export type { BackoffOptions } from './backoff.js';
 export type { SendBufferOptions, SendResult } from './send-buffer.js';
-export type { JoinOptions, RoomGap, RoomItem } from './room.js';
+export type { JoinOptions, RoomGap, RoomItem, RoomPosition } from './room.js';
 export type { Connection, ConnectionHandlers, Connector } from './connector.js';
 export type { Timers } from './clock.js';
 export type { HubEvent } from './protocol.js';

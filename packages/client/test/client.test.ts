@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ConnectionState, RoomItem } from '../src/index.js';
+import type { ConnectionState, JoinOptions, RoomItem } from '../src/index.js';
 import { MsghubClient } from '../src/client.js';
 import {
   AuthError,
@@ -17,6 +17,7 @@ import {
 } from '../src/errors.js';
 import type { Connector } from '../src/connector.js';
 import type { ClientOptions, Discarded } from '../src/options.js';
+import type { ServerFrame } from '../src/protocol.js';
 import { FakePeer, eventFrame, flush, type PeerConnection } from './fake-peer.js';
 import { FakeTimers } from './fake-timers.js';
 
@@ -64,11 +65,11 @@ async function connect(h: Harness, heartbeatMs = 0): Promise<PeerConnection> {
   return h.peer.last;
 }
 
-function collect(client: MsghubClient, room: string, since?: number) {
+function collect(client: MsghubClient, room: string, options: JoinOptions = {}) {
   const items: RoomItem[] = [];
   let error: unknown;
   let complete = false;
-  const subscription = client.join(room, since === undefined ? {} : { since }).subscribe({
+  const subscription = client.join(room, options).subscribe({
     next: (item) => items.push(item),
     error: (e: unknown) => (error = e),
     complete: () => (complete = true),
@@ -250,7 +251,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
 
     it('delivers a gap notice for events the server can no longer send', async () => {
       const h = start();
-      const room = collect(h.client, 'lobby', 10);
+      const room = collect(h.client, 'lobby', { since: 10 });
       const connection = await connect(h);
       expect(connection.sent('join')[0]).to.deep.include({ since: 10 });
       connection.push({ type: 'gap', room: 'lobby', since: 10, resumeAt: 15, reason: 'trimmed' });
@@ -312,7 +313,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
 
     it('completes on the live close of a room that restarted without its history', async () => {
       const h = start();
-      const room = collect(h.client, 'lobby', 40);
+      const room = collect(h.client, 'lobby', { since: 40 });
       let connection = h.peer.last;
       connection.welcome();
       await flush();
@@ -352,6 +353,105 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       const h = start();
       expect(() => h.client.join('')).to.throw(InvalidArgumentError);
       expect(() => h.client.join('lobby', { since: -1 })).to.throw(InvalidArgumentError);
+    });
+
+    it('rejects an epoch that is empty, too long or given without since with InvalidArgumentError', () => {
+      const h = start();
+      expect(() => h.client.join('lobby', { epoch: 'e1' })).to.throw(InvalidArgumentError);
+      expect(() => h.client.join('lobby', { since: 1, epoch: '' })).to.throw(InvalidArgumentError);
+      expect(() => h.client.join('lobby', { since: 1, epoch: 'e'.repeat(65) })).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('epochs', () => {
+    /** Answers the one join of the current connection with `ok` (and the epoch), then `frames`. */
+    async function answerJoin(h: Harness, lastEventId: number, epoch: string, ...frames: ServerFrame[]) {
+      const connection = h.peer.last;
+      connection.welcome();
+      await flush();
+      const join = connection.sent('join')[0]!;
+      connection.push({ type: 'ok', ref: join.ref!, room: join.room, lastEventId, epoch }, ...frames);
+      await flush();
+      return join;
+    }
+
+    async function reconnect(h: Harness): Promise<void> {
+      h.peer.last.end();
+      h.timers.advance(500);
+    }
+
+    it('rejoins with the epoch of the join answer alongside the last id seen', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      const first = await answerJoin(h, 4, 'e1', eventFrame('lobby', 5), eventFrame('lobby', 6));
+      expect(first).to.not.have.property('epoch');
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 6 });
+      await reconnect(h);
+      const second = await answerJoin(h, 6, 'e1');
+      expect(second).to.deep.include({ since: 6, epoch: 'e1' });
+    });
+
+    it('takes a new epoch at its reset gap and delivers the new sequence from its start, lower ids included', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      await answerJoin(h, 40, 'e1', eventFrame('lobby', 41), eventFrame('lobby', 42));
+      await reconnect(h);
+      // The room's store was replaced: a new sequence whose history still holds ids 1 to 3.
+      const join = await answerJoin(
+        h,
+        3,
+        'e2',
+        { type: 'gap', room: 'lobby', since: 42, resumeAt: 1, reason: 'reset', epoch: 'e2' },
+        eventFrame('lobby', 1),
+        eventFrame('lobby', 2),
+        eventFrame('lobby', 2),
+        eventFrame('lobby', 3),
+        eventFrame('lobby', 4),
+      );
+      expect(join).to.deep.include({ since: 42, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([41, 42, 'gap1', 1, 2, 3, 4]);
+      expect(room.items.filter((item) => item.type === 'gap')).to.deep.equal([
+        { type: 'gap', chatroomId: 'lobby', since: 42, resumeAt: 1, reason: 'reset', epoch: 'e2' },
+      ]);
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e2', lastEventId: 4 });
+      await reconnect(h);
+      expect(await answerJoin(h, 4, 'e2')).to.deep.include({ since: 4, epoch: 'e2' });
+    });
+
+    it('keeps the old position when the connection drops between the answer naming a new epoch and its gap', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      await answerJoin(h, 40, 'e1', eventFrame('lobby', 41));
+      await reconnect(h);
+      await answerJoin(h, 3, 'e2');
+      await reconnect(h);
+      // Still (e1, 41): the server is asked again with a pair it can compare, and answers with the reset.
+      const reset: ServerFrame = { type: 'gap', room: 'lobby', since: 41, resumeAt: 1, reason: 'reset', epoch: 'e2' };
+      expect(await answerJoin(h, 3, 'e2', reset, eventFrame('lobby', 1))).to.deep.include({ since: 41, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([41, 'gap1', 1]);
+    });
+
+    it('resumes from a stored position: join sends since with its epoch', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', { since: 9, epoch: 'e1' });
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 9 });
+      const join = await answerJoin(h, 12, 'e1', eventFrame('lobby', 10));
+      expect(join).to.deep.include({ since: 9, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([10]);
+    });
+
+    it('adopts the epoch of a trimmed gap', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', { since: 3 });
+      const trimmed: ServerFrame = { type: 'gap', room: 'lobby', since: 3, resumeAt: 18, reason: 'trimmed', epoch: 'e1' };
+      await answerJoin(h, 20, 'e1', trimmed, eventFrame('lobby', 18));
+      expect(room.items[0]).to.deep.equal({ type: 'gap', chatroomId: 'lobby', since: 3, resumeAt: 18, reason: 'trimmed', epoch: 'e1' });
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 18 });
+    });
+
+    it('reports no position for a room that is not joined', () => {
+      const h = start();
+      expect(h.client.position('lobby')).to.equal(undefined);
     });
   });
 
