@@ -87,6 +87,8 @@ export class MsghubClient {
   #reconnectTimer: unknown;
   #closed = false;
   #linkGone: (() => void) | undefined;
+  /** Why the client closed: the cause of what `close` discards. */
+  #closeReason: Error | undefined;
 
   /** Every state change, starting with the current one. Completes after `disconnected`. */
   readonly state$: Observable<ConnectionState> = this.#state.asObservable();
@@ -395,9 +397,11 @@ export class MsghubClient {
     this.#ready = false;
     if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
-    // Requests fail with the closing reason before the link's end could call them disconnected.
-    this.#pending.rejectAll(requestError);
+    // Frames never written are discarded (safe to send again); those written and still waiting
+    // fail with the closing reason before the link's end could call them disconnected.
+    this.#closeReason = requestError;
     this.#buffer.discardAll('closed');
+    this.#pending.rejectAll(requestError);
     this.#link?.close();
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
@@ -453,7 +457,8 @@ export class MsghubClient {
 
   #discard(frame: ClientFrame, reason: DiscardReason): void {
     if ('ref' in frame && frame.ref !== undefined) {
-      this.#pending.reject(frame.ref, new SendDiscardedError(reason));
+      const cause = reason === 'closed' ? this.#closeReason : undefined;
+      this.#pending.reject(frame.ref, new SendDiscardedError(reason, undefined, cause === undefined ? undefined : { cause }));
     }
     const discarded: Discarded = { frame, reason };
     this.#options.onDiscard?.(discarded);

@@ -72,15 +72,19 @@ export class ClientClosedError extends ClientError {
   readonly code = 'CLIENT_CLOSED' as const;
 }
 
-/** A frame waiting in the send buffer was dropped: it waited too long, the buffer was full, or the client closed. */
+/**
+ * A frame was dropped before it was written: it waited too long in the send buffer, the buffer was
+ * full, or the client closed (`cause` then holds why). The server never saw it: sending it again
+ * cannot duplicate it.
+ */
 export class SendDiscardedError extends ClientError {
   override readonly name = 'SendDiscardedError';
   readonly code = 'SEND_DISCARDED' as const;
   /** Why the frame was dropped. */
   readonly reason: DiscardReason;
 
-  constructor(reason: DiscardReason, message?: string) {
-    super(message ?? `Frame discarded from the send buffer (${reason})`);
+  constructor(reason: DiscardReason, message?: string, options?: ErrorOptions) {
+    super(message ?? `Frame discarded from the send buffer (${reason})`, options);
     this.reason = reason;
   }
 }

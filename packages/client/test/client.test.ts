@@ -609,11 +609,15 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       await h.client.close();
     });
 
-    it('discards what waits in the send buffer with reason closed', async () => {
+    it('discards what waits in the send buffer with reason closed; a buffered request rejects with SendDiscardedError', async () => {
       const h = start();
       h.client.publish('lobby', 'a');
+      const request = h.client.request('time').catch((e: unknown) => e);
       await h.client.close();
-      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed']);
+      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed', 'closed']);
+      const error = await request;
+      expect(error).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+      expect((error as Error).cause).to.be.instanceOf(ClientClosedError);
       h.timers.advance(60_000);
       expect(h.peer.connections).to.have.length(1);
     });
