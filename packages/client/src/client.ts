@@ -15,8 +15,8 @@ import {
 } from './errors.js';
 import { Link, type LinkEvents, type LinkOptions } from './link.js';
 import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
-import { PendingRequests } from './pending.js';
-import type { ClientFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
+import { PendingRequests, type Answer } from './pending.js';
+import type { ClientFrame, DirectSendFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
 import { RoomChannel, type JoinOptions, type RoomItem, type RoomPosition } from './room.js';
 import { SendBuffer, type SendResult } from './send-buffer.js';
 
@@ -49,6 +49,32 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link MsghubClient.publishAsync}. */
+export interface AckOptions {
+  /**
+   * Milliseconds to wait for the server's answer once the frame is written (time in the send
+   * buffer does not count; `sendBuffer.timeoutMs` bounds that). @default the client's `requestTimeoutMs`
+   */
+  timeoutMs?: number;
+}
+
+/** Options of {@link MsghubClient.directAsync}. */
+export interface DirectAsyncOptions extends DirectOptions, AckOptions {}
+
+/**
+ * An acknowledged send: a promise of the server's answer that also tells, synchronously, what
+ * happened to the frame right away (`status`, as {@link MsghubClient.publish} returns it).
+ */
+export interface PendingSend<T> extends Promise<T> {
+  /** `sent` (written now), `queued` (waits in the send buffer) or `discarded` (the promise rejects). */
+  readonly status: SendResult;
+}
+
+/** The committed event id an `ok` carries, if any. */
+function committedId(answer: Answer): number | undefined {
+  return answer.type === 'ok' && typeof answer.id === 'number' ? answer.id : undefined;
+}
+
 function checkName(what: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidArgumentError(`Expected ${what} to be a non-empty string, got ${describe(value)}`);
@@ -63,7 +89,8 @@ function checkName(what: string, value: unknown): asserts value is string {
  * @example
  * const client = new MsghubClient({ connector: webSocketConnector('ws://127.0.0.1:8080/hub'), token });
  * client.join('lobby').subscribe((item) => console.log(item));
- * client.publish('lobby', 'hello');
+ * client.publish('lobby', 'hello'); // 'sent' | 'queued' | 'discarded'
+ * const id = await client.publishAsync('lobby', 'hello again'); // the committed event id
  * const time = await client.request('time');
  */
 export class MsghubClient {
@@ -207,7 +234,8 @@ export class MsghubClient {
   }
 
   /**
-   * Publishes `data` to `room` (which this client should have joined).
+   * Publishes `data` to `room` (which this client should have joined), without waiting for an
+   * answer: a server error goes to `errors$`. {@link MsghubClient.publishAsync} waits for the id.
    * @returns `sent` (written), `queued` (kept until the next connection) or `discarded`
    *   (the buffer is full or the client is closed; also reported on `discarded$`)
    */
@@ -230,6 +258,48 @@ export class MsghubClient {
   }
 
   /**
+   * Publishes `data` to `room` and waits for the server's acknowledgement: it answers once the
+   * room's store committed the event. Sent now, or kept in the send buffer until the next
+   * connection (then it resolves after the flush and the answer). Never sent twice.
+   * @returns a promise of the committed event id (the `id` subscribers see), with the immediate
+   *   `status`; the id is undefined only when the server accepted the message without publishing it
+   *   (a server hook that consumed it)
+   * @throws RoomError (`NOT_JOINED`), ForbiddenError, ProtocolError (`UNENCODABLE`, ...): refused, not published
+   * @throws SendDiscardedError dropped from the send buffer, never written: safe to send again
+   * @throws DisconnectedError, RequestTimeoutError, ClientClosedError, OperationError (`STORE_FAILED`):
+   *   written, but the outcome is unknown (it may be in the room)
+   * @example
+   * try {
+   *   const id = await client.publishAsync('lobby', 'hello');
+   * } catch (error) {
+   *   if (error instanceof DisconnectedError) await reconcile(); // published or not: look at the room
+   * }
+   */
+  publishAsync(room: string, data: unknown, options: AckOptions = {}): PendingSend<number | undefined> {
+    checkName('room', room);
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
+    const ref = this.#pending.nextRef();
+    return this.#sendAcked({ type: 'publish', ref, room, data }, timeoutMs, `publish to ${room}`);
+  }
+
+  /**
+   * Sends `data` to user `to` as {@link MsghubClient.direct} does, and waits for the server's
+   * acknowledgement. Errors as {@link MsghubClient.publishAsync}, plus `OFFLINE_QUEUE_FULL` and
+   * `NOT_FOUND` (`OperationError`) for a user-to-user message the server cannot keep.
+   * @returns a promise of the committed event id of a whisper (`options.room`), or undefined for
+   *   a user-to-user message (delivered, or queued while `to` is offline), with the immediate `status`
+   */
+  directAsync(to: string, data: unknown, options: DirectAsyncOptions = {}): PendingSend<number | undefined> {
+    checkName('to', to);
+    if (options.room !== undefined) checkName('options.room', options.room);
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
+    const ref = this.#pending.nextRef();
+    const frame: DirectSendFrame =
+      options.room === undefined ? { type: 'direct', ref, to, data } : { type: 'direct', ref, to, data, room: options.room };
+    return this.#sendAcked(frame, timeoutMs, `direct to ${to}`);
+  }
+
+  /**
    * Calls the server operation `op` with `input`. While disconnected the request waits in the
    * send buffer; a request is never sent twice.
    * @returns the `response` data
@@ -241,10 +311,7 @@ export class MsghubClient {
    */
   async request<R = unknown>(op: string, input?: unknown, options: RequestOptions = {}): Promise<R> {
     checkName('op', op);
-    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
-    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
-      throw new InvalidArgumentError(`Expected options.timeoutMs to be a number > 0, got ${describe(timeoutMs)}`);
-    }
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
     if (this.#closed) throw new ClientClosedError('The client is closed');
     const ref = this.#pending.nextRef();
     const answer = this.#pending.open(ref, timeoutMs, `request ${op}`);
@@ -446,6 +513,22 @@ export class MsghubClient {
       return 'sent';
     }
     return this.#buffer.push(frame);
+  }
+
+  /** Sends a frame that carries a `ref` and resolves with the event id the server's `ok` names. */
+  #sendAcked(frame: PublishFrame | DirectSendFrame, timeoutMs: number, what: string): PendingSend<number | undefined> {
+    // The entry exists before the send: a discard (full, closed) rejects it at once.
+    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent');
+    const status = this.#send(frame);
+    return Object.assign(answer.then(committedId), { status });
+  }
+
+  #timeoutOf(value: number | undefined): number {
+    const timeoutMs = value ?? this.#options.requestTimeoutMs;
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
+      throw new InvalidArgumentError(`Expected options.timeoutMs to be a number > 0, got ${describe(timeoutMs)}`);
+    }
+    return timeoutMs;
   }
 
   #write(link: Link, frame: ClientFrame): void {

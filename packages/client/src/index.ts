@@ -3,7 +3,15 @@
  * `@msghub/client/node` for the `ws` and TCP connectors.
  */
 export { MsghubClient } from './client.js';
-export type { ConnectionState, DirectMessage, DirectOptions, RequestOptions } from './client.js';
+export type {
+  AckOptions,
+  ConnectionState,
+  DirectAsyncOptions,
+  DirectMessage,
+  DirectOptions,
+  PendingSend,
+  RequestOptions,
+} from './client.js';
 export { createClient } from './create-client.js';
 export type { CreateClientOptions } from './create-client.js';
 export type { ClientOptions, Discarded, TokenSource } from './options.js';

@@ -10,7 +10,10 @@ import {
   DisconnectedError,
   ForbiddenError,
   InvalidArgumentError,
+  OperationError,
+  ProtocolError,
   RequestTimeoutError,
+  RoomError,
   SendDiscardedError,
   UnknownOpError,
   type ClientError,
@@ -585,6 +588,164 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       const pending = h.client.request('time').catch((e: unknown) => e);
       h.timers.advance(100);
       expect(await pending).to.be.instanceOf(SendDiscardedError).with.property('reason', 'timeout');
+    });
+  });
+
+  describe('#publishAsync', () => {
+    it('reports sent and resolves with the committed id of the answer', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', 'hi');
+      expect(sent.status).to.equal('sent');
+      const frame = connection.sent('publish')[0]!;
+      expect(frame).to.deep.equal({ type: 'publish', ref: frame.ref, room: 'lobby', data: 'hi' });
+      connection.push({ type: 'ok', ref: frame.ref!, id: 42 });
+      expect(await sent).to.equal(42);
+    });
+
+    it('resolves with undefined when the server answers without an id (it published nothing)', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', '/nick bob');
+      connection.push({ type: 'ok', ref: connection.sent('publish')[0]!.ref! });
+      expect(await sent).to.equal(undefined);
+    });
+
+    it('rejects with the typed server error and leaves errors$ alone', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const refusals = [
+        ['NOT_JOINED', RoomError],
+        ['FORBIDDEN', ForbiddenError],
+        ['UNENCODABLE', ProtocolError],
+        ['STORE_FAILED', OperationError],
+      ] as const;
+      for (const [code, ErrorClass] of refusals) {
+        const sent = h.client.publishAsync('lobby', code).catch((e: unknown) => e);
+        const frame = connection.sent('publish').at(-1)!;
+        connection.push({ type: 'error', ref: frame.ref!, code, message: 'no', frame: 'publish' });
+        const error = await sent;
+        expect(error).to.be.instanceOf(ErrorClass).with.property('code', code);
+        expect(error).to.have.property('frame', 'publish');
+      }
+      expect(h.errors).to.deep.equal([]);
+    });
+
+    it('queues while disconnected with a ref, and resolves after the flush with the answer on the new connection', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      const first = await connect(h);
+      first.end();
+      const a = h.client.publishAsync('lobby', 'a');
+      const b = h.client.publishAsync('lobby', 'b');
+      expect([a.status, b.status]).to.deep.equal(['queued', 'queued']);
+      h.timers.advance(500);
+      const second = await connect(h);
+      const [fa, fb] = second.sent('publish');
+      expect([fa?.data, fb?.data]).to.deep.equal(['a', 'b']);
+      expect(fa!.ref).to.not.equal(fb!.ref);
+      // Refs are never reused: not those of the joins either.
+      const refs = [...first.received, ...second.received].flatMap((f) => ('ref' in f && f.ref !== undefined ? [f.ref] : []));
+      expect(new Set(refs).size).to.equal(refs.length);
+      second.push({ type: 'ok', ref: fb!.ref!, id: 8 }, { type: 'ok', ref: fa!.ref!, id: 7 });
+      expect(await Promise.all([a, b])).to.deep.equal([7, 8]);
+    });
+
+    it('rejects with DisconnectedError when the connection drops before the answer, and never sends it again', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', 'maybe').catch((e: unknown) => e);
+      connection.end();
+      expect(await sent).to.be.instanceOf(DisconnectedError).with.property('code', 'DISCONNECTED');
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('publish')).to.deep.equal([]);
+    });
+
+    it('rejects with SendDiscardedError when the buffer drops it, and still reports the discard', async () => {
+      const seen: Discarded[] = [];
+      const h = start({ sendBuffer: { maxFrames: 1, timeoutMs: 1000 }, onDiscard: (d) => seen.push(d) });
+      const kept = h.client.publishAsync('lobby', 'kept').catch((e: unknown) => e);
+      const full = h.client.publishAsync('lobby', 'full');
+      expect(full.status).to.equal('discarded');
+      expect(await full.catch((e: unknown) => e)).to.be.instanceOf(SendDiscardedError).with.property('reason', 'full');
+      h.timers.advance(1000);
+      expect(await kept).to.be.instanceOf(SendDiscardedError).with.property('reason', 'timeout');
+      expect(seen.map((d) => [d.frame.type === 'publish' && d.frame.data, d.reason])).to.deep.equal([
+        ['full', 'full'],
+        ['kept', 'timeout'],
+      ]);
+      expect(h.discarded).to.deep.equal(seen);
+    });
+
+    it('counts its timeout from the write, not from the time it waited in the buffer', async () => {
+      const h = start({ requestTimeoutMs: 1000 });
+      const sent = h.client.publishAsync('lobby', 'x', { timeoutMs: 300 }).catch((e: unknown) => e);
+      h.timers.advance(5000);
+      await connect(h);
+      h.timers.advance(299);
+      const frame = h.peer.last.sent('publish')[0]!;
+      expect(frame.data).to.equal('x');
+      h.timers.advance(1);
+      expect(await sent).to.be.instanceOf(RequestTimeoutError).with.property('code', 'REQUEST_TIMEOUT');
+    });
+
+    it('on close, rejects one still in the buffer with SendDiscardedError: reason closed, the cause why', async () => {
+      const h = start();
+      const buffered = h.client.publishAsync('lobby', 'buffered');
+      expect(buffered.status).to.equal('queued');
+      await h.client.close();
+      const error = await buffered.catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+      expect((error as Error).cause).to.be.instanceOf(ClientClosedError);
+      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed']);
+    });
+
+    it('on close, rejects one written and still waiting for its answer with ClientClosedError', async () => {
+      const h = start();
+      await connect(h);
+      const written = h.client.publishAsync('lobby', 'written');
+      expect(written.status).to.equal('sent');
+      await h.client.close();
+      expect(await written.catch((e: unknown) => e)).to.be.instanceOf(ClientClosedError);
+    });
+
+    it('on a closed client, reports discarded and rejects with SendDiscardedError', async () => {
+      const h = start();
+      await h.client.close();
+      const sent = h.client.publishAsync('lobby', 'late');
+      expect(sent.status).to.equal('discarded');
+      expect(await sent.catch((e: unknown) => e)).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+    });
+
+    it('rejects an empty room name and a timeout that is not > 0 with InvalidArgumentError', () => {
+      const h = start();
+      expect(() => h.client.publishAsync('', 'x')).to.throw(InvalidArgumentError);
+      expect(() => h.client.publishAsync('lobby', 'x', { timeoutMs: 0 })).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('#directAsync', () => {
+    it('resolves a whisper with its committed id and a user-to-user message with undefined', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const whisper = h.client.directAsync('grace', 'psst', { room: 'lobby' });
+      const direct = h.client.directAsync('grace', 'hi');
+      const [fw, fd] = connection.sent('direct');
+      expect(fw).to.deep.equal({ type: 'direct', ref: fw!.ref, to: 'grace', data: 'psst', room: 'lobby' });
+      expect(fd).to.deep.equal({ type: 'direct', ref: fd!.ref, to: 'grace', data: 'hi' });
+      connection.push({ type: 'ok', ref: fw!.ref!, id: 12 }, { type: 'ok', ref: fd!.ref! });
+      expect(await whisper).to.equal(12);
+      expect(await direct).to.equal(undefined);
+    });
+
+    it('rejects with OperationError OFFLINE_QUEUE_FULL when the server cannot keep it', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const direct = h.client.directAsync('grace', 'hi').catch((e: unknown) => e);
+      const frame = connection.sent('direct')[0]!;
+      connection.push({ type: 'error', ref: frame.ref!, code: 'OFFLINE_QUEUE_FULL', message: 'full', frame: 'direct' });
+      expect(await direct).to.be.instanceOf(OperationError).with.property('code', 'OFFLINE_QUEUE_FULL');
     });
   });
 
