@@ -16,9 +16,9 @@ import {
 } from './errors.js';
 import { Link, type LinkEvents, type LinkOptions } from './link.js';
 import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
-import { PendingRequests } from './pending.js';
-import type { ClientFrame, ServerFrame, WelcomeFrame } from './protocol.js';
-import { RoomChannel, type JoinOptions, type RoomItem } from './room.js';
+import { PendingRequests, type Answer } from './pending.js';
+import type { ClientFrame, DirectSendFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
+import { RoomChannel, type JoinOptions, type RoomItem, type RoomPosition } from './room.js';
 import { SendBuffer, type SendResult } from './send-buffer.js';
 
 /**
@@ -50,6 +50,32 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@link MsghubClient.publishAsync}. */
+export interface AckOptions {
+  /**
+   * Milliseconds to wait for the server's answer once the frame is written (time in the send
+   * buffer does not count; `sendBuffer.timeoutMs` bounds that). @default the client's `requestTimeoutMs`
+   */
+  timeoutMs?: number;
+}
+
+/** Options of {@link MsghubClient.directAsync}. */
+export interface DirectAsyncOptions extends DirectOptions, AckOptions {}
+
+/**
+ * An acknowledged send: a promise of the server's answer that also tells, synchronously, what
+ * happened to the frame right away (`status`, as {@link MsghubClient.publish} returns it).
+ */
+export interface PendingSend<T> extends Promise<T> {
+  /** `sent` (written now), `queued` (waits in the send buffer) or `discarded` (the promise rejects). */
+  readonly status: SendResult;
+}
+
+/** The committed event id an `ok` carries, if any. */
+function committedId(answer: Answer): number | undefined {
+  return answer.type === 'ok' && typeof answer.id === 'number' ? answer.id : undefined;
+}
+
 function checkName(what: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidArgumentError(`Expected ${what} to be a non-empty string, got ${describe(value)}`);
@@ -58,12 +84,14 @@ function checkName(what: string, value: unknown): asserts value is string {
 
 /**
  * One client for browsers and Node, speaking protocol v1. It connects on construction, reconnects
- * with backoff, rejoins every room from the last event id it delivered (each event exactly once,
- * in order, or an explicit gap notice), and keeps frames in a bounded buffer while disconnected.
+ * with backoff, rejoins every room from the position it delivered (epoch and last event id: each
+ * event exactly once, in order, or an explicit gap notice), and keeps frames in a bounded buffer
+ * while disconnected.
  * @example
  * const client = new MsghubClient({ connector: webSocketConnector('ws://127.0.0.1:8080/hub'), token });
  * client.join('lobby').subscribe((item) => console.log(item));
- * client.publish('lobby', 'hello');
+ * client.publish('lobby', 'hello'); // 'sent' | 'queued' | 'discarded'
+ * const id = await client.publishAsync('lobby', 'hello again'); // the committed event id
  * const time = await client.request('time');
  */
 export class MsghubClient {
@@ -75,6 +103,8 @@ export class MsghubClient {
   readonly #direct = new Subject<DirectMessage>();
   readonly #discarded = new Subject<Discarded>();
   readonly #rooms = new Map<string, RoomChannel>();
+  /** Joins waiting for their answer, by ref: the `ok` positions its room before the replay that follows. */
+  readonly #joins = new Map<Ref, RoomChannel>();
   readonly #pending: PendingRequests;
   readonly #buffer: SendBuffer<ClientFrame>;
   #link: Link | undefined;
@@ -85,6 +115,8 @@ export class MsghubClient {
   #reconnectTimer: unknown;
   #closed = false;
   #linkGone: (() => void) | undefined;
+  /** Why the client closed: the cause of what `close` discards. */
+  #closeReason: Error | undefined;
 
   /** Every state change, starting with the current one. Completes after `disconnected`. */
   readonly state$: Observable<ConnectionState> = this.#state.asObservable();
@@ -132,6 +164,7 @@ export class MsghubClient {
    * which the room goes on), on `leave` and on `close()`, and fails with a {@link ServerError}
    * when the server refuses the join. Later subscribers share the stream from where it is.
    * @param options.since resume after this id (only used by the subscription that joins)
+   * @param options.epoch the epoch `since` was counted in (see {@link MsghubClient.position})
    * @example
    * client.join<string>('lobby').subscribe((item) => {
    *   if (item.type === 'gap') console.warn(`missed ${item.since + 1}..${item.resumeAt - 1}`);
@@ -140,16 +173,21 @@ export class MsghubClient {
    */
   join<T = unknown>(room: string, options: JoinOptions = {}): Observable<RoomItem<T>> {
     checkName('room', room);
-    const { since } = options;
+    const { since, epoch } = options;
     if (since !== undefined && (!Number.isInteger(since) || since < 0)) {
       throw new InvalidArgumentError(`Expected options.since to be an integer >= 0, got ${describe(since)}`);
+    }
+    if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 64 || since === undefined)) {
+      throw new InvalidArgumentError(
+        `Expected options.epoch to be a string of 1 to 64 characters, given with options.since, got ${describe(epoch)}`,
+      );
     }
     return new Observable<RoomItem<T>>((subscriber) => {
       if (this.#closed) {
         subscriber.error(new ClientClosedError('The client is closed'));
         return undefined;
       }
-      const channel = this.#channel(room, since);
+      const channel = this.#channel(room, since, epoch);
       channel.subscribers++;
       const subscription = (channel.items as Observable<RoomItem<T>>).subscribe(subscriber);
       return () => {
@@ -157,6 +195,20 @@ export class MsghubClient {
         this.#release(channel);
       };
     });
+  }
+
+  /**
+   * Where the stream of `room` stands: the epoch of the room's sequence and the last event id
+   * delivered in it. Read it in a subscriber to persist a position, and hand it back to
+   * {@link MsghubClient.join} (`since`, `epoch`) to resume in a later client.
+   * @returns undefined while the room is not joined or its first join is not answered yet
+   * @example
+   * client.join('lobby').subscribe(() => save(client.position('lobby')));
+   * // later: const { lastEventId, epoch } = load(); client.join('lobby', { since: lastEventId, epoch });
+   */
+  position(room: string): RoomPosition | undefined {
+    checkName('room', room);
+    return this.#rooms.get(room)?.position;
   }
 
   /**
@@ -183,7 +235,8 @@ export class MsghubClient {
   }
 
   /**
-   * Publishes `data` to `room` (which this client should have joined).
+   * Publishes `data` to `room` (which this client should have joined), without waiting for an
+   * answer: a server error goes to `errors$`. {@link MsghubClient.publishAsync} waits for the id.
    * @returns `sent` (written), `queued` (kept until the next connection) or `discarded`
    *   (the buffer is full or the client is closed; also reported on `discarded$`)
    */
@@ -206,6 +259,48 @@ export class MsghubClient {
   }
 
   /**
+   * Publishes `data` to `room` and waits for the server's acknowledgement: it answers once the
+   * room's store committed the event. Sent now, or kept in the send buffer until the next
+   * connection (then it resolves after the flush and the answer). Never sent twice.
+   * @returns a promise of the committed event id (the `id` subscribers see), with the immediate
+   *   `status`; the id is undefined only when the server accepted the message without publishing it
+   *   (a server hook that consumed it)
+   * @throws RoomError (`NOT_JOINED`), ForbiddenError, ProtocolError (`UNENCODABLE`, ...): refused, not published
+   * @throws SendDiscardedError dropped from the send buffer, never written: safe to send again
+   * @throws DisconnectedError, RequestTimeoutError, ClientClosedError, OperationError (`STORE_FAILED`):
+   *   written, but the outcome is unknown (it may be in the room)
+   * @example
+   * try {
+   *   const id = await client.publishAsync('lobby', 'hello');
+   * } catch (error) {
+   *   if (error instanceof DisconnectedError) await reconcile(); // published or not: look at the room
+   * }
+   */
+  publishAsync(room: string, data: unknown, options: AckOptions = {}): PendingSend<number | undefined> {
+    checkName('room', room);
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
+    const ref = this.#pending.nextRef();
+    return this.#sendAcked({ type: 'publish', ref, room, data }, timeoutMs, `publish to ${room}`);
+  }
+
+  /**
+   * Sends `data` to user `to` as {@link MsghubClient.direct} does, and waits for the server's
+   * acknowledgement. Errors as {@link MsghubClient.publishAsync}, plus `OFFLINE_QUEUE_FULL` and
+   * `NOT_FOUND` (`OperationError`) for a user-to-user message the server cannot keep.
+   * @returns a promise of the committed event id of a whisper (`options.room`), or undefined for
+   *   a user-to-user message (delivered, or queued while `to` is offline), with the immediate `status`
+   */
+  directAsync(to: string, data: unknown, options: DirectAsyncOptions = {}): PendingSend<number | undefined> {
+    checkName('to', to);
+    if (options.room !== undefined) checkName('options.room', options.room);
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
+    const ref = this.#pending.nextRef();
+    const frame: DirectSendFrame =
+      options.room === undefined ? { type: 'direct', ref, to, data } : { type: 'direct', ref, to, data, room: options.room };
+    return this.#sendAcked(frame, timeoutMs, `direct to ${to}`);
+  }
+
+  /**
    * Calls the server operation `op` with `input`. While disconnected the request waits in the
    * send buffer; a request is never sent twice.
    * @returns the `response` data
@@ -217,10 +312,7 @@ export class MsghubClient {
    */
   async request<R = unknown>(op: string, input?: unknown, options: RequestOptions = {}): Promise<R> {
     checkName('op', op);
-    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
-    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
-      throw new InvalidArgumentError(`Expected options.timeoutMs to be a number > 0, got ${describe(timeoutMs)}`);
-    }
+    const timeoutMs = this.#timeoutOf(options.timeoutMs);
     if (this.#closed) throw new ClientClosedError('The client is closed');
     const ref = this.#pending.nextRef();
     const answer = this.#pending.open(ref, timeoutMs, `request ${op}`);
@@ -279,13 +371,17 @@ export class MsghubClient {
     const ref = this.#pending.nextRef();
     const room = channel.name;
     const answer = this.#pending.open(ref, this.#options.requestTimeoutMs, `join ${room}`);
-    const since = channel.lastEventId;
-    this.#write(link, since === undefined ? { type: 'join', ref, room } : { type: 'join', ref, room, since });
+    const { lastEventId: since, epoch } = channel;
+    // The epoch goes with the id it counts: the server compares ids only within one sequence.
+    const position = since === undefined ? {} : epoch === undefined ? { since } : { since, epoch };
+    this.#joins.set(ref, channel);
+    this.#write(link, { type: 'join', ref, room, ...position });
     try {
-      const ok = await answer;
-      if (this.#rooms.get(room) === channel) channel.joined(ok.type === 'ok' ? ok.lastEventId : undefined);
+      await answer;
     } catch (error) {
       this.#joinFailed(channel, link, error);
+    } finally {
+      this.#joins.delete(ref);
     }
   }
 
@@ -316,13 +412,17 @@ export class MsghubClient {
       case 'direct':
         this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
         return;
-      case 'ok':
-        // Before the replay that follows it: the join's answer tells replayed events from live ones.
-        if (frame.room !== undefined && typeof frame.lastEventId === 'number') {
-          this.#rooms.get(frame.room)?.answered(frame.lastEventId);
+      case 'ok': {
+        // Before the replay that follows it: the join's answer positions the room (epoch, last id)
+        // and tells replayed events from live ones.
+        const joining = this.#joins.get(frame.ref);
+        if (joining !== undefined) {
+          this.#joins.delete(frame.ref);
+          if (this.#rooms.get(joining.name) === joining) joining.answered(frame);
         }
         this.#pending.settle(frame);
         return;
+      }
       case 'response':
       case 'error':
         if (!this.#pending.settle(frame) && frame.type === 'error') this.#errors.next(errorFromWire(frame));
@@ -365,9 +465,11 @@ export class MsghubClient {
     this.#ready = false;
     if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
-    // Requests fail with the closing reason before the link's end could call them disconnected.
-    this.#pending.rejectAll(requestError);
+    // Frames never written are discarded (safe to send again); those written and still waiting
+    // fail with the closing reason before the link's end could call them disconnected.
+    this.#closeReason = requestError;
     this.#buffer.discardAll('closed');
+    this.#pending.rejectAll(requestError);
     this.#link?.close();
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
@@ -382,10 +484,10 @@ export class MsghubClient {
     this.#discarded.complete();
   }
 
-  #channel(room: string, since: number | undefined): RoomChannel {
+  #channel(room: string, since: number | undefined, epoch: string | undefined): RoomChannel {
     const existing = this.#rooms.get(room);
     if (existing !== undefined) return existing;
-    const channel = new RoomChannel(room, since);
+    const channel = new RoomChannel(room, since, epoch);
     this.#rooms.set(room, channel);
     const link = this.#link;
     if (link?.ready) void this.#sendJoin(channel, link);
@@ -414,6 +516,22 @@ export class MsghubClient {
     return this.#buffer.push(frame);
   }
 
+  /** Sends a frame that carries a `ref` and resolves with the event id the server's `ok` names. */
+  #sendAcked(frame: PublishFrame | DirectSendFrame, timeoutMs: number, what: string): PendingSend<number | undefined> {
+    // The entry exists before the send: a discard (full, closed) rejects it at once.
+    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent');
+    const status = this.#send(frame);
+    return Object.assign(answer.then(committedId), { status });
+  }
+
+  #timeoutOf(value: number | undefined): number {
+    const timeoutMs = value ?? this.#options.requestTimeoutMs;
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) {
+      throw new InvalidArgumentError(`Expected options.timeoutMs to be a number > 0, got ${describe(timeoutMs)}`);
+    }
+    return timeoutMs;
+  }
+
   #write(link: Link, frame: ClientFrame): void {
     // Marked first: a write the carrier refuses ends the link inside `send`, and the answers
     // awaited on that link must fail with it.
@@ -423,7 +541,8 @@ export class MsghubClient {
 
   #discard(frame: ClientFrame, reason: DiscardReason): void {
     if ('ref' in frame && frame.ref !== undefined) {
-      this.#pending.reject(frame.ref, new SendDiscardedError(reason));
+      const cause = reason === 'closed' ? this.#closeReason : undefined;
+      this.#pending.reject(frame.ref, new SendDiscardedError(reason, undefined, cause === undefined ? undefined : { cause }));
     }
     const discarded: Discarded = { frame, reason };
     this.#options.onDiscard?.(discarded);

@@ -39,7 +39,11 @@ export class InvalidArgumentError extends TypeError {
   readonly code = 'INVALID_ARGUMENT' as const;
 }
 
-/** A `request` got no answer within its timeout. */
+/**
+ * A `request`, `publishAsync` or `directAsync` got no answer within its timeout. The frame was
+ * written (or, for a `request`, may still wait in the send buffer): whether the server acted on it
+ * is unknown.
+ */
 export class RequestTimeoutError extends ClientError {
   override readonly name = 'RequestTimeoutError';
   readonly code = 'REQUEST_TIMEOUT' as const;
@@ -58,8 +62,9 @@ export class ConnectionFailedError extends ClientError {
 }
 
 /**
- * The connection dropped while a request was waiting for its answer. The server may or may not
- * have run it; the client does not resend requests.
+ * The connection dropped after a frame was written and before its answer (`request`,
+ * `publishAsync`, `directAsync`). The outcome is unknown: the server may or may not have acted on
+ * it (a publish may be in the room). The client never resends such a frame.
  */
 export class DisconnectedError extends ClientError {
   override readonly name = 'DisconnectedError';
@@ -72,15 +77,19 @@ export class ClientClosedError extends ClientError {
   readonly code = 'CLIENT_CLOSED' as const;
 }
 
-/** A frame waiting in the send buffer was dropped: it waited too long, the buffer was full, or the client closed. */
+/**
+ * A frame was dropped before it was written: it waited too long in the send buffer, the buffer was
+ * full, or the client closed (`cause` then holds why). The server never saw it: sending it again
+ * cannot duplicate it.
+ */
 export class SendDiscardedError extends ClientError {
   override readonly name = 'SendDiscardedError';
   readonly code = 'SEND_DISCARDED' as const;
   /** Why the frame was dropped. */
   readonly reason: DiscardReason;
 
-  constructor(reason: DiscardReason, message?: string) {
-    super(message ?? `Frame discarded from the send buffer (${reason})`);
+  constructor(reason: DiscardReason, message?: string, options?: ErrorOptions) {
+    super(message ?? `Frame discarded from the send buffer (${reason})`, options);
     this.reason = reason;
   }
 }

@@ -3,13 +3,21 @@
  * `@msghub/client/node` for the `ws` and TCP connectors.
  */
 export { MsghubClient } from './client.js';
-export type { ConnectionState, DirectMessage, DirectOptions, RequestOptions } from './client.js';
+export type {
+  AckOptions,
+  ConnectionState,
+  DirectAsyncOptions,
+  DirectMessage,
+  DirectOptions,
+  PendingSend,
+  RequestOptions,
+} from './client.js';
 export { createClient } from './create-client.js';
 export type { CreateClientOptions } from './create-client.js';
 export type { ClientOptions, Discarded, TokenSource } from './options.js';
 export type { BackoffOptions } from './backoff.js';
 export type { SendBufferOptions, SendResult } from './send-buffer.js';
-export type { JoinOptions, RoomGap, RoomItem } from './room.js';
+export type { JoinOptions, RoomGap, RoomItem, RoomPosition } from './room.js';
 export type { Connection, ConnectionHandlers, Connector } from './connector.js';
 export type { Timers } from './clock.js';
 export type { HubEvent } from './protocol.js';

@@ -5,10 +5,15 @@ import type { Ref, ServerFrame } from './protocol.js';
 /** The server's answer to a frame that carried a `ref`. */
 export type Answer = Extract<ServerFrame, { type: 'ok' } | { type: 'response' }>;
 
+/** When the timeout of an entry starts. */
+export type TimeoutFrom = 'open' | 'sent';
+
 interface Entry {
   readonly resolve: (answer: Answer) => void;
   readonly reject: (error: Error) => void;
-  readonly timer: unknown;
+  readonly timeoutMs: number;
+  readonly what: string;
+  timer: unknown;
   /** The connection the frame was written to; undefined while it waits in the send buffer. */
   sentOn: object | undefined;
 }
@@ -26,25 +31,30 @@ export class PendingRequests {
     this.#timers = timers;
   }
 
-  /** A fresh `ref`. */
+  /** A fresh `ref`, never used before by this client (refs of buffered frames stay unique across connections). */
   nextRef(): number {
     return this.#nextRef++;
   }
 
-  /** Starts waiting for the answer to `ref`; rejects with {@link RequestTimeoutError} after `timeoutMs`. */
-  open(ref: Ref, timeoutMs: number, what: string): Promise<Answer> {
+  /**
+   * Starts waiting for the answer to `ref`; rejects with {@link RequestTimeoutError} `timeoutMs`
+   * after `from`: now (`open`), or once the frame is written (`sent`), so that time spent in the
+   * send buffer does not count.
+   */
+  open(ref: Ref, timeoutMs: number, what: string, from: TimeoutFrom = 'open'): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const timer = this.#timers.setTimeout(() => {
-        if (this.#entries.delete(ref)) reject(new RequestTimeoutError(`${what} got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#entries.set(ref, { resolve, reject, timer, sentOn: undefined });
+      const entry: Entry = { resolve, reject, timeoutMs, what, timer: undefined, sentOn: undefined };
+      this.#entries.set(ref, entry);
+      if (from === 'open') this.#arm(ref, entry);
     });
   }
 
   /** Records that the frame of `ref` was written to `connection`. */
   markSent(ref: Ref, connection: object): void {
     const entry = this.#entries.get(ref);
-    if (entry !== undefined) entry.sentOn = connection;
+    if (entry === undefined) return;
+    entry.sentOn = connection;
+    if (entry.timer === undefined) this.#arm(ref, entry);
   }
 
   /** Ends the entry the frame answers. Returns false when no entry waits for it. */
@@ -75,11 +85,20 @@ export class PendingRequests {
     for (const ref of [...this.#entries.keys()]) this.reject(ref, error);
   }
 
+  #arm(ref: Ref, entry: Entry): void {
+    const { timeoutMs, what } = entry;
+    entry.timer = this.#timers.setTimeout(() => {
+      if (this.#entries.get(ref) !== entry) return;
+      this.#entries.delete(ref);
+      entry.reject(new RequestTimeoutError(`${what} got no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  }
+
   #take(ref: Ref): Entry | undefined {
     const entry = this.#entries.get(ref);
     if (entry === undefined) return undefined;
     this.#entries.delete(ref);
-    this.#timers.clearTimeout(entry.timer);
+    if (entry.timer !== undefined) this.#timers.clearTimeout(entry.timer);
     return entry;
   }
 }

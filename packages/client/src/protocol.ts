@@ -4,16 +4,18 @@
  */
 import type {
   ClientFrame,
+  DirectSendFrame,
   EventFrame,
   GapFrame,
   HelloFrame,
+  PublishFrame,
   Ref,
   ServerFrame,
   WelcomeFrame,
   WireErrorCode,
 } from '@msghub/transport/protocol';
 
-export type { ClientFrame, GapFrame, HelloFrame, Ref, ServerFrame, WelcomeFrame, WireErrorCode };
+export type { ClientFrame, DirectSendFrame, GapFrame, HelloFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame, WireErrorCode };
 
 /** One room event exactly as the room emitted it (`id`, `chatroomId`, `type`, ...). */
 export type HubEvent<T = unknown> = EventFrame<T>['event'];

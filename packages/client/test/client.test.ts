@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { ConnectionState, RoomItem } from '../src/index.js';
+import type { ConnectionState, JoinOptions, RoomItem } from '../src/index.js';
 import { MsghubClient } from '../src/client.js';
 import {
   AuthError,
@@ -10,14 +10,17 @@ import {
   DisconnectedError,
   ForbiddenError,
   InvalidArgumentError,
+  OperationError,
   ProtocolError,
   RequestTimeoutError,
+  RoomError,
   SendDiscardedError,
   UnknownOpError,
   type ClientError,
 } from '../src/errors.js';
 import type { Connector } from '../src/connector.js';
 import type { ClientOptions, Discarded } from '../src/options.js';
+import type { ServerFrame } from '../src/protocol.js';
 import { FakePeer, eventFrame, flush, type PeerConnection } from './fake-peer.js';
 import { FakeTimers } from './fake-timers.js';
 
@@ -65,11 +68,11 @@ async function connect(h: Harness, heartbeatMs = 0): Promise<PeerConnection> {
   return h.peer.last;
 }
 
-function collect(client: MsghubClient, room: string, since?: number) {
+function collect(client: MsghubClient, room: string, options: JoinOptions = {}) {
   const items: RoomItem[] = [];
   let error: unknown;
   let complete = false;
-  const subscription = client.join(room, since === undefined ? {} : { since }).subscribe({
+  const subscription = client.join(room, options).subscribe({
     next: (item) => items.push(item),
     error: (e: unknown) => (error = e),
     complete: () => (complete = true),
@@ -275,7 +278,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
 
     it('delivers a gap notice for events the server can no longer send', async () => {
       const h = start();
-      const room = collect(h.client, 'lobby', 10);
+      const room = collect(h.client, 'lobby', { since: 10 });
       const connection = await connect(h);
       expect(connection.sent('join')[0]).to.deep.include({ since: 10 });
       connection.push({ type: 'gap', room: 'lobby', since: 10, resumeAt: 15, reason: 'trimmed' });
@@ -337,7 +340,7 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
 
     it('completes on the live close of a room that restarted without its history', async () => {
       const h = start();
-      const room = collect(h.client, 'lobby', 40);
+      const room = collect(h.client, 'lobby', { since: 40 });
       let connection = h.peer.last;
       connection.welcome();
       await flush();
@@ -377,6 +380,105 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       const h = start();
       expect(() => h.client.join('')).to.throw(InvalidArgumentError);
       expect(() => h.client.join('lobby', { since: -1 })).to.throw(InvalidArgumentError);
+    });
+
+    it('rejects an epoch that is empty, too long or given without since with InvalidArgumentError', () => {
+      const h = start();
+      expect(() => h.client.join('lobby', { epoch: 'e1' })).to.throw(InvalidArgumentError);
+      expect(() => h.client.join('lobby', { since: 1, epoch: '' })).to.throw(InvalidArgumentError);
+      expect(() => h.client.join('lobby', { since: 1, epoch: 'e'.repeat(65) })).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('epochs', () => {
+    /** Answers the one join of the current connection with `ok` (and the epoch), then `frames`. */
+    async function answerJoin(h: Harness, lastEventId: number, epoch: string, ...frames: ServerFrame[]) {
+      const connection = h.peer.last;
+      connection.welcome();
+      await flush();
+      const join = connection.sent('join')[0]!;
+      connection.push({ type: 'ok', ref: join.ref!, room: join.room, lastEventId, epoch }, ...frames);
+      await flush();
+      return join;
+    }
+
+    async function reconnect(h: Harness): Promise<void> {
+      h.peer.last.end();
+      h.timers.advance(500);
+    }
+
+    it('rejoins with the epoch of the join answer alongside the last id seen', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      const first = await answerJoin(h, 4, 'e1', eventFrame('lobby', 5), eventFrame('lobby', 6));
+      expect(first).to.not.have.property('epoch');
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 6 });
+      await reconnect(h);
+      const second = await answerJoin(h, 6, 'e1');
+      expect(second).to.deep.include({ since: 6, epoch: 'e1' });
+    });
+
+    it('takes a new epoch at its reset gap and delivers the new sequence from its start, lower ids included', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      await answerJoin(h, 40, 'e1', eventFrame('lobby', 41), eventFrame('lobby', 42));
+      await reconnect(h);
+      // The room's store was replaced: a new sequence whose history still holds ids 1 to 3.
+      const join = await answerJoin(
+        h,
+        3,
+        'e2',
+        { type: 'gap', room: 'lobby', since: 42, resumeAt: 1, reason: 'reset', epoch: 'e2' },
+        eventFrame('lobby', 1),
+        eventFrame('lobby', 2),
+        eventFrame('lobby', 2),
+        eventFrame('lobby', 3),
+        eventFrame('lobby', 4),
+      );
+      expect(join).to.deep.include({ since: 42, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([41, 42, 'gap1', 1, 2, 3, 4]);
+      expect(room.items.filter((item) => item.type === 'gap')).to.deep.equal([
+        { type: 'gap', chatroomId: 'lobby', since: 42, resumeAt: 1, reason: 'reset', epoch: 'e2' },
+      ]);
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e2', lastEventId: 4 });
+      await reconnect(h);
+      expect(await answerJoin(h, 4, 'e2')).to.deep.include({ since: 4, epoch: 'e2' });
+    });
+
+    it('keeps the old position when the connection drops between the answer naming a new epoch and its gap', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby');
+      await answerJoin(h, 40, 'e1', eventFrame('lobby', 41));
+      await reconnect(h);
+      await answerJoin(h, 3, 'e2');
+      await reconnect(h);
+      // Still (e1, 41): the server is asked again with a pair it can compare, and answers with the reset.
+      const reset: ServerFrame = { type: 'gap', room: 'lobby', since: 41, resumeAt: 1, reason: 'reset', epoch: 'e2' };
+      expect(await answerJoin(h, 3, 'e2', reset, eventFrame('lobby', 1))).to.deep.include({ since: 41, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([41, 'gap1', 1]);
+    });
+
+    it('resumes from a stored position: join sends since with its epoch', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', { since: 9, epoch: 'e1' });
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 9 });
+      const join = await answerJoin(h, 12, 'e1', eventFrame('lobby', 10));
+      expect(join).to.deep.include({ since: 9, epoch: 'e1' });
+      expect(room.ids()).to.deep.equal([10]);
+    });
+
+    it('adopts the epoch of a trimmed gap', async () => {
+      const h = start();
+      const room = collect(h.client, 'lobby', { since: 3 });
+      const trimmed: ServerFrame = { type: 'gap', room: 'lobby', since: 3, resumeAt: 18, reason: 'trimmed', epoch: 'e1' };
+      await answerJoin(h, 20, 'e1', trimmed, eventFrame('lobby', 18));
+      expect(room.items[0]).to.deep.equal({ type: 'gap', chatroomId: 'lobby', since: 3, resumeAt: 18, reason: 'trimmed', epoch: 'e1' });
+      expect(h.client.position('lobby')).to.deep.equal({ epoch: 'e1', lastEventId: 18 });
+    });
+
+    it('reports no position for a room that is not joined', () => {
+      const h = start();
+      expect(h.client.position('lobby')).to.equal(undefined);
     });
   });
 
@@ -513,6 +615,164 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
     });
   });
 
+  describe('#publishAsync', () => {
+    it('reports sent and resolves with the committed id of the answer', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', 'hi');
+      expect(sent.status).to.equal('sent');
+      const frame = connection.sent('publish')[0]!;
+      expect(frame).to.deep.equal({ type: 'publish', ref: frame.ref, room: 'lobby', data: 'hi' });
+      connection.push({ type: 'ok', ref: frame.ref!, id: 42 });
+      expect(await sent).to.equal(42);
+    });
+
+    it('resolves with undefined when the server answers without an id (it published nothing)', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', '/nick bob');
+      connection.push({ type: 'ok', ref: connection.sent('publish')[0]!.ref! });
+      expect(await sent).to.equal(undefined);
+    });
+
+    it('rejects with the typed server error and leaves errors$ alone', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const refusals = [
+        ['NOT_JOINED', RoomError],
+        ['FORBIDDEN', ForbiddenError],
+        ['UNENCODABLE', ProtocolError],
+        ['STORE_FAILED', OperationError],
+      ] as const;
+      for (const [code, ErrorClass] of refusals) {
+        const sent = h.client.publishAsync('lobby', code).catch((e: unknown) => e);
+        const frame = connection.sent('publish').at(-1)!;
+        connection.push({ type: 'error', ref: frame.ref!, code, message: 'no', frame: 'publish' });
+        const error = await sent;
+        expect(error).to.be.instanceOf(ErrorClass).with.property('code', code);
+        expect(error).to.have.property('frame', 'publish');
+      }
+      expect(h.errors).to.deep.equal([]);
+    });
+
+    it('queues while disconnected with a ref, and resolves after the flush with the answer on the new connection', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      const first = await connect(h);
+      first.end();
+      const a = h.client.publishAsync('lobby', 'a');
+      const b = h.client.publishAsync('lobby', 'b');
+      expect([a.status, b.status]).to.deep.equal(['queued', 'queued']);
+      h.timers.advance(500);
+      const second = await connect(h);
+      const [fa, fb] = second.sent('publish');
+      expect([fa?.data, fb?.data]).to.deep.equal(['a', 'b']);
+      expect(fa!.ref).to.not.equal(fb!.ref);
+      // Refs are never reused: not those of the joins either.
+      const refs = [...first.received, ...second.received].flatMap((f) => ('ref' in f && f.ref !== undefined ? [f.ref] : []));
+      expect(new Set(refs).size).to.equal(refs.length);
+      second.push({ type: 'ok', ref: fb!.ref!, id: 8 }, { type: 'ok', ref: fa!.ref!, id: 7 });
+      expect(await Promise.all([a, b])).to.deep.equal([7, 8]);
+    });
+
+    it('rejects with DisconnectedError when the connection drops before the answer, and never sends it again', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const sent = h.client.publishAsync('lobby', 'maybe').catch((e: unknown) => e);
+      connection.end();
+      expect(await sent).to.be.instanceOf(DisconnectedError).with.property('code', 'DISCONNECTED');
+      h.timers.advance(500);
+      await connect(h);
+      expect(h.peer.last.sent('publish')).to.deep.equal([]);
+    });
+
+    it('rejects with SendDiscardedError when the buffer drops it, and still reports the discard', async () => {
+      const seen: Discarded[] = [];
+      const h = start({ sendBuffer: { maxFrames: 1, timeoutMs: 1000 }, onDiscard: (d) => seen.push(d) });
+      const kept = h.client.publishAsync('lobby', 'kept').catch((e: unknown) => e);
+      const full = h.client.publishAsync('lobby', 'full');
+      expect(full.status).to.equal('discarded');
+      expect(await full.catch((e: unknown) => e)).to.be.instanceOf(SendDiscardedError).with.property('reason', 'full');
+      h.timers.advance(1000);
+      expect(await kept).to.be.instanceOf(SendDiscardedError).with.property('reason', 'timeout');
+      expect(seen.map((d) => [d.frame.type === 'publish' && d.frame.data, d.reason])).to.deep.equal([
+        ['full', 'full'],
+        ['kept', 'timeout'],
+      ]);
+      expect(h.discarded).to.deep.equal(seen);
+    });
+
+    it('counts its timeout from the write, not from the time it waited in the buffer', async () => {
+      const h = start({ requestTimeoutMs: 1000 });
+      const sent = h.client.publishAsync('lobby', 'x', { timeoutMs: 300 }).catch((e: unknown) => e);
+      h.timers.advance(5000);
+      await connect(h);
+      h.timers.advance(299);
+      const frame = h.peer.last.sent('publish')[0]!;
+      expect(frame.data).to.equal('x');
+      h.timers.advance(1);
+      expect(await sent).to.be.instanceOf(RequestTimeoutError).with.property('code', 'REQUEST_TIMEOUT');
+    });
+
+    it('on close, rejects one still in the buffer with SendDiscardedError: reason closed, the cause why', async () => {
+      const h = start();
+      const buffered = h.client.publishAsync('lobby', 'buffered');
+      expect(buffered.status).to.equal('queued');
+      await h.client.close();
+      const error = await buffered.catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+      expect((error as Error).cause).to.be.instanceOf(ClientClosedError);
+      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed']);
+    });
+
+    it('on close, rejects one written and still waiting for its answer with ClientClosedError', async () => {
+      const h = start();
+      await connect(h);
+      const written = h.client.publishAsync('lobby', 'written');
+      expect(written.status).to.equal('sent');
+      await h.client.close();
+      expect(await written.catch((e: unknown) => e)).to.be.instanceOf(ClientClosedError);
+    });
+
+    it('on a closed client, reports discarded and rejects with SendDiscardedError', async () => {
+      const h = start();
+      await h.client.close();
+      const sent = h.client.publishAsync('lobby', 'late');
+      expect(sent.status).to.equal('discarded');
+      expect(await sent.catch((e: unknown) => e)).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+    });
+
+    it('rejects an empty room name and a timeout that is not > 0 with InvalidArgumentError', () => {
+      const h = start();
+      expect(() => h.client.publishAsync('', 'x')).to.throw(InvalidArgumentError);
+      expect(() => h.client.publishAsync('lobby', 'x', { timeoutMs: 0 })).to.throw(InvalidArgumentError);
+    });
+  });
+
+  describe('#directAsync', () => {
+    it('resolves a whisper with its committed id and a user-to-user message with undefined', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const whisper = h.client.directAsync('grace', 'psst', { room: 'lobby' });
+      const direct = h.client.directAsync('grace', 'hi');
+      const [fw, fd] = connection.sent('direct');
+      expect(fw).to.deep.equal({ type: 'direct', ref: fw!.ref, to: 'grace', data: 'psst', room: 'lobby' });
+      expect(fd).to.deep.equal({ type: 'direct', ref: fd!.ref, to: 'grace', data: 'hi' });
+      connection.push({ type: 'ok', ref: fw!.ref!, id: 12 }, { type: 'ok', ref: fd!.ref! });
+      expect(await whisper).to.equal(12);
+      expect(await direct).to.equal(undefined);
+    });
+
+    it('rejects with OperationError OFFLINE_QUEUE_FULL when the server cannot keep it', async () => {
+      const h = start();
+      const connection = await connect(h);
+      const direct = h.client.directAsync('grace', 'hi').catch((e: unknown) => e);
+      const frame = connection.sent('direct')[0]!;
+      connection.push({ type: 'error', ref: frame.ref!, code: 'OFFLINE_QUEUE_FULL', message: 'full', frame: 'direct' });
+      expect(await direct).to.be.instanceOf(OperationError).with.property('code', 'OFFLINE_QUEUE_FULL');
+    });
+  });
+
   describe('#close', () => {
     it('says bye, fails pending requests with ClientClosedError, completes rooms and state$', async () => {
       const h = start();
@@ -534,11 +794,15 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
       await h.client.close();
     });
 
-    it('discards what waits in the send buffer with reason closed', async () => {
+    it('discards what waits in the send buffer with reason closed; a buffered request rejects with SendDiscardedError', async () => {
       const h = start();
       h.client.publish('lobby', 'a');
+      const request = h.client.request('time').catch((e: unknown) => e);
       await h.client.close();
-      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed']);
+      expect(h.discarded.map((d) => d.reason)).to.deep.equal(['closed', 'closed']);
+      const error = await request;
+      expect(error).to.be.instanceOf(SendDiscardedError).with.property('reason', 'closed');
+      expect((error as Error).cause).to.be.instanceOf(ClientClosedError);
       h.timers.advance(60_000);
       expect(h.peer.connections).to.have.length(1);
     });

@@ -12,6 +12,8 @@ export interface TestServer {
   readonly tcpUrl: string;
   /** Plain HTTP base URL (assets). */
   readonly httpUrl: string;
+  /** The ports clients connect to, to start the next server on after a restart. */
+  readonly ports: ServerPorts;
   /** Destroys every live connection at once, as a crashed network path or server socket would. */
   dropAll(): void;
   /** Turns every live TCP path into a black hole: nothing more gets through, nothing closes. */
@@ -19,10 +21,16 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-function listen(server: HttpServer | TcpServer): Promise<number> {
+/** The ports a {@link TestServer} listens on for clients: WebSocket/HTTP and the TCP proxy. */
+export interface ServerPorts {
+  readonly http: number;
+  readonly tcp: number;
+}
+
+function listen(server: HttpServer | TcpServer, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
 }
 
@@ -60,9 +68,10 @@ class ProxyPair {
 
 /**
  * Starts a {@link HubServer}: WebSocket attached at `/hub` to an HTTP server this harness owns
- * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback.
+ * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback. With `ports`
+ * (those of a server closed before) it listens where that one did, as a restarted server would.
  */
-export async function startServer(options: HubServerOptions = {}): Promise<TestServer> {
+export async function startServer(options: HubServerOptions = {}, ports?: ServerPorts): Promise<TestServer> {
   const server = new HubServer({ trustClientUser: true, onError: () => {}, ...options });
   const sockets = new Set<Socket>();
   const http = createHttpServer((request, response) => {
@@ -70,7 +79,7 @@ export async function startServer(options: HubServerOptions = {}): Promise<TestS
   });
   http.on('connection', (socket: Socket) => track(sockets, socket));
   await server.attach(http, { path: '/hub' });
-  const httpPort = await listen(http);
+  const httpPort = await listen(http, ports?.http);
   const { tcp } = await server.listen({ tcp: { port: 0, host: '127.0.0.1' } });
   const upstreamPort = tcp!.port;
   const pairs = new Set<ProxyPair>();
@@ -81,12 +90,13 @@ export async function startServer(options: HubServerOptions = {}): Promise<TestS
     track(sockets, pair.upstream);
     pair.upstream.once('close', () => pairs.delete(pair));
   });
-  const proxyPort = await listen(proxy);
+  const proxyPort = await listen(proxy, ports?.tcp);
   return {
     server,
     wsUrl: `ws://127.0.0.1:${httpPort}/hub`,
     tcpUrl: `tcp://127.0.0.1:${proxyPort}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
+    ports: { http: httpPort, tcp: proxyPort },
     dropAll() {
       for (const socket of [...sockets]) socket.destroy();
     },

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
+import { MemoryStore, MessageHub, type HubEvent, type RoomStore } from '@msghub/messagehub';
 import { NotFoundWireError } from '@msghub/transport';
 import type { HubServerOptions } from '@msghub/transport';
+import { skipWhile } from 'rxjs';
 import {
   AuthError,
   ConnectionFailedError,
@@ -34,6 +36,20 @@ describe('MsghubClient against the real server', () => {
     return test;
   }
 
+  /** Resolves once `c` has lost its connection and is connected again. */
+  function reconnected(c: MsghubClient): Promise<ConnectionState> {
+    return waitFor(c.state$.pipe(skipWhile((s) => s !== 'reconnecting')), (s) => s === 'connected');
+  }
+
+  /** Shuts the server down (clients get `bye` SHUTDOWN) and starts a new one on the same ports. */
+  async function restart(options: HubServerOptions = {}): Promise<TestServer> {
+    const { ports } = test;
+    await test.server.close();
+    await test.close();
+    test = await startServer(options, ports);
+    return test;
+  }
+
   function client(url: string, options: Omit<NodeClientOptions, 'url'> = {}): MsghubClient {
     const made = createClient({ url, user: 'ada', reconnect: fast, ...options });
     clients.push(made);
@@ -43,11 +59,19 @@ describe('MsghubClient against the real server', () => {
   function record(c: MsghubClient, room: string) {
     const items: RoomItem[] = [];
     let failure: unknown;
-    c.join(room).subscribe({ next: (item) => items.push(item), error: (e: unknown) => (failure = e) });
+    let complete = false;
+    c.join(room).subscribe({
+      next: (item) => items.push(item),
+      error: (e: unknown) => (failure = e),
+      complete: () => (complete = true),
+    });
     return {
       items,
       get failure() {
         return failure;
+      },
+      get complete() {
+        return complete;
       },
       messages: () => items.flatMap((item) => (item.type === 'message' ? [item.message] : [])),
       ids: () => items.flatMap((item) => (item.type === 'gap' ? [] : [item.id])),
@@ -112,6 +136,190 @@ describe('MsghubClient against the real server', () => {
     expect(lobby.messages().slice(0, 1)).to.deep.equal(['before']);
     const ids = lobby.ids();
     expect(ids).to.deep.equal([...new Set(ids)].sort((a, b) => a - b));
+  });
+
+  describe('#publishAsync', () => {
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`resolves with the committed id, the one subscribers see (${carrier})`, async () => {
+        const { wsUrl, tcpUrl } = await serve();
+        const url = carrier === 'ws' ? wsUrl : tcpUrl;
+        const ada = client(url, { user: 'ada' });
+        const grace = client(url, { user: 'grace' });
+        const adaLobby = record(ada, 'lobby');
+        const graceLobby = record(grace, 'lobby');
+        await waitFor(ada.state$, (s) => s === 'connected');
+        await waitFor(grace.state$, (s) => s === 'connected');
+        const sent = ada.publishAsync('lobby', 'first');
+        expect(sent.status).to.equal('sent');
+        const first = await sent;
+        const second = await ada.publishAsync('lobby', 'second');
+        expect(second).to.equal(first! + 1);
+        await until(() => graceLobby.messages().length === 2 && adaLobby.messages().length === 2);
+        const seen = (r: ReturnType<typeof record>) =>
+          r.items.flatMap((item) => (item.type === 'message' ? [[item.id, item.message]] : []));
+        expect(seen(graceLobby)).to.deep.equal([
+          [first, 'first'],
+          [second, 'second'],
+        ]);
+        expect(seen(adaLobby)).to.deep.equal(seen(graceLobby));
+      });
+    }
+
+    it('resolves a publish queued while disconnected once it is flushed and committed', async () => {
+      const { wsUrl } = await serve();
+      const c = client(wsUrl, { reconnect: { initialDelayMs: 100, jitter: 0 } });
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      await c.publishAsync('lobby', 'live');
+      test.dropAll();
+      await waitFor(c.state$, (s) => s === 'reconnecting');
+      const queued = [c.publishAsync('lobby', 'q1'), c.publishAsync('lobby', 'q2')];
+      expect(queued.map((p) => p.status)).to.deep.equal(['queued', 'queued']);
+      const ids = await Promise.all(queued);
+      await until(() => lobby.messages().length === 3);
+      const byMessage = new Map(lobby.items.flatMap((item) => (item.type === 'message' ? [[item.message, item.id]] : [])));
+      expect(ids).to.deep.equal([byMessage.get('q1'), byMessage.get('q2')]);
+    });
+
+    it('rejects with the typed error the server refuses with: NOT_JOINED, FORBIDDEN, UNENCODABLE', async () => {
+      const { wsUrl } = await serve({
+        authorizePublish: ({ data }) => data !== 'secret',
+        // A server hook that turns the message into something JSON cannot hold.
+        messageEncoder: (data) => (data === 'huge' ? { n: 1n } : data),
+      });
+      const c = client(wsUrl);
+      const errors: ClientError[] = [];
+      c.errors$.subscribe((e) => errors.push(e));
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      const notJoined = await c.publishAsync('elsewhere', 'x').catch((e: unknown) => e);
+      expect(notJoined).to.be.instanceOf(RoomError).with.property('code', 'NOT_JOINED');
+      const forbidden = await c.publishAsync('lobby', 'secret').catch((e: unknown) => e);
+      expect(forbidden).to.be.instanceOf(ForbiddenError).with.property('code', 'FORBIDDEN');
+      const unencodable = await c.publishAsync('lobby', 'huge').catch((e: unknown) => e);
+      expect(unencodable).to.be.instanceOf(ProtocolError).with.property('code', 'UNENCODABLE');
+      expect(unencodable).to.have.property('frame', 'publish');
+      // A refused message used no id: the next one follows the last event seen.
+      const lastSeen = lobby.ids().at(-1)!;
+      expect(await c.publishAsync('lobby', 'fine')).to.equal(lastSeen + 1);
+      expect(errors).to.deep.equal([]);
+    });
+
+    it('rejects with OperationError STORE_FAILED when the room store cannot commit it', async () => {
+      const memory = new MemoryStore();
+      const store: RoomStore = {
+        encodes: false,
+        open: (room, options) => memory.open(room, options),
+        append: (room, events) => {
+          if (events.some((event) => event.type === 'message' && event.message === 'doomed')) throw new Error('disk full');
+          memory.append(room, events);
+        },
+        read: (room, since, limit) => memory.read(room, since, limit),
+        release: () => {},
+      };
+      const { wsUrl } = await serve({ store });
+      const c = client(wsUrl);
+      record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      const failed = await c.publishAsync('lobby', 'doomed').catch((e: unknown) => e);
+      expect(failed).to.be.instanceOf(OperationError).with.property('code', 'STORE_FAILED');
+    });
+
+    it('rejects with DisconnectedError when the socket drops before the answer, and is not sent again', async () => {
+      const received: unknown[] = [];
+      let release: (() => void) | undefined;
+      const { wsUrl } = await serve({
+        beforeReceive: (frame) => {
+          if (frame.type === 'publish') received.push(frame.data);
+          return frame;
+        },
+        // Holds 'maybe' until the test has cut the connection: its answer can never arrive.
+        messageEncoder: (data) => (data === 'maybe' ? new Promise((resolve) => (release = () => resolve(data))) : data),
+      });
+      const c = client(wsUrl);
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      const pending = c.publishAsync('lobby', 'maybe').catch((e: unknown) => e);
+      await until(() => release !== undefined);
+      const back = reconnected(c);
+      test.dropAll();
+      expect(await pending).to.be.instanceOf(DisconnectedError).with.property('code', 'DISCONNECTED');
+      // The server goes on with it after all: the outcome was unknown, not a failure.
+      release!();
+      await back;
+      await c.publishAsync('lobby', 'after');
+      await until(() => lobby.messages().includes('after'));
+      expect(received).to.deep.equal(['maybe', 'after']);
+      expect(lobby.messages()).to.deep.equal(['maybe', 'after']);
+    });
+  });
+
+  describe('resume across a server restart', () => {
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`goes on with no gap and no duplicate when the store keeps the sequence (${carrier})`, async () => {
+        const store = new MemoryStore();
+        const first = await serve({ store });
+        const url = () => (carrier === 'ws' ? test.wsUrl : test.tcpUrl);
+        const c = client(url());
+        const errors: ClientError[] = [];
+        c.errors$.subscribe((e) => errors.push(e));
+        const lobby = record(c, 'lobby');
+        await waitFor(c.state$, (s) => s === 'connected');
+        const before = await c.publishAsync('lobby', 'before');
+        const epoch = c.position('lobby')?.epoch;
+        expect(epoch).to.be.a('string').and.equal(first.server.rooms.get('lobby')?.epoch);
+        await until(() => lobby.messages().length === 1);
+        const back = reconnected(c);
+        await restart({ store });
+        await back;
+        expect(errors.some((e) => e.code === 'SHUTDOWN')).to.equal(true);
+        const after = await c.publishAsync('lobby', 'after');
+        await until(() => lobby.messages().includes('after'));
+        // The first server's last events (this session's leave, the room's close) are replayed, the
+        // new server's go on after them: one sequence, one epoch.
+        const ids = lobby.ids();
+        expect(ids).to.deep.equal(Array.from({ length: ids.length }, (_, i) => ids[0]! + i));
+        expect(lobby.gaps()).to.deep.equal([]);
+        expect(lobby.complete).to.equal(false);
+        expect(lobby.items.map((item) => item.type)).to.include('close');
+        expect(after).to.equal(ids.at(-1));
+        expect(after).to.be.above(before!);
+        expect(c.position('lobby')).to.deep.equal({ epoch, lastEventId: after });
+        expect(lobby.messages()).to.deep.equal(['before', 'after']);
+      });
+    }
+
+    it('delivers exactly one reset gap, then the new sequence from its start, when the store is new', async () => {
+      await serve();
+      const c = client(test.wsUrl);
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      for (let i = 0; i < 5; i++) await c.publishAsync('lobby', `old ${i}`);
+      const old = c.position('lobby')!;
+      expect(old.lastEventId).to.be.above(3);
+      // The new server's store already holds a sequence of its own, with lower ids than the client saw.
+      const store = new MemoryStore();
+      const earlier = new MessageHub<unknown>({ chatroomId: 'lobby', store });
+      await earlier.message('bot', 'new 1');
+      await earlier.message('bot', 'new 2');
+      await earlier.close();
+      const back = reconnected(c);
+      const second = await restart({ store });
+      await back;
+      const id = await c.publishAsync('lobby', 'after');
+      await until(() => lobby.messages().includes('after'));
+      const epoch = second.server.rooms.get('lobby')!.epoch;
+      expect(epoch).to.not.equal(old.epoch);
+      const gaps = lobby.gaps();
+      expect(gaps).to.deep.equal([{ type: 'gap', chatroomId: 'lobby', since: old.lastEventId, resumeAt: 1, reason: 'reset', epoch }]);
+      const afterGap = lobby.items.slice(lobby.items.indexOf(gaps[0]!) + 1);
+      const newIds = afterGap.map((item) => (item as HubEvent).id);
+      expect(newIds).to.deep.equal(Array.from({ length: newIds.length }, (_, i) => i + 1));
+      expect(afterGap.flatMap((item) => (item.type === 'message' ? [item.message] : []))).to.deep.equal(['new 1', 'new 2', 'after']);
+      expect(id).to.equal(newIds.at(-1));
+      expect(lobby.complete).to.equal(false);
+      expect(c.position('lobby')).to.deep.equal({ epoch, lastEventId: id });
+    });
   });
 
   describe('send buffer', () => {
