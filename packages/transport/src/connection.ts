@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
 import { RateLimitedError, type WireError } from './errors.js';
-import { encodeFrame } from './frame-codec.js';
+import { encodeFrame, peekFrame } from './frame-codec.js';
 import type { Counters } from './metrics.js';
 import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
 import { Outbox, type FrameData } from './outbox.js';
@@ -77,6 +77,8 @@ export class Connection implements SocketHandler, ConnectionInfo {
   #closeCode = 'CLOSED';
   #windowStart = 0;
   #windowFrames = 0;
+  /** Whether this window's error for frames without a ref was sent. */
+  #windowNoticed = false;
   #pendingPublishes = 0;
   #paused = false;
   #tail: Promise<void> | undefined;
@@ -138,7 +140,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     const now = Date.now();
     this.lastSeen = now;
     this.pingSentAt = 0;
-    if (this.#limited(now)) return;
+    if (this.#limited(now, text)) return;
     this.#host.receive(this, text);
   }
 
@@ -329,18 +331,24 @@ export class Connection implements SocketHandler, ConnectionInfo {
     }
   }
 
-  #limited(now: number): boolean {
+  #limited(now: number, text: string): boolean {
     const limit = this.#host.options.rateLimit;
     if (limit === false) return false;
     if (now - this.#windowStart >= limit.intervalMs) {
       this.#windowStart = now;
       this.#windowFrames = 0;
+      this.#windowNoticed = false;
     }
     if (++this.#windowFrames <= limit.frames) return false;
     this.#host.counters.rateLimited++;
-    // One error per window: answering every flooded frame would double the flood.
-    if (this.#windowFrames === limit.frames + 1) {
-      this.error(new RateLimitedError(`More than ${limit.frames} frames in ${limit.intervalMs} ms`));
+    const message = `More than ${limit.frames} frames in ${limit.intervalMs} ms`;
+    // A dropped frame that awaits an answer (it has a ref) gets its own, so its sender learns it
+    // was not acted on; other dropped frames get one error per window, not one each.
+    const { ref, type } = peekFrame(text);
+    if (ref !== undefined) this.error(new RateLimitedError(message), ref, type);
+    else if (!this.#windowNoticed) {
+      this.#windowNoticed = true;
+      this.error(new RateLimitedError(message));
     }
     return true;
   }

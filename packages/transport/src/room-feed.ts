@@ -78,6 +78,13 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     if (!this.#answered) {
       this.#answered = true;
       this.connection.error(toWireError(error), this.#ref, 'join');
+    } else if ((error as { code?: unknown } | null)?.code === 'STORE_FAILED') {
+      // The room stopped because its store failed. The client would otherwise think it is still in
+      // the room: it is told to reconnect, and its resume opens the room again from the store. The
+      // close waits a turn so that the publishes of the failed batch are answered first.
+      this.#end();
+      setImmediate(closeOnStoreFailure, this.connection, this.room);
+      return;
     }
     this.#end();
   }
@@ -106,4 +113,8 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     this.#done = true;
     this.#ended(this);
   }
+}
+
+function closeOnStoreFailure(connection: Connection, room: string): void {
+  connection.close('STORE_FAILED', `The store of room ${room} failed`);
 }

@@ -114,6 +114,26 @@ describe('bad input', () => {
     expect(client.frames.filter((f) => f.type === 'error')).to.have.length(1);
   });
 
+  it('answers every dropped frame that carries a ref with RATE_LIMITED and that ref, so no publish is left unanswered', async () => {
+    const { user, server } = await startServer({ rateLimit: { frames: 10, intervalMs: 10_000 } });
+    const client = await user('ada', 'tcp');
+    client.send({ type: 'join', ref: 'j', room: 'r' });
+    await client.next('ok');
+    for (let i = 0; i < 30; i++) client.send({ type: 'publish', ref: i, room: 'r', data: i });
+    await client.waitFor((f) => f.type === 'error' && f['ref'] === 29);
+    const answered = new Map<unknown, string>();
+    for (const f of client.frames) {
+      if ((f.type === 'ok' || f.type === 'error') && typeof f['ref'] === 'number') answered.set(f['ref'], f.type === 'ok' ? 'ok' : String(f['code']));
+    }
+    // The hello and the join took two frames of the window: 8 publishes went through, 22 were
+    // refused, each answered once.
+    expect([...answered.values()].filter((v) => v === 'ok')).to.have.length(8);
+    expect([...answered.values()].filter((v) => v === 'RATE_LIMITED')).to.have.length(22);
+    expect(answered.get(7)).to.equal('ok');
+    expect(client.frames.find((f) => f.type === 'error' && f['ref'] === 8)).to.include({ code: 'RATE_LIMITED', frame: 'publish' });
+    expect(server.metrics().rateLimited).to.equal(22);
+  });
+
   it('refuses a second hello', async () => {
     const { user } = await startServer();
     const client = await user('ada');

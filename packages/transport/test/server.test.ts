@@ -5,7 +5,27 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ForbiddenError, HubServer, InvalidUserIdError, MemoryOfflineQueue, WIRE_ERROR_CODES } from '../src/index.js';
+import { MemoryStore, type HubEvent, type RoomStore } from '@msghub/messagehub';
 import { TestClient, cleanup, delay, startServer, type Running } from './helpers.js';
+
+/** A memory store whose commits fail while `failing` is set. */
+function flakyStore(): { store: RoomStore; fail(on: boolean): void } {
+  const inner = new MemoryStore();
+  let failing = false;
+  return {
+    fail: (on) => {
+      failing = on;
+    },
+    store: {
+      encodes: false,
+      open: (room, options) => inner.open(room, options),
+      append: <T>(room: string, events: readonly HubEvent<T>[]) =>
+        failing ? Promise.reject(new Error('disk full')) : Promise.resolve(inner.append(room, events)),
+      read: (room, since, limit) => inner.read(room, since, limit),
+      release: () => undefined,
+    },
+  };
+}
 
 describe('HubServer', () => {
   afterEach(cleanup);
@@ -169,6 +189,33 @@ describe('HubServer', () => {
   });
 
   describe('rooms', () => {
+    it('tells the members of a room whose store failed to reconnect (bye STORE_FAILED), and opens it again from the store', async () => {
+      const flaky = flakyStore();
+      const { user } = await startServer({ store: flaky.store, onError: () => undefined });
+      const ada = await user('ada');
+      const bob = await user('bob', 'tcp');
+      ada.send({ type: 'join', ref: 1, room: 'r' });
+      const { epoch } = await ada.next('ok');
+      bob.send({ type: 'join', ref: 1, room: 'r' });
+      await bob.next('ok');
+      ada.send({ type: 'publish', ref: 2, room: 'r', data: 'kept' });
+      expect(await ada.next('ok')).to.include({ ref: 2, id: 3 });
+      flaky.fail(true);
+      ada.send({ type: 'publish', ref: 3, room: 'r', data: 'lost?' });
+      expect(await bob.next('bye')).to.include({ code: 'STORE_FAILED' });
+      expect(await ada.next('bye')).to.include({ code: 'STORE_FAILED' });
+      // Nobody was shown the event whose commit failed.
+      for (const client of [ada, bob]) {
+        expect(client.frames.some((f) => f.type === 'event' && (f['event'] as { message?: unknown }).message === 'lost?')).to.equal(false);
+      }
+      flaky.fail(false);
+      const again = await user('ada');
+      again.send({ type: 'join', ref: 1, room: 'r', since: 3, epoch });
+      expect(await again.next('ok')).to.include({ lastEventId: 3, epoch });
+      const own = await again.next('event');
+      expect(own['event']).to.include({ id: 4, type: 'join', userId: 'ada' });
+    });
+
     it('joins, answers ok with the last event id and the epoch, then streams events in order', async () => {
       const { user, server } = await startServer();
       const ada = await user('ada');
