@@ -3,6 +3,8 @@
  * `msghub-server`: runs the main job (see main.ts) until SIGINT or SIGTERM, then shuts down
  * gracefully: stop accepting, `bye` to every client, rooms closed, the event log flushed.
  */
+import type { AddressInfo } from 'node:net';
+import { DEV_TOKEN_PATH } from './dev-tokens.js';
 import { USAGE, parseMainArgs, startMain, type MainJob } from './main.js';
 
 let job: MainJob | undefined;
@@ -35,8 +37,18 @@ async function run(): Promise<void> {
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
+  if (ws !== undefined && config.devTokens !== undefined && config.devTokens !== false) {
+    console.log(`msghub: dev tokens at POST ${httpBase(ws)}${DEV_TOKEN_PATH} {"user":"ada"} (development only)`);
+  }
   process.once('SIGINT', processOnSignal);
   process.once('SIGTERM', processOnSignal);
+}
+
+/** The HTTP base URL a browser on this machine reaches a bound address at. */
+function httpBase({ address, family, port }: AddressInfo): string {
+  if (address === '0.0.0.0') return `http://127.0.0.1:${port}`;
+  if (address === '::') return `http://[::1]:${port}`;
+  return family === 'IPv6' ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
 run().catch((error: unknown) => {

@@ -9,6 +9,22 @@ import { TestClient, cleanup } from './helpers.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
 
+/** Resolves with the first group of `pattern` once the child's stdout matches it. */
+function outputMatch(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ${String(pattern)} in ${JSON.stringify(out)}`)), timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      const match = pattern.exec(out);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[1] ?? match[0]);
+      }
+    });
+  });
+}
+
 describe('main job', () => {
   let dir: string;
   let child: ChildProcess | undefined;
@@ -29,6 +45,16 @@ describe('main job', () => {
       expect(config?.log).to.match(/log[/\\]events\.log$/);
       expect(parseMainArgs(['--no-log', '--require-token'], {})).to.include({ log: undefined, trustClientUser: false });
       expect(parseMainArgs(['--help'], {})).to.equal(undefined);
+    });
+
+    it('turns dev tokens on with --dev-tokens or MSGHUB_DEV_TOKENS, with the secret from MSGHUB_DEV_TOKENS_SECRET', () => {
+      expect(parseMainArgs([], {})?.devTokens).to.equal(false);
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS: '0' })?.devTokens).to.equal(false);
+      expect(parseMainArgs(['--dev-tokens'], {})?.devTokens).to.equal(true);
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS: '1' })?.devTokens).to.equal(true);
+      expect(parseMainArgs(['--dev-tokens'], { MSGHUB_DEV_TOKENS_SECRET: 'pw' })?.devTokens).to.deep.equal({ secret: 'pw' });
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS_SECRET: 'pw' })?.devTokens).to.equal(false);
+      expect(() => parseMainArgs([], { MSGHUB_DEV_TOKENS: 'yes please' })).to.throw(TypeError);
     });
 
     it('rejects a bad port, a bad asset and an unknown flag with a TypeError', () => {
@@ -72,6 +98,27 @@ describe('main job', () => {
     const own = await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
     expect(own['event']).to.include({ id: 5, userId: 'bob' });
     await second.close();
+  });
+
+  it('hands out connect tokens at POST /dev/token only with --dev-tokens', async function () {
+    this.timeout(20_000);
+    const off = await startMain(parseMainArgs(['--ws-port', '0', '--tcp-port', '0', '--no-log', '--require-token'], {})!);
+    const offUrl = `http://127.0.0.1:${off.addresses.ws?.port}/dev/token`;
+    expect((await fetch(offUrl, { method: 'POST', body: '{"user":"ada"}' })).status).to.equal(404);
+    await off.close();
+
+    child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--no-log', '--require-token', '--dev-tokens'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const tokenUrl = await outputMatch(child, /dev tokens at POST (http:\/\/\S+)/);
+    const response = await fetch(tokenUrl, { method: 'POST', body: JSON.stringify({ user: 'ada' }) });
+    const { token } = (await response.json()) as { token: string };
+    const client = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    expect(await client.hello({ token })).to.include({ userId: 'ada' });
+    // --require-token: a client-chosen user id is refused.
+    const impostor = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    impostor.send({ type: 'hello', v: 1, user: 'grace' });
+    expect(await impostor.next('error')).to.include({ code: 'AUTH_FAILED' });
   });
 
   it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {
