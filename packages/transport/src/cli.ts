@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { DEV_TOKEN_PATH } from './dev-tokens.js';
-import { USAGE, parseMainArgs, startMain, type MainJob } from './main.js';
+import { PortUnavailableError, USAGE, parseMainArgs, startMain, type MainJob } from './main.js';
 
 let job: MainJob | undefined;
 
@@ -33,15 +33,19 @@ async function run(): Promise<void> {
     return;
   }
   job = await startMain(config);
+  // Before anything is printed: whoever reads the addresses may signal at once.
+  process.once('SIGINT', processOnSignal);
+  process.once('SIGTERM', processOnSignal);
   const { ws, tcp } = job.addresses;
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
+  if (ws !== undefined && config.assets['/'] !== undefined) {
+    console.log(`msghub: chat page at ${httpBase(ws)}/?user=ada`);
+  }
   if (ws !== undefined && config.devTokens !== undefined && config.devTokens !== false) {
     console.log(`msghub: dev tokens at POST ${httpBase(ws)}${DEV_TOKEN_PATH} {"user":"ada"} (development only)`);
   }
-  process.once('SIGINT', processOnSignal);
-  process.once('SIGTERM', processOnSignal);
 }
 
 /** The HTTP base URL a browser on this machine reaches a bound address at. */
@@ -52,6 +56,8 @@ function httpBase({ address, family, port }: AddressInfo): string {
 }
 
 run().catch((error: unknown) => {
-  console.error('msghub: failed to start:', error);
+  // A port someone else holds is a situation, not a bug: one line, no stack trace.
+  if (error instanceof PortUnavailableError) console.error(`msghub: ${error.message}`);
+  else console.error('msghub: failed to start:', error);
   process.exit(1);
 });

@@ -138,10 +138,14 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
       if (log !== undefined) log.attach(hub);
     },
   });
-  const addresses = await server.listen({
-    ws: { host: config.host, port: config.wsPort, ...(config.wsPath === undefined ? {} : { path: config.wsPath }) },
-    tcp: { host: config.host, port: config.tcpPort },
-  });
+  let addresses: ListenAddresses;
+  try {
+    addresses = await bind(server, config);
+  } catch (error) {
+    await server.close();
+    await log?.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -149,6 +153,47 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     close: () =>
       (closing ??= server.close().then(() => log?.close())),
   };
+}
+
+/**
+ * The main job could not bind a port (in use, or privileged): `flag` names the option that picks
+ * another. The message is one line a person can act on.
+ */
+export class PortUnavailableError extends Error {
+  override readonly name = 'PortUnavailableError';
+  readonly code = 'PORT_UNAVAILABLE';
+  readonly flag: '--ws-port' | '--tcp-port';
+  readonly port: number;
+
+  constructor(message: string, flag: '--ws-port' | '--tcp-port', port: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.flag = flag;
+    this.port = port;
+  }
+}
+
+/** Listens on the WebSocket port, then the TCP port, so a failure names the one that failed. */
+async function bind(server: HubServer, config: MainConfig): Promise<ListenAddresses> {
+  const { host, wsPort, tcpPort, wsPath } = config;
+  const { ws } = await server
+    .listen({ ws: { host, port: wsPort, ...(wsPath === undefined ? {} : { path: wsPath }) } })
+    .catch((error: unknown) => Promise.reject(explainListenError(error, 'WebSocket', '--ws-port', host, wsPort)));
+  const { tcp } = await server
+    .listen({ tcp: { host, port: tcpPort } })
+    .catch((error: unknown) => Promise.reject(explainListenError(error, 'TCP', '--tcp-port', host, tcpPort)));
+  return { ...(ws === undefined ? {} : { ws }), ...(tcp === undefined ? {} : { tcp }) };
+}
+
+function explainListenError(error: unknown, carrier: string, flag: '--ws-port' | '--tcp-port', host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const what = `${carrier} port ${port} on ${host}`;
+  if (code === 'EADDRINUSE') {
+    return new PortUnavailableError(`${what} is already in use; choose another with ${flag} <port> (0 = any free port)`, flag, port, { cause: error });
+  }
+  if (code === 'EACCES') {
+    return new PortUnavailableError(`${what} needs privileges this process lacks; choose another with ${flag} <port>`, flag, port, { cause: error });
+  }
+  return error;
 }
 
 /** Reads the log into `memory`; a damaged log is reported and what was read before it is kept. */
