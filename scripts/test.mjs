@@ -31,9 +31,10 @@ process.env.MSGHUB_TEST_STATS = statsFile;
 // A directory argument means every *.test.ts below it.
 const isDirectory = (path) => statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 const args = process.argv.slice(2).map((arg) => (isDirectory(arg) ? `${arg.replace(/\/$/, '')}/**/*.test.ts` : arg));
-// Without file arguments, run every package's tests.
+// Without file arguments, run every package's tests and the repository's own (test/: the README's
+// commands and the examples the docs show).
 const hasFiles = args.some((arg, i) => !arg.startsWith('-') && !(args[i - 1] ?? '').match(/^--(grep|fgrep|timeout|reporter)$/));
-const status = run(bin('mocha'), hasFiles ? args : [...args, 'packages/*/test/**/*.test.ts']);
+const status = run(bin('mocha'), hasFiles ? args : [...args, 'packages/*/test/**/*.test.ts', 'test/**/*.test.ts']);
 let stats;
 try {
   stats = JSON.parse(readFileSync(statsFile, 'utf8'));

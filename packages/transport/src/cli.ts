@@ -3,7 +3,9 @@
  * `msghub-server`: runs the main job (see main.ts) until SIGINT or SIGTERM, then shuts down
  * gracefully: stop accepting, `bye` to every client, rooms closed, the event log flushed.
  */
-import { USAGE, parseMainArgs, startMain, type MainJob } from './main.js';
+import type { AddressInfo } from 'node:net';
+import { DEV_TOKEN_PATH } from './dev-tokens.js';
+import { PortUnavailableError, USAGE, parseMainArgs, startMain, type MainJob } from './main.js';
 
 let job: MainJob | undefined;
 
@@ -31,15 +33,31 @@ async function run(): Promise<void> {
     return;
   }
   job = await startMain(config);
+  // Before anything is printed: whoever reads the addresses may signal at once.
+  process.once('SIGINT', processOnSignal);
+  process.once('SIGTERM', processOnSignal);
   const { ws, tcp } = job.addresses;
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
-  process.once('SIGINT', processOnSignal);
-  process.once('SIGTERM', processOnSignal);
+  if (ws !== undefined && config.assets['/'] !== undefined) {
+    console.log(`msghub: chat page at ${httpBase(ws)}/?user=ada`);
+  }
+  if (ws !== undefined && config.devTokens !== undefined && config.devTokens !== false) {
+    console.log(`msghub: dev tokens at POST ${httpBase(ws)}${DEV_TOKEN_PATH} {"user":"ada"} (development only)`);
+  }
+}
+
+/** The HTTP base URL a browser on this machine reaches a bound address at. */
+function httpBase({ address, family, port }: AddressInfo): string {
+  if (address === '0.0.0.0') return `http://127.0.0.1:${port}`;
+  if (address === '::') return `http://[::1]:${port}`;
+  return family === 'IPv6' ? `http://[${address}]:${port}` : `http://${address}:${port}`;
 }
 
 run().catch((error: unknown) => {
-  console.error('msghub: failed to start:', error);
+  // A port someone else holds is a situation, not a bug: one line, no stack trace.
+  if (error instanceof PortUnavailableError) console.error(`msghub: ${error.message}`);
+  else console.error('msghub: failed to start:', error);
   process.exit(1);
 });

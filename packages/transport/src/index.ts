@@ -31,6 +31,7 @@ export { TcpFrameDecoder, encodeTcpFrames } from './tcp-framing.js';
 export { decodeFrame, encodeFrame } from './frame-codec.js';
 export { contentTypeOf } from './assets.js';
 export type { AssetSource } from './assets.js';
+export type { DevTokensOption } from './dev-tokens.js';
 export {
   AlreadyJoinedError,
   AuthFailedError,

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { DataLog, readLog } from '@msghub/datalog';
 import type { HubEvent } from '@msghub/messagehub';
 import type { AssetSource } from './assets.js';
+import type { DevTokensOption } from './dev-tokens.js';
 import { RoomMemory } from './room-memory.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
@@ -22,6 +23,8 @@ export interface MainConfig {
   readonly log: string | undefined;
   readonly trustClientUser: boolean;
   readonly assets: Readonly<Record<string, AssetSource>>;
+  /** Development only: `POST /dev/token` hands out connect tokens. @default false */
+  readonly devTokens?: DevTokensOption;
 }
 
 export const USAGE = `Usage: msghub-server [options]
@@ -34,6 +37,9 @@ export const USAGE = `Usage: msghub-server [options]
   --no-log             run without the event log
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
+  --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
+                       token (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
+                       value in the x-msghub-dev-secret header)
   --help               print this and exit
 `;
 
@@ -73,6 +79,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       'no-log': { type: 'boolean' },
       'require-token': { type: 'boolean' },
       asset: { type: 'string', multiple: true },
+      'dev-tokens': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -86,7 +93,19 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     log: values['no-log'] === true ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
     trustClientUser: values['require-token'] !== true,
     assets: assetPairs(values.asset ?? []),
+    devTokens: devTokens(values['dev-tokens'] === true || flagSet('MSGHUB_DEV_TOKENS', env['MSGHUB_DEV_TOKENS']), env['MSGHUB_DEV_TOKENS_SECRET']),
   };
+}
+
+function flagSet(name: string, value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new TypeError(`Expected ${name} to be 1, true, 0 or false, got ${JSON.stringify(value)}`);
+}
+
+function devTokens(on: boolean, secret: string | undefined): DevTokensOption {
+  if (!on) return false;
+  return secret === undefined || secret === '' ? true : { secret };
 }
 
 /** A running main job. */
@@ -112,16 +131,21 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
   const server = new HubServer({
     trustClientUser: config.trustClientUser,
     assets: config.assets,
+    devTokens: config.devTokens ?? false,
     seedRoom: (room) => memory.seed(room),
     onRoomCreated: (hub) => {
       memory.follow(hub);
       if (log !== undefined) log.attach(hub);
     },
   });
-  const addresses = await server.listen({
-    ws: { host: config.host, port: config.wsPort, ...(config.wsPath === undefined ? {} : { path: config.wsPath }) },
-    tcp: { host: config.host, port: config.tcpPort },
-  });
+  let addresses: ListenAddresses;
+  try {
+    addresses = await bind(server, config);
+  } catch (error) {
+    await server.close();
+    await log?.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -129,6 +153,47 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     close: () =>
       (closing ??= server.close().then(() => log?.close())),
   };
+}
+
+/**
+ * The main job could not bind a port (in use, or privileged): `flag` names the option that picks
+ * another. The message is one line a person can act on.
+ */
+export class PortUnavailableError extends Error {
+  override readonly name = 'PortUnavailableError';
+  readonly code = 'PORT_UNAVAILABLE';
+  readonly flag: '--ws-port' | '--tcp-port';
+  readonly port: number;
+
+  constructor(message: string, flag: '--ws-port' | '--tcp-port', port: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.flag = flag;
+    this.port = port;
+  }
+}
+
+/** Listens on the WebSocket port, then the TCP port, so a failure names the one that failed. */
+async function bind(server: HubServer, config: MainConfig): Promise<ListenAddresses> {
+  const { host, wsPort, tcpPort, wsPath } = config;
+  const { ws } = await server
+    .listen({ ws: { host, port: wsPort, ...(wsPath === undefined ? {} : { path: wsPath }) } })
+    .catch((error: unknown) => Promise.reject(explainListenError(error, 'WebSocket', '--ws-port', host, wsPort)));
+  const { tcp } = await server
+    .listen({ tcp: { host, port: tcpPort } })
+    .catch((error: unknown) => Promise.reject(explainListenError(error, 'TCP', '--tcp-port', host, tcpPort)));
+  return { ...(ws === undefined ? {} : { ws }), ...(tcp === undefined ? {} : { tcp }) };
+}
+
+function explainListenError(error: unknown, carrier: string, flag: '--ws-port' | '--tcp-port', host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const what = `${carrier} port ${port} on ${host}`;
+  if (code === 'EADDRINUSE') {
+    return new PortUnavailableError(`${what} is already in use; choose another with ${flag} <port> (0 = any free port)`, flag, port, { cause: error });
+  }
+  if (code === 'EACCES') {
+    return new PortUnavailableError(`${what} needs privileges this process lacks; choose another with ${flag} <port>`, flag, port, { cause: error });
+  }
+  return error;
 }
 
 /** Reads the log into `memory`; a damaged log is reported and what was read before it is kept. */

@@ -5,6 +5,7 @@
 import type { MessageHub, MessageHubOptions, RoomStore } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
 import type { AssetSource } from './assets.js';
+import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import type { OfflineQueue } from './offline-queue.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
@@ -153,13 +154,19 @@ export interface HubServerOptions {
   onDisconnect?: (connection: ConnectionInfo, code: string) => void;
   /** Files served by the server's own HTTP listener: URL path → file path or contents. */
   assets?: Readonly<Record<string, AssetSource>>;
+  /**
+   * Development only: answer `POST /dev/token` (`{"user":"ada"}` → `{"token":"…"}`) on the server's
+   * own HTTP listener, so another process can connect as any user. `{ secret }` also requires the
+   * `x-msghub-dev-secret` header. @default false
+   */
+  devTokens?: DevTokensOption;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -175,6 +182,7 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly onConnect: HubServerOptions['onConnect'];
   readonly onDisconnect: HubServerOptions['onDisconnect'];
   readonly rateLimit: { frames: number; intervalMs: number } | false;
+  readonly devTokens: { secret: string | undefined } | false;
 }
 
 function describe(value: unknown): string {
@@ -266,6 +274,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     onConnect: fn('onConnect', options.onConnect),
     onDisconnect: fn('onDisconnect', options.onDisconnect),
     assets: objectOption('assets', options.assets) ?? {},
+    devTokens: resolveDevTokens(options.devTokens),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
 }

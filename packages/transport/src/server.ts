@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { TransportAdapter, TransportSocket } from './adapter.js';
 import { createAssetHandler } from './assets.js';
 import { Connection, newConnectionId } from './connection.js';
+import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
@@ -62,6 +63,7 @@ export class HubServer {
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
+  readonly #devTokens: (request: IncomingMessage, response: ServerResponse) => boolean;
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -81,6 +83,7 @@ export class HubServer {
     });
     this.tokens = new TokenStore({ ttlMs: this.#options.tokenTtlMs });
     this.assetHandler = createAssetHandler(this.#options.assets);
+    this.#devTokens = createDevTokenHandler(this.tokens, this.#options.devTokens);
     const offlineQueue: OfflineQueue | false = this.#options.offlineQueue ?? new MemoryOfflineQueue();
     this.#router = new FrameRouter(
       {
@@ -206,7 +209,7 @@ export class HubServer {
   }
 
   readonly #httpRequest = (request: IncomingMessage, response: ServerResponse): void => {
-    if (this.assetHandler(request, response)) return;
+    if (this.#devTokens(request, response) || this.assetHandler(request, response)) return;
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
   };
 

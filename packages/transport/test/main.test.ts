@@ -1,13 +1,56 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseMainArgs, startMain } from '../src/main.js';
+import { PortUnavailableError, parseMainArgs, startMain } from '../src/main.js';
 import { TestClient, cleanup } from './helpers.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
+
+/** Resolves with the first group of `pattern` once the child's stdout matches it. */
+function outputMatch(child: ChildProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no ${String(pattern)} in ${JSON.stringify(out)}`)), timeoutMs);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      const match = pattern.exec(out);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[1] ?? match[0]);
+      }
+    });
+  });
+}
+
+/** Runs msghub-server to its end and resolves with its exit status and output. */
+function runToExit(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const run = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    run.stdout.on('data', (chunk: Buffer) => (stdout += String(chunk)));
+    run.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+    const timer = setTimeout(() => {
+      run.kill('SIGKILL');
+      reject(new Error(`msghub-server ${args.join(' ')} did not exit: ${stdout}${stderr}`));
+    }, timeoutMs);
+    run.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A TCP server holding a free port on 127.0.0.1, standing in for another program. */
+async function holdPort(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, server };
+}
 
 describe('main job', () => {
   let dir: string;
@@ -29,6 +72,16 @@ describe('main job', () => {
       expect(config?.log).to.match(/log[/\\]events\.log$/);
       expect(parseMainArgs(['--no-log', '--require-token'], {})).to.include({ log: undefined, trustClientUser: false });
       expect(parseMainArgs(['--help'], {})).to.equal(undefined);
+    });
+
+    it('turns dev tokens on with --dev-tokens or MSGHUB_DEV_TOKENS, with the secret from MSGHUB_DEV_TOKENS_SECRET', () => {
+      expect(parseMainArgs([], {})?.devTokens).to.equal(false);
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS: '0' })?.devTokens).to.equal(false);
+      expect(parseMainArgs(['--dev-tokens'], {})?.devTokens).to.equal(true);
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS: '1' })?.devTokens).to.equal(true);
+      expect(parseMainArgs(['--dev-tokens'], { MSGHUB_DEV_TOKENS_SECRET: 'pw' })?.devTokens).to.deep.equal({ secret: 'pw' });
+      expect(parseMainArgs([], { MSGHUB_DEV_TOKENS_SECRET: 'pw' })?.devTokens).to.equal(false);
+      expect(() => parseMainArgs([], { MSGHUB_DEV_TOKENS: 'yes please' })).to.throw(TypeError);
     });
 
     it('rejects a bad port, a bad asset and an unknown flag with a TypeError', () => {
@@ -95,6 +148,115 @@ describe('main job', () => {
     const own = await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
     expect(own['event']).to.include({ id: 4, userId: 'bob', sessionId: after['connectionId'] });
     await second.close();
+  });
+
+  it('hands out connect tokens at POST /dev/token only with --dev-tokens', async function () {
+    this.timeout(20_000);
+    const off = await startMain(parseMainArgs(['--ws-port', '0', '--tcp-port', '0', '--no-log', '--require-token'], {})!);
+    const offUrl = `http://127.0.0.1:${off.addresses.ws?.port}/dev/token`;
+    expect((await fetch(offUrl, { method: 'POST', body: '{"user":"ada"}' })).status).to.equal(404);
+    await off.close();
+
+    child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--no-log', '--require-token', '--dev-tokens'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const tokenUrl = await outputMatch(child, /dev tokens at POST (http:\/\/\S+)/);
+    const response = await fetch(tokenUrl, { method: 'POST', body: JSON.stringify({ user: 'ada' }) });
+    const { token } = (await response.json()) as { token: string };
+    const client = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    expect(await client.hello({ token })).to.include({ userId: 'ada' });
+    // --require-token: a client-chosen user id is refused.
+    const impostor = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    impostor.send({ type: 'hello', v: 1, user: 'grace' });
+    expect(await impostor.next('error')).to.include({ code: 'AUTH_FAILED' });
+  });
+
+  describe('start-up', () => {
+    let holder: Server | undefined;
+    afterEach(async () => {
+      await new Promise<void>((resolve) => (holder === undefined ? resolve() : holder.close(() => resolve())));
+      holder = undefined;
+    });
+
+    for (const [flag, carrier] of [['--ws-port', 'WebSocket'], ['--tcp-port', 'TCP']] as const) {
+      it(`says in one line that the ${carrier} port is in use and which flag changes it, and exits 1`, async function () {
+        this.timeout(15_000);
+        const held = await holdPort();
+        holder = held.server;
+        const other = flag === '--ws-port' ? '--tcp-port' : '--ws-port';
+        const { code, stderr } = await runToExit([flag, String(held.port), other, '0', '--no-log']);
+        expect(code).to.equal(1);
+        const lines = stderr.trim().split('\n');
+        expect(lines).to.have.length(1);
+        expect(lines[0]).to.include(`${carrier} port ${held.port}`).and.to.include(`${flag} <port>`);
+      });
+    }
+
+    it('rejects startMain with PortUnavailableError naming the flag, and leaves no port bound', async () => {
+      const held = await holdPort();
+      holder = held.server;
+      const free = await holdPort();
+      await new Promise<void>((resolve) => free.server.close(() => resolve()));
+      const config = parseMainArgs(['--ws-port', String(free.port), '--tcp-port', String(held.port), '--no-log'], {})!;
+      const error = await startMain(config).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error).to.be.instanceOf(PortUnavailableError).and.to.include({ code: 'PORT_UNAVAILABLE', flag: '--tcp-port', port: held.port });
+      // The WebSocket port, bound before the TCP one failed, was let go again.
+      const again = createServer();
+      await new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(free.port, '127.0.0.1', resolve);
+      });
+      await new Promise<void>((resolve) => again.close(() => resolve()));
+    });
+
+    it('prints the chat page URL when it serves a page at /, and the page is there', async function () {
+      this.timeout(20_000);
+      const page = join(dir, 'index.html');
+      writeFileSync(page, '<title>chat</title>');
+      child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--no-log', '--asset', `/=${page}`], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const url = await outputMatch(child, /^msghub: chat page at (http:\/\/127\.0\.0\.1:\d+\/\?user=ada)$/m);
+      const response = await fetch(url);
+      expect(response.headers.get('content-type')).to.equal('text/html; charset=utf-8');
+      expect(await response.text()).to.equal('<title>chat</title>');
+    });
+
+    it('prints no chat page URL without a page at /', async function () {
+      this.timeout(20_000);
+      const script = join(dir, 'a.js');
+      writeFileSync(script, 'export {};');
+      child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--no-log', '--asset', `/a.js=${script}`], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stdout = '';
+      child.stdout?.on('data', (chunk: Buffer) => (stdout += String(chunk)));
+      await outputMatch(child, /event log/);
+      const exited = new Promise((resolve) => child?.once('close', resolve));
+      child.kill('SIGINT');
+      await exited;
+      child = undefined;
+      expect(stdout).to.include('msghub: stopped').and.not.to.include('chat page');
+    });
+  });
+
+  it('shuts down on SIGINT (Ctrl-C) and exits 0 with nothing on stderr', async function () {
+    this.timeout(20_000);
+    child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--no-log'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+    const wsUrl = await outputMatch(child, /WebSocket (ws:\/\/\S+)/);
+    const client = await TestClient.ws(wsUrl);
+    await client.hello({ user: 'ada' });
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await client.next('bye')).to.include({ code: 'SHUTDOWN' });
+    expect(await exited).to.equal(0);
+    child = undefined;
+    expect(stderr).to.equal('');
   });
 
   it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {

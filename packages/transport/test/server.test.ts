@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { MessageHub } from '@msghub/messagehub';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -574,6 +575,31 @@ describe('HubServer', () => {
       await bob.next('ok');
       const first = await bob.next('event');
       expect(first.event).to.deep.include({ id: 4, type: 'join', userId: 'bob' });
+    });
+
+    it('answers CLOSED to a join of a room whose hub the application closed itself, until that close is complete', async () => {
+      let hub: MessageHub<unknown> | undefined;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const running = await startServer({
+        onRoomCreated: (created) => {
+          hub ??= created;
+          created.attachListener({ next: () => {}, complete: () => gate }); // the first room's close waits on it
+        },
+      });
+      const ada = await running.user('ada');
+      ada.send({ type: 'join', ref: 1, room: 'r' });
+      await ada.next('ok');
+      const closing = (hub as MessageHub<unknown>).close(); // not through server.rooms
+      const bob = await running.user('bob');
+      bob.send({ type: 'join', ref: 1, room: 'r' });
+      expect(await bob.waitFor((f) => f.ref === 1)).to.include({ type: 'error', code: 'CLOSED', frame: 'join' });
+      release();
+      await closing;
+      bob.send({ type: 'join', ref: 2, room: 'r' });
+      expect(await bob.waitFor((f) => f.ref === 2)).to.include({ type: 'ok', room: 'r' });
     });
   });
 
