@@ -32,7 +32,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'dis
 
 /** A user-to-user message (`direct` frame) addressed to this client's user. */
 export interface DirectMessage<T = unknown> {
-  readonly id: number;
+  /** The message's id, unique across server restarts (a server before acknowledgements sent a number; it is given as a string). */
+  readonly id: string;
   readonly from: string;
   readonly data: T;
   readonly ts: number;
@@ -314,7 +315,7 @@ export class MsghubClient {
         this.#rooms.get(frame.room)?.gap(frame);
         return;
       case 'direct':
-        this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
+        this.#direct.next({ id: String(frame.id), from: frame.from, data: frame.data, ts: frame.ts });
         return;
       case 'ok':
         // Before the replay that follows it: the join's answer tells replayed events from live ones.
