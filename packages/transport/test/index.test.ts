@@ -9,6 +9,7 @@ describe('@msghub/transport exports', () => {
       'AuthFailedError',
       'AuthTimeoutError',
       'BadFrameError',
+      'FileOfflineQueue',
       'ForbiddenError',
       'FrameTooDeepError',
       'FrameTooLargeError',
