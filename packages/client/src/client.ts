@@ -1,5 +1,6 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { backoffDelay } from './backoff.js';
+import { DirectInbox, MAX_DIRECT_TTL_MS } from './direct-inbox.js';
 import {
   ClientClosedError,
   ConnectionFailedError,
@@ -43,6 +44,8 @@ export interface DirectMessage<T = unknown> {
 export interface DirectOptions {
   /** Whisper inside this room instead of sending a user-to-user message. @default none */
   room?: string;
+  /** User-to-user only: deliver within this many milliseconds (1 to 30 days) or never. @default the server's queue TTL */
+  ttlMs?: number;
 }
 
 /** Options of {@link MsghubClient.request}. */
@@ -74,6 +77,7 @@ export class MsghubClient {
   readonly #state = new BehaviorSubject<ConnectionState>('connecting');
   readonly #errors = new Subject<ClientError>();
   readonly #direct = new Subject<DirectMessage>();
+  readonly #inbox = new DirectInbox((message) => this.#direct.next(message));
   readonly #discarded = new Subject<Discarded>();
   readonly #rooms = new Map<string, RoomChannel>();
   readonly #pending: PendingRequests;
@@ -200,9 +204,13 @@ export class MsghubClient {
    */
   direct(to: string, data: unknown, options: DirectOptions = {}): SendResult {
     checkName('to', to);
-    if (options.room !== undefined) checkName('options.room', options.room);
-    const frame: ClientFrame =
-      options.room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room: options.room };
+    const { room, ttlMs } = options;
+    if (room !== undefined) checkName('options.room', room);
+    if (ttlMs !== undefined && (room !== undefined || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_DIRECT_TTL_MS)) {
+      throw new InvalidArgumentError(`Expected options.ttlMs to be an integer from 1 to ${MAX_DIRECT_TTL_MS}, without room, got ${describe(ttlMs)}`);
+    }
+    const frame: Extract<ClientFrame, { type: 'direct' }> = room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room };
+    if (ttlMs !== undefined) frame.ttlMs = ttlMs;
     return this.#send(frame);
   }
 
@@ -315,7 +323,7 @@ export class MsghubClient {
         this.#rooms.get(frame.room)?.gap(frame);
         return;
       case 'direct':
-        this.#direct.next({ id: String(frame.id), from: frame.from, data: frame.data, ts: frame.ts });
+        this.#inbox.receive(link, frame);
         return;
       case 'ok':
         // Before the replay that follows it: the join's answer tells replayed events from live ones.
