@@ -69,7 +69,9 @@ export class FileOfflineQueue implements OfflineQueue {
   #lines: number;
   #compactAt: number;
   #queued: Append[] = [];
-  #writing: Promise<void> | undefined;
+  #draining = false;
+  /** The write loop while it runs (settled once it stopped). */
+  #writing: Promise<void> = Promise.resolve();
   /** Set when the journal could not be restored after a failed write: everything is refused. */
   #failure: Error | undefined;
   #closed = false;
@@ -155,7 +157,9 @@ export class FileOfflineQueue implements OfflineQueue {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise<void>((resolve, reject) => {
       this.#queued.push({ text, waiting, resolve, reject });
-      this.#writing ??= this.#drain();
+      if (this.#draining) return;
+      this.#draining = true;
+      this.#writing = this.#drain();
     });
   }
 
@@ -168,8 +172,9 @@ export class FileOfflineQueue implements OfflineQueue {
         for (const append of batch) append.reject(this.#failure);
         continue;
       }
-      const bytes = Buffer.from(batch.map((append) => append.text).join(''));
+      let bytes: Buffer;
       try {
+        bytes = Buffer.from(batch.map((append) => append.text).join(''));
         await writeAll(this.#handle, bytes, this.#size);
         await this.#handle.datasync();
       } catch (error) {
@@ -184,7 +189,7 @@ export class FileOfflineQueue implements OfflineQueue {
       for (const append of batch) append.resolve();
       if (this.#lines >= this.#compactAt) await this.#compact();
     }
-    this.#writing = undefined;
+    this.#draining = false;
   }
 
   /** After a failed write: cuts the journal back to its last complete line, or gives up on it. */

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MalformedLineError, TornLineError } from '@msghub/datalog';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { FileOfflineQueue, MemoryOfflineQueue, type FileOfflineQueueOptions } from '../src/index.js';
 import { describeOfflineQueue, direct, type QueueFixture } from './offline-queue-conformance.js';
 
@@ -209,6 +211,34 @@ describe('FileOfflineQueue', () => {
         }),
         { numRuns: 15 },
       );
+    });
+  });
+
+  describe('a failed write', () => {
+    // A real failure: the child's file size limit (ulimit -f) stops a write half-way, then EFBIG.
+    const child = `
+      process.on('SIGXFSZ', () => {});
+      const { FileOfflineQueue } = await import(process.argv[2]);
+      const queue = await FileOfflineQueue.open(process.argv[3], { onError: () => {} });
+      const message = (id, data) => ({ type: 'direct', id, from: 'ada', data, ts: 0 });
+      const results = [await queue.push('bob', message('a', 'small'))];
+      results.push(await queue.push('bob', message('big', 'x'.repeat(40000))).catch((error) => error.code));
+      results.push(await queue.push('bob', message('b', 'small')));
+      console.log(JSON.stringify({ results, pending: queue.pending('bob').map((m) => m.id) }));
+      await queue.close();
+    `;
+
+    it('rejects the pushes of that write, cuts the journal back to its last complete line, and goes on', async () => {
+      const script = join(dir, 'child.mjs');
+      writeFileSync(script, child);
+      mkdirSync(join(dir, 'nested'));
+      const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+      const run = spawnSync('bash', ['-c', `ulimit -f 16 && exec "${process.execPath}" "${script}" "${dist}" "${file}"`], { encoding: 'utf8' });
+      expect(run.status, run.stderr).to.equal(0);
+      expect(JSON.parse(run.stdout)).to.deep.equal({ results: [true, 'EFBIG', true], pending: ['a', 'b'] });
+      const queue = await openQueue();
+      expect(errors).to.deep.equal([]);
+      expect(queue.pending('bob').map((message) => message.id)).to.deep.equal(['a', 'b']);
     });
   });
 
