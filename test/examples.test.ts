@@ -230,6 +230,16 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'transport.md: a server with a file offline queue starts and shuts down in order',
+    files: ['examples/transport/offline-queue.ts'],
+    async run() {
+      const { code, stdout, stderr } = await runExample('examples/transport/offline-queue.ts');
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal('closed\n');
+    },
+  },
+  {
     title: 'datalog.md: the log replays into a restarted room and reads back what this run added',
     files: ['examples/datalog/log.ts'],
     async run() {

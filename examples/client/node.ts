@@ -17,7 +17,8 @@ lobby.subscribe(() => {
 const id = await client.publishAsync('lobby', 'hello'); // resolves once stored: the id subscribers see it under
 console.log('published as', id);
 
-client.direct('grace', 'psst');                 // user-to-user (queued by the server while grace is offline)
+client.direct('grace', 'psst');                 // user-to-user (kept by the server until grace's client acknowledges it)
+client.direct('grace', 'lunch?', { ttlMs: 3_600_000 }); // not delivered at all after an hour
 client.direct('grace', 'psst', { room: 'lobby' }); // a whisper inside the room
 client.direct$.subscribe((m) => console.log('from', m.from, m.data));
 

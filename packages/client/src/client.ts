@@ -1,5 +1,6 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { backoffDelay } from './backoff.js';
+import { DirectInbox, MAX_DIRECT_TTL_MS } from './direct-inbox.js';
 import {
   ClientClosedError,
   ConnectionFailedError,
@@ -32,7 +33,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'dis
 
 /** A user-to-user message (`direct` frame) addressed to this client's user. */
 export interface DirectMessage<T = unknown> {
-  readonly id: number;
+  /** The message's id, unique across server restarts (a server before acknowledgements sent a number; it is given as a string). */
+  readonly id: string;
   readonly from: string;
   readonly data: T;
   readonly ts: number;
@@ -42,6 +44,8 @@ export interface DirectMessage<T = unknown> {
 export interface DirectOptions {
   /** Whisper inside this room instead of sending a user-to-user message. @default none */
   room?: string;
+  /** User-to-user only: deliver within this many milliseconds (1 to 30 days) or never. @default the server's queue TTL */
+  ttlMs?: number;
 }
 
 /** Options of {@link MsghubClient.request}. */
@@ -101,6 +105,7 @@ export class MsghubClient {
   readonly #state = new BehaviorSubject<ConnectionState>('connecting');
   readonly #errors = new Subject<ClientError>();
   readonly #direct = new Subject<DirectMessage>();
+  readonly #inbox = new DirectInbox((message) => this.#direct.next(message));
   readonly #discarded = new Subject<Discarded>();
   readonly #rooms = new Map<string, RoomChannel>();
   /** Joins waiting for their answer, by ref: the `ok` positions its room before the replay that follows. */
@@ -252,9 +257,13 @@ export class MsghubClient {
    */
   direct(to: string, data: unknown, options: DirectOptions = {}): SendResult {
     checkName('to', to);
-    if (options.room !== undefined) checkName('options.room', options.room);
-    const frame: ClientFrame =
-      options.room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room: options.room };
+    const { room, ttlMs } = options;
+    if (room !== undefined) checkName('options.room', room);
+    if (ttlMs !== undefined && (room !== undefined || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_DIRECT_TTL_MS)) {
+      throw new InvalidArgumentError(`Expected options.ttlMs to be an integer from 1 to ${MAX_DIRECT_TTL_MS}, without room, got ${describe(ttlMs)}`);
+    }
+    const frame: Extract<ClientFrame, { type: 'direct' }> = room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room };
+    if (ttlMs !== undefined) frame.ttlMs = ttlMs;
     return this.#send(frame);
   }
 
@@ -410,7 +419,7 @@ export class MsghubClient {
         this.#rooms.get(frame.room)?.gap(frame);
         return;
       case 'direct':
-        this.#direct.next({ id: frame.id, from: frame.from, data: frame.data, ts: frame.ts });
+        this.#inbox.receive(link, frame);
         return;
       case 'ok': {
         // Before the replay that follows it: the join's answer positions the room (epoch, last id)

@@ -4,7 +4,7 @@
  * `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`), so the server can answer it and keep the connection.
  */
 import { BadFrameError, FrameTooDeepError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
-import { MAX_FRAME_DEPTH, type ClientFrame, type Ref, type ServerFrame } from './protocol.js';
+import { MAX_ACK_IDS, MAX_DIRECT_TTL_MS, MAX_FRAME_DEPTH, type ClientFrame, type Ref, type ServerFrame } from './protocol.js';
 
 type Fields = Record<string, unknown>;
 type Check = (frame: Fields) => void;
@@ -40,6 +40,13 @@ function optionalNumber(frame: Fields, field: string): void {
 
 function requireData(frame: Fields): void {
   if (!('data' in frame) || frame['data'] === undefined) fail(frame, 'data', 'present');
+}
+
+/** Direct message ids are at most this long (the server's own are 22 characters). */
+export const MAX_DIRECT_ID_LENGTH = 64;
+
+function isDirectId(value: unknown): boolean {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_DIRECT_ID_LENGTH;
 }
 
 /** Whether `value` is a valid `ref`: a string of at most 128 characters or a safe integer. */
@@ -83,6 +90,20 @@ const checks: Record<ClientFrame['type'], Check> = {
     requireString(frame, 'to');
     requireData(frame);
     if (frame['room'] !== undefined) requireString(frame, 'room');
+    const ttlMs = frame['ttlMs'];
+    if (ttlMs === undefined) return;
+    if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_DIRECT_TTL_MS) {
+      fail(frame, 'ttlMs', `an integer from 1 to ${MAX_DIRECT_TTL_MS}`);
+    }
+    // A whisper is a room event: it lives as long as the room's history, not for a TTL.
+    if (frame['room'] !== undefined) fail(frame, 'ttlMs', 'absent when `room` is given');
+  },
+  ack(frame) {
+    optionalRef(frame);
+    const ids = frame['direct'];
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > MAX_ACK_IDS || !ids.every(isDirectId)) {
+      fail(frame, 'direct', `an array of 1 to ${MAX_ACK_IDS} ids, each a string of 1 to ${MAX_DIRECT_ID_LENGTH} characters`);
+    }
   },
   request(frame) {
     if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');

@@ -5,6 +5,7 @@
  */
 import type { MessageHub } from '@msghub/messagehub';
 import type { Connection, ConnectionHost } from './connection.js';
+import { DirectDelivery } from './direct-delivery.js';
 import {
   AlreadyJoinedError,
   AuthFailedError,
@@ -13,7 +14,6 @@ import {
   NotAuthenticatedError,
   NotFoundWireError,
   NotJoinedError,
-  OfflineQueueFullError,
   RoomNotFoundError,
   UnknownOpError,
   UnsupportedVersionError,
@@ -28,7 +28,6 @@ import {
   PROTOCOL_VERSION,
   SUPPORTED_VERSIONS,
   type ClientFrame,
-  type DirectFrame,
   type DirectSendFrame,
   type HelloFrame,
   type JoinFrame,
@@ -65,7 +64,7 @@ export class FrameRouter implements ConnectionHost {
   readonly counters: Counters;
   readonly #state: RouterState;
   readonly #onDisconnect: (connection: Connection) => void;
-  #directId = 0;
+  readonly #directs: DirectDelivery;
   readonly #feedEnded = (feed: RoomFeed): void => this.#leftRoom(feed);
 
   constructor(state: RouterState, onDisconnect: (connection: Connection) => void) {
@@ -73,6 +72,12 @@ export class FrameRouter implements ConnectionHost {
     this.options = state.options;
     this.counters = state.counters;
     this.#onDisconnect = onDisconnect;
+    this.#directs = new DirectDelivery({
+      offlineQueue: state.offlineQueue,
+      counters: state.counters,
+      users: state.users,
+      onError: state.options.onError,
+    });
   }
 
   receive(connection: Connection, text: string): void {
@@ -111,6 +116,7 @@ export class FrameRouter implements ConnectionHost {
       if (rest.length === 0) this.#state.users.delete(connection.userId);
       else this.#state.users.set(connection.userId, rest);
     }
+    this.#directs.disconnected(connection);
     this.#onDisconnect(connection);
     this.#callHook(() => this.options.onDisconnect?.(connection, code));
   }
@@ -146,6 +152,8 @@ export class FrameRouter implements ConnectionHost {
         return connection.ordered(() => this.#publish(connection, frame));
       case 'direct':
         return connection.ordered(() => this.#direct(connection, frame));
+      case 'ack':
+        return this.#directs.ack(connection, frame);
       case 'request':
         return void this.#request(connection, frame);
       case 'hello':
@@ -223,25 +231,7 @@ export class FrameRouter implements ConnectionHost {
       maxFrameBytes: this.options.maxFrameBytes,
     });
     this.#callHook(() => this.options.onConnect?.(connection));
-    const queue = this.#state.offlineQueue;
-    if (queue !== false) this.#deliverOffline(connection, queue);
-  }
-
-  #deliverOffline(connection: Connection, queue: OfflineQueue): void {
-    let waiting: readonly DirectFrame[] | Promise<readonly DirectFrame[]>;
-    try {
-      waiting = queue.take(connection.userId);
-    } catch (error) {
-      this.options.onError(error);
-      return;
-    }
-    if (!isPromiseLike(waiting)) {
-      for (const message of waiting) connection.send(message);
-      return;
-    }
-    Promise.resolve(waiting).then((messages) => {
-      for (const message of messages) connection.send(message);
-    }, this.options.onError);
+    this.#directs.welcome(connection);
   }
 
   #join(connection: Connection, frame: JoinFrame): void | Promise<void> {
@@ -383,35 +373,7 @@ export class FrameRouter implements ConnectionHost {
       connection.error(new NotFoundWireError('No such user'), frame.ref, 'direct');
       return undefined;
     }
-    const message: DirectFrame = { type: 'direct', id: ++this.#directId, from: connection.userId, data: frame.data, ts: Date.now() };
-    const targets = this.#state.users.get(frame.to);
-    if (targets !== undefined && targets.length > 0) {
-      for (const target of targets) target.send(message);
-      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
-      return undefined;
-    }
-    return this.#queueOffline(connection, frame, message);
-  }
-
-  async #queueOffline(connection: Connection, frame: DirectSendFrame, message: DirectFrame): Promise<void> {
-    const queue = this.#state.offlineQueue;
-    if (queue === false) {
-      connection.error(new NotFoundWireError(`User ${frame.to} is offline`), frame.ref, 'direct');
-      return;
-    }
-    let kept: boolean;
-    try {
-      kept = await queue.push(frame.to, message);
-    } catch (error) {
-      this.#fail(connection, error, frame);
-      return;
-    }
-    if (!kept) {
-      connection.error(new OfflineQueueFullError(`The offline queue of ${frame.to} is full`), frame.ref, 'direct');
-      return;
-    }
-    this.counters.offlineQueued++;
-    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+    return this.#directs.send(connection, frame);
   }
 
   async #request(connection: Connection, frame: RequestFrame): Promise<void> {

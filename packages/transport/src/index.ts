@@ -21,6 +21,8 @@ export { TokenStore } from './tokens.js';
 export type { TokenGrant, TokenStoreOptions } from './tokens.js';
 export { MemoryOfflineQueue } from './offline-queue.js';
 export type { MemoryOfflineQueueOptions, OfflineQueue } from './offline-queue.js';
+export { FileOfflineQueue } from './file-offline-queue.js';
+export type { FileOfflineQueueOptions } from './file-offline-queue.js';
 export type { SlowConsumerPolicy } from './outbox.js';
 export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 export { WsAdapter } from './ws-adapter.js';

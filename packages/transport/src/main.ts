@@ -10,6 +10,7 @@ import { DataLog, readLog } from '@msghub/datalog';
 import type { HubEvent } from '@msghub/messagehub';
 import type { AssetSource } from './assets.js';
 import type { DevTokensOption } from './dev-tokens.js';
+import { FileOfflineQueue } from './file-offline-queue.js';
 import { RoomMemory } from './room-memory.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
@@ -33,7 +34,8 @@ export const USAGE = `Usage: msghub-server [options]
   --ws-port <port>     WebSocket port, 0 = any    (MSGHUB_WS_PORT, default 8080)
   --tcp-port <port>    TCP port, 0 = any          (MSGHUB_TCP_PORT, default 8081)
   --ws-path <path>     accept WebSocket only here (MSGHUB_WS_PATH, default any path)
-  --log <file>         event log (JSON lines)     (MSGHUB_LOG, default ./log/events.log)
+  --log <file>         event log (JSON lines)     (MSGHUB_LOG, default ./log/events.log);
+                       unacknowledged direct messages are kept in <file>.offline
   --no-log             run without the event log
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
@@ -112,7 +114,7 @@ function devTokens(on: boolean, secret: string | undefined): DevTokensOption {
 export interface MainJob {
   readonly server: HubServer;
   readonly addresses: ListenAddresses;
-  /** Graceful shutdown: the server (bye, rooms closed), then the log (flushed). */
+  /** Graceful shutdown: the server (bye, rooms closed), then the log (flushed) and the offline queue. */
   close(): Promise<void>;
 }
 
@@ -122,16 +124,19 @@ export interface MainJob {
  */
 export async function startMain(config: MainConfig): Promise<MainJob> {
   let log: DataLog | undefined;
+  let offlineQueue: FileOfflineQueue | undefined;
   const memory = new RoomMemory();
   if (config.log !== undefined) {
     mkdirSync(dirname(config.log), { recursive: true });
     if (existsSync(config.log)) await learnFromLog(memory, config.log);
     log = new DataLog({ file: config.log, onError: reportLogError });
+    offlineQueue = await FileOfflineQueue.open(`${config.log}.offline`, { onError: reportQueueError });
   }
   const server = new HubServer({
     trustClientUser: config.trustClientUser,
     assets: config.assets,
     devTokens: config.devTokens ?? false,
+    offlineQueue,
     seedRoom: (room) => memory.seed(room),
     onRoomCreated: (hub) => {
       memory.follow(hub);
@@ -151,7 +156,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     server,
     addresses,
     close: () =>
-      (closing ??= server.close().then(() => log?.close())),
+      (closing ??= server.close().then(() => log?.close()).then(() => offlineQueue?.close())),
   };
 }
 
@@ -207,4 +212,8 @@ async function learnFromLog(memory: RoomMemory, file: string): Promise<void> {
 
 function reportLogError(error: Error): void {
   console.error('msghub: event log:', error.message);
+}
+
+function reportQueueError(error: Error): void {
+  console.error('msghub: offline queue:', error.message);
 }

@@ -26,7 +26,7 @@ export interface MetricsSnapshot {
   readonly heartbeatCloses: number;
   /** Frames refused with `RATE_LIMITED`. */
   readonly rateLimited: number;
-  /** Direct messages put in the offline queue. */
+  /** User-to-user direct messages queued while their recipient had no connection. */
   readonly offlineQueued: number;
 }
 

@@ -140,7 +140,11 @@ export interface HubServerOptions {
   authorizePublish?: RoomAuthorizer;
   /** Transforms or suppresses published data, or answers commands. */
   messageEncoder?: MessageEncoder;
-  /** Where direct messages to offline users wait. `false` disables queueing. @default new MemoryOfflineQueue() */
+  /**
+   * Where user-to-user direct messages wait until their recipient acknowledges them (see
+   * docs/transport.md). `false`: no queue; a message reaches the recipient's open connections at
+   * most once, and one to an offline user gets `NOT_FOUND`. @default new MemoryOfflineQueue()
+   */
   offlineQueue?: OfflineQueue | false;
   /** Sees (and may replace, or drop by returning null) every valid frame from a client, before the server acts on it. */
   beforeReceive?: (frame: ClientFrame, connection: ConnectionInfo) => ClientFrame | null;
@@ -229,8 +233,9 @@ function rateLimitOption(value: unknown): ResolvedServerOptions['rateLimit'] {
 function offlineQueueOption(value: unknown): OfflineQueue | false | undefined {
   if (value === undefined || value === false) return value;
   const queue = value as Partial<OfflineQueue> | null;
-  if (typeof queue !== 'object' || queue === null || typeof queue.push !== 'function' || typeof queue.take !== 'function') {
-    throw new TypeError(`Expected \`offlineQueue\` to be false or an object with push() and take(), got ${describe(value)}`);
+  const methods = ['push', 'pending', 'ack'] as const;
+  if (typeof queue !== 'object' || queue === null || methods.some((name) => typeof queue[name] !== 'function')) {
+    throw new TypeError(`Expected \`offlineQueue\` to be false or an object with push(), pending() and ack(), got ${describe(value)}`);
   }
   return value as OfflineQueue;
 }

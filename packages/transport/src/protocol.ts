@@ -15,6 +15,10 @@ export const MAX_TCP_FRAME_BYTES = 4 * 1024 * 1024;
  * the `data` of a `publish` (level 2) may hold 62 more levels of arrays and objects inside it.
  */
 export const MAX_FRAME_DEPTH = 64;
+/** Most direct message ids one `ack` frame may carry. */
+export const MAX_ACK_IDS = 1024;
+/** Longest lifetime a `direct` may ask for in `ttlMs`: 30 days. */
+export const MAX_DIRECT_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** Correlates a client frame with the server's answer. */
 export type Ref = string | number;
@@ -117,6 +121,18 @@ export interface DirectSendFrame {
   to: string;
   data: unknown;
   room?: string;
+  /**
+   * User-to-user only: deliver within this many milliseconds (1 to {@link MAX_DIRECT_TTL_MS}) or
+   * never. The server keeps a message at most as long as its queue's own TTL.
+   */
+  ttlMs?: number;
+}
+/** Acknowledges user-to-user `direct` messages by id: the server stops sending them again. */
+export interface AckFrame {
+  type: 'ack';
+  ref?: Ref;
+  /** Ids of received `direct` frames, 1 to {@link MAX_ACK_IDS} of them. */
+  direct: string[];
 }
 export interface RequestFrame {
   type: 'request';
@@ -143,6 +159,7 @@ export type ClientFrame =
   | LeaveFrame
   | PublishFrame
   | DirectSendFrame
+  | AckFrame
   | RequestFrame
   | PingFrame
   | PongFrame
@@ -199,7 +216,12 @@ export interface GapFrame {
 }
 export interface DirectFrame {
   type: 'direct';
-  id: number;
+  /**
+   * Random (16 bytes, 22 base64url characters), never handed out again, across restarts too; the
+   * same message sent again (it was not acknowledged) keeps it. Servers before acknowledgements
+   * sent a number that started again at 1 after each restart.
+   */
+  id: string;
   from: string;
   data: unknown;
   ts: number;

@@ -34,6 +34,11 @@ describe('bad input', () => {
     ['a wrong-typed field', '{"type":"join","ref":2,"room":5}', { code: 'INVALID_FIELD', ref: 2 }],
     ['a negative since', '{"type":"join","room":"a","since":-1}', { code: 'INVALID_FIELD' }],
     ['a request without ref', '{"type":"request","op":"x"}', { code: 'INVALID_FIELD', frame: 'request' }],
+    ['an ack without ids', '{"type":"ack","ref":3,"direct":[]}', { code: 'INVALID_FIELD', frame: 'ack', ref: 3 }],
+    ['an ack with a number for an id', '{"type":"ack","ref":4,"direct":[7]}', { code: 'INVALID_FIELD', frame: 'ack', ref: 4 }],
+    ['a direct ttlMs of 0', '{"type":"direct","ref":5,"to":"bob","data":1,"ttlMs":0}', { code: 'INVALID_FIELD', frame: 'direct', ref: 5 }],
+    ['a direct ttlMs past 30 days', '{"type":"direct","ref":6,"to":"bob","data":1,"ttlMs":2592000001}', { code: 'INVALID_FIELD', frame: 'direct', ref: 6 }],
+    ['a whisper with a ttlMs', '{"type":"direct","ref":7,"to":"bob","room":"r","data":1,"ttlMs":10}', { code: 'INVALID_FIELD', frame: 'direct', ref: 7 }],
   ];
 
   for (const carrier of ['ws', 'tcp'] as const) {

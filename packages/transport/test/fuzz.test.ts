@@ -21,6 +21,8 @@ const valid: object[] = [
   { type: 'publish', ref: 3, room: 'fuzz', data: { text: 'hi', n: [1, 2] } },
   { type: 'direct', ref: 4, to: 'someone', data: 'x' },
   { type: 'direct', ref: 5, to: 'someone', room: 'fuzz', data: 'x' },
+  { type: 'direct', ref: 9, to: 'someone', data: 'x', ttlMs: 60_000 },
+  { type: 'ack', ref: 10, direct: ['Jm3eXo1vT0q6a9LbZx4W2g', 'x'] },
   { type: 'request', ref: 6, op: 'presence', data: { room: 'fuzz' } },
   { type: 'request', ref: 7, op: 'online', data: null },
   { type: 'join', ref: 8, room: 'fuzz', since: 3 },
@@ -46,10 +48,10 @@ function fuzzFrame(rand: () => number): string {
     return text;
   }
   const frame = { ...(pick(rand, valid) as Record<string, unknown>) };
-  const keys = [...Object.keys(frame), 'type', 'ref', 'room', 'data', 'v', 'extra'];
+  const keys = [...Object.keys(frame), 'type', 'ref', 'room', 'data', 'v', 'ttlMs', 'direct', 'extra'];
   if (mode === 1) frame[pick(rand, keys)] = pick(rand, oddValues);
   if (mode === 2) delete frame[pick(rand, keys)];
-  if (mode === 3) frame['type'] = pick(rand, ['hello', 'join', 'bogus', 'event', 'ok', 'constructor', '__proto__']);
+  if (mode === 3) frame['type'] = pick(rand, ['hello', 'join', 'ack', 'bogus', 'event', 'ok', 'constructor', '__proto__']);
   let text = JSON.stringify(frame);
   if (mode === 4) text = text.slice(0, Math.floor(rand() * text.length));
   if (mode === 5) {

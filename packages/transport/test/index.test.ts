@@ -9,6 +9,7 @@ describe('@msghub/transport exports', () => {
       'AuthFailedError',
       'AuthTimeoutError',
       'BadFrameError',
+      'FileOfflineQueue',
       'ForbiddenError',
       'FrameTooDeepError',
       'FrameTooLargeError',
@@ -17,6 +18,8 @@ describe('@msghub/transport exports', () => {
       'InvalidArgumentWireError',
       'InvalidFieldError',
       'InvalidUserIdError',
+      'MAX_ACK_IDS',
+      'MAX_DIRECT_TTL_MS',
       'MAX_FRAME_DEPTH',
       'MAX_TCP_FRAME_BYTES',
       'MemoryOfflineQueue',
@@ -47,7 +50,7 @@ describe('@msghub/transport exports', () => {
   });
 
   it('keeps the protocol subpath free of runtime dependencies', () => {
-    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_FRAME_DEPTH', 'MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
+    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_ACK_IDS', 'MAX_DIRECT_TTL_MS', 'MAX_FRAME_DEPTH', 'MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
   });
 
   it('gives every wire error class a code from WIRE_ERROR_CODES', () => {

@@ -52,6 +52,39 @@ async function holdPort(): Promise<{ port: number; server: Server }> {
   return { port: (server.address() as { port: number }).port, server };
 }
 
+/** `msghub-server` in a child process on free ports, once it printed its addresses. */
+async function spawnMain(log: string): Promise<{ child: ChildProcess; wsUrl: string; tcpPort: number }> {
+  const child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--log', log], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const [wsUrl, tcpPort] = await new Promise<[string, number]>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address in ${out}`)), 10_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      const ws = /WebSocket (ws:\/\/\S+)/.exec(out);
+      const tcp = /TCP \S+:(\d+)/.exec(out);
+      if (ws !== null && tcp !== null && out.includes('event log')) {
+        clearTimeout(timer);
+        resolve([ws[1] as string, Number(tcp[1])]);
+      }
+    });
+  });
+  return { child, wsUrl, tcpPort };
+}
+
+/** Kills `child` with SIGKILL and waits until it is gone. */
+async function killHard(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** The `direct` frames `client` got up to a ping's answer (pending ones come right after welcome, before it). */
+async function directsNow(client: TestClient): Promise<Record<string, unknown>[]> {
+  client.send({ type: 'ping', ts: 42 });
+  await client.waitFor((frame) => frame.type === 'pong' && frame['ts'] === 42);
+  return client.frames.filter((frame) => frame.type === 'direct');
+}
+
 describe('main job', () => {
   let dir: string;
   let child: ChildProcess | undefined;
@@ -262,19 +295,9 @@ describe('main job', () => {
   it('runs as msghub-server and shuts down gracefully on SIGTERM', async function () {
     this.timeout(20_000);
     const log = join(dir, 'events.log');
-    child = spawn(process.execPath, [cli, '--ws-port', '0', '--tcp-port', '0', '--log', log], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    const wsUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no address in ${out}`)), 10_000);
-      child?.stdout?.on('data', (chunk: Buffer) => {
-        out += String(chunk);
-        const match = /WebSocket (ws:\/\/\S+)/.exec(out);
-        if (match !== null && out.includes('event log')) {
-          clearTimeout(timer);
-          resolve(match[1] as string);
-        }
-      });
-    });
+    const started = await spawnMain(log);
+    child = started.child;
+    const { wsUrl } = started;
     const client = await TestClient.ws(wsUrl);
     await client.hello({ user: 'ada' });
     client.send({ type: 'join', ref: 1, room: 'lobby' });
@@ -286,5 +309,44 @@ describe('main job', () => {
     child = undefined;
     const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
     expect(types).to.deep.equal(['join', 'leave', 'close']);
+  });
+
+  it('keeps every direct its sender got ok for across a SIGKILL, sends each to the user once, and keeps acks across the next one', async function () {
+    this.timeout(30_000);
+    const log = join(dir, 'events.log');
+    let started = await spawnMain(log);
+    child = started.child;
+    const ada = await TestClient.tcp(started.tcpPort);
+    await ada.hello({ user: 'ada' });
+    const count = 50;
+    for (let i = 0; i < count; i++) ada.send({ type: 'direct', ref: i, to: 'bob', data: i });
+    ada.send({ type: 'direct', ref: 'brief', to: 'bob', data: 'brief', ttlMs: 1 });
+    for (let i = 0; i < count; i++) expect(await ada.next()).to.deep.equal({ type: 'ok', ref: i });
+    expect(await ada.next()).to.deep.equal({ type: 'ok', ref: 'brief' });
+    await killHard(started.child);
+
+    started = await spawnMain(log);
+    child = started.child;
+    const bob = await TestClient.ws(started.wsUrl);
+    await bob.hello({ user: 'bob' });
+    const got = await directsNow(bob);
+    expect(got.map((frame) => frame['data'])).to.deep.equal(Array.from({ length: count }, (_, i) => i));
+    const ids = got.map((frame) => frame['id'] as string);
+    expect(new Set(ids).size).to.equal(count);
+    bob.send({ type: 'ack', ref: 'acked', direct: ids });
+    expect(await bob.next('ok')).to.include({ ref: 'acked' });
+    await killHard(started.child);
+
+    started = await spawnMain(log);
+    child = started.child;
+    const again = await TestClient.tcp(started.tcpPort);
+    await again.hello({ user: 'bob' });
+    expect(await directsNow(again)).to.deep.equal([]);
+    const ada2 = await TestClient.tcp(started.tcpPort);
+    await ada2.hello({ user: 'ada' });
+    ada2.send({ type: 'direct', ref: 1, to: 'bob', data: 'after' });
+    const live = await again.next('direct');
+    expect(live).to.include({ data: 'after' });
+    expect(ids).to.not.include(live['id']);
   });
 });

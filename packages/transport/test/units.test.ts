@@ -9,8 +9,9 @@ import {
   InternalError,
   InvalidFieldError,
   InvalidUserIdError,
+  MAX_ACK_IDS,
+  MAX_DIRECT_TTL_MS,
   MAX_FRAME_DEPTH,
-  MemoryOfflineQueue,
   RoomRegistry,
   TcpFrameDecoder,
   TokenStore,
@@ -21,15 +22,12 @@ import {
   decodeFrame,
   encodeTcpFrames,
   toWireError,
-  type DirectFrame,
 } from '../src/index.js';
 import type { HubEvent } from '@msghub/messagehub';
 import { nestsDeeperThan } from '../src/frame-codec.js';
 import { listenOn } from '../src/listening.js';
 import { Outbox } from '../src/outbox.js';
 import { RoomMemory } from '../src/room-memory.js';
-
-const direct = (id: number): DirectFrame => ({ type: 'direct', id, from: 'a', data: id, ts: 0 });
 
 describe('decodeFrame', () => {
   it('accepts every client frame type with its fields', () => {
@@ -39,12 +37,16 @@ describe('decodeFrame', () => {
       { type: 'leave', ref: 'x', room: 'r' },
       { type: 'publish', room: 'r', data: null },
       { type: 'direct', to: 'u', data: 1, room: 'r' },
+      { type: 'direct', ref: 3, to: 'u', data: 1, ttlMs: 1 },
+      { type: 'direct', to: 'u', data: 1, ttlMs: MAX_DIRECT_TTL_MS },
+      { type: 'ack', direct: ['Jm3eXo1vT0q6a9LbZx4W2g'] },
+      { type: 'ack', ref: 'a', direct: Array.from({ length: MAX_ACK_IDS }, (_, i) => `id${i}`) },
       { type: 'request', ref: 2, op: 'o' },
       { type: 'ping', ts: 1 },
       { type: 'pong' },
       { type: 'bye', reason: 'done' },
     ];
-    for (const frame of frames) expect(decodeFrame(JSON.stringify(frame), 1024)).to.deep.equal(frame);
+    for (const frame of frames) expect(decodeFrame(JSON.stringify(frame), 64 * 1024)).to.deep.equal(frame);
   });
 
   it('throws the typed error for each kind of bad frame', () => {
@@ -58,6 +60,24 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame(`{"type":"hello","v":1,"user":"${'x'.repeat(257)}"}`, 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"hello","v":1,"user":""}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame(`{"type":"ping","pad":"${'x'.repeat(100)}"}`, 64)).to.throw(FrameTooLargeError);
+  });
+
+  it('refuses a direct ttlMs that is not an integer from 1 to MAX_DIRECT_TTL_MS, or that comes with a room, with InvalidFieldError', () => {
+    const bad = [0, -5, 1.5, MAX_DIRECT_TTL_MS + 1, '100', null, [], Number.MAX_SAFE_INTEGER + 2];
+    for (const ttlMs of bad) {
+      expect(() => decodeFrame(JSON.stringify({ type: 'direct', to: 'u', data: 1, ttlMs }), 1024), String(ttlMs)).to.throw(InvalidFieldError);
+    }
+    expect(() => decodeFrame('{"type":"direct","to":"u","data":1,"room":"r","ttlMs":100}', 1024)).to.throw(InvalidFieldError);
+  });
+
+  it('refuses an ack whose direct is not an array of 1 to MAX_ACK_IDS ids of 1 to 64 characters, with InvalidFieldError', () => {
+    const bad: unknown[] = [undefined, 'id', [], [''], ['x'.repeat(65)], [1], [null], ['ok', 2], [['id']], { 0: 'id' }];
+    bad.push(Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => `id${i}`));
+    for (const direct of bad) {
+      expect(() => decodeFrame(JSON.stringify({ type: 'ack', direct }), 64 * 1024), JSON.stringify(direct)?.slice(0, 40)).to.throw(InvalidFieldError);
+    }
+    expect(() => decodeFrame('{"type":"ack","ref":1.5,"direct":["id"]}', 1024)).to.throw(InvalidFieldError);
+    expect(decodeFrame(JSON.stringify({ type: 'ack', direct: ['x'.repeat(64)] }), 1024)).to.deep.equal({ type: 'ack', direct: ['x'.repeat(64)] });
   });
 
   it('takes data nested up to 64 levels with the frame, and refuses one level more with FRAME_TOO_DEEP', () => {
@@ -200,45 +220,6 @@ describe('TokenStore', () => {
       expect(() => new TokenStore().issue(userId)).to.throw(InvalidUserIdError).that.is.instanceOf(TypeError).and.has.property('code', 'INVALID_FIELD');
     }
     expect(new TokenStore().issue('x'.repeat(256))).to.be.a('string');
-  });
-});
-
-describe('MemoryOfflineQueue', () => {
-  it('returns a user’s messages once, in order', () => {
-    const queue = new MemoryOfflineQueue();
-    queue.push('bob', direct(1));
-    queue.push('bob', direct(2));
-    expect(queue.take('bob').map((m) => m.id)).to.deep.equal([1, 2]);
-    expect(queue.take('bob')).to.deep.equal([]);
-  });
-
-  it('refuses past maxPerUser and maxUsers, and forgets expired messages', () => {
-    let now = 0;
-    const queue = new MemoryOfflineQueue({ maxPerUser: 2, maxUsers: 1, ttlMs: 100, clock: () => now });
-    expect(queue.push('bob', direct(1))).to.equal(true);
-    expect(queue.push('bob', direct(2))).to.equal(true);
-    expect(queue.push('bob', direct(3))).to.equal(false);
-    expect(queue.push('eve', direct(4))).to.equal(false);
-    now = 100;
-    expect(queue.push('bob', direct(5))).to.equal(true);
-    expect(queue.take('bob').map((m) => m.id)).to.deep.equal([5]);
-  });
-
-  it('gives the place of a user whose messages all expired to a new user', () => {
-    let now = 0;
-    const queue = new MemoryOfflineQueue({ maxUsers: 2, ttlMs: 100, clock: () => now });
-    expect(queue.push('gone', direct(1))).to.equal(true);
-    now = 50;
-    expect(queue.push('bob', direct(2))).to.equal(true);
-    expect(queue.push('eve', direct(3))).to.equal(false);
-    now = 100;
-    expect(queue.push('eve', direct(4))).to.equal(true);
-    expect(queue.push('ann', direct(5))).to.equal(false);
-    now = 150;
-    expect(queue.push('ann', direct(6))).to.equal(true);
-    expect(queue.take('eve').map((m) => m.id)).to.deep.equal([4]);
-    expect(queue.take('ann').map((m) => m.id)).to.deep.equal([6]);
-    expect(queue.take('gone')).to.deep.equal([]);
   });
 });
 

@@ -1,0 +1,164 @@
+/**
+ * User-to-user `direct` messages and their acknowledgements. Every message goes into the offline
+ * queue before it is sent, to every connection its recipient has, and each new connection of the
+ * recipient is sent what is still pending there, until a client acknowledges it (`ack`): at least
+ * once to every connection, exactly once to a client that drops repeated ids. Without a queue a
+ * message reaches the connections open at the time, at most once.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Connection } from './connection.js';
+import { NotFoundWireError, OfflineQueueFullError, toWireError } from './errors.js';
+import type { Counters } from './metrics.js';
+import type { OfflineQueue } from './offline-queue.js';
+import type { AckFrame, DirectFrame, DirectSendFrame } from './protocol.js';
+
+/**
+ * A new direct message id: 16 random bytes (128 bits), base64url, 22 characters. A counter would
+ * start again after a restart, and a client would take a new message for one it has seen.
+ */
+export function newDirectId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** What {@link DirectDelivery} works with; owned by the server. */
+export interface DirectDeliveryState {
+  readonly offlineQueue: OfflineQueue | false;
+  readonly counters: Counters;
+  /** User id → that user's authenticated connections. */
+  readonly users: ReadonlyMap<string, readonly Connection[]>;
+  readonly onError: (error: unknown) => void;
+}
+
+export class DirectDelivery {
+  readonly #state: DirectDeliveryState;
+  /**
+   * Connections whose pending messages are still being read from an asynchronous queue: what
+   * arrives for them meanwhile waits here, so that nothing overtakes the older messages.
+   */
+  readonly #held = new Map<Connection, DirectFrame[]>();
+
+  constructor(state: DirectDeliveryState) {
+    this.#state = state;
+  }
+
+  /**
+   * Handles a `direct` without `room`: queues it for `to`, then sends it to every connection of
+   * `to` and answers the sender `ok`.
+   * @returns a promise while an asynchronous queue is storing the message (the sender's next
+   *   frames wait for it, so its messages keep their order)
+   */
+  send(connection: Connection, frame: DirectSendFrame): void | Promise<void> {
+    const message: DirectFrame = { type: 'direct', id: newDirectId(), from: connection.userId, data: frame.data, ts: Date.now() };
+    const queue = this.#state.offlineQueue;
+    if (queue === false) return this.#sendUnqueued(connection, frame, message);
+    let kept: boolean | Promise<boolean>;
+    try {
+      kept = queue.push(frame.to, message, frame.ttlMs);
+    } catch (error) {
+      this.#fail(connection, error, frame);
+      return undefined;
+    }
+    if (!isPromiseLike(kept)) return this.#queued(connection, frame, message, kept);
+    return Promise.resolve(kept).then(
+      (settled) => this.#queued(connection, frame, message, settled),
+      (error: unknown) => this.#fail(connection, error, frame),
+    );
+  }
+
+  /** Sends a new connection every message still pending for its user. */
+  welcome(connection: Connection): void {
+    const queue = this.#state.offlineQueue;
+    if (queue === false) return;
+    let waiting: readonly DirectFrame[] | Promise<readonly DirectFrame[]>;
+    try {
+      waiting = queue.pending(connection.userId);
+    } catch (error) {
+      this.#state.onError(error);
+      return;
+    }
+    if (!isPromiseLike(waiting)) {
+      for (const message of waiting) connection.send(message);
+      return;
+    }
+    this.#held.set(connection, []);
+    Promise.resolve(waiting).then(
+      (messages) => this.#release(connection, messages),
+      (error: unknown) => {
+        this.#state.onError(error);
+        this.#release(connection, []);
+      },
+    );
+  }
+
+  /** Handles an `ack`: the acknowledged messages of the connection's user leave the queue. */
+  ack(connection: Connection, frame: AckFrame): void {
+    const answer = (): void => {
+      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+    };
+    const queue = this.#state.offlineQueue;
+    if (queue === false) return answer();
+    let done: void | Promise<void>;
+    try {
+      done = queue.ack(connection.userId, frame.direct);
+    } catch (error) {
+      this.#fail(connection, error, frame);
+      return;
+    }
+    if (!isPromiseLike(done)) return answer();
+    Promise.resolve(done).then(answer, (error: unknown) => this.#fail(connection, error, frame));
+  }
+
+  /** Forgets a connection that closed. */
+  disconnected(connection: Connection): void {
+    this.#held.delete(connection);
+  }
+
+  #queued(connection: Connection, frame: DirectSendFrame, message: DirectFrame, kept: boolean): void {
+    if (!kept) {
+      connection.error(new OfflineQueueFullError(`The queue of ${frame.to} is full`), frame.ref, 'direct');
+      return;
+    }
+    // Looked up now, not before the push: a connection made meanwhile is sent it too.
+    const targets = this.#state.users.get(frame.to) ?? [];
+    if (targets.length === 0) this.#state.counters.offlineQueued++;
+    for (const target of targets) {
+      const held = this.#held.get(target);
+      if (held === undefined) target.send(message);
+      else held.push(message);
+    }
+    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+  }
+
+  #sendUnqueued(connection: Connection, frame: DirectSendFrame, message: DirectFrame): void {
+    const targets = this.#state.users.get(frame.to) ?? [];
+    if (targets.length === 0) {
+      connection.error(new NotFoundWireError(`User ${frame.to} is offline`), frame.ref, 'direct');
+      return;
+    }
+    for (const target of targets) target.send(message);
+    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+  }
+
+  /** Sends the pending messages read for `connection`, then what arrived meanwhile. */
+  #release(connection: Connection, messages: readonly DirectFrame[]): void {
+    const held = this.#held.get(connection);
+    this.#held.delete(connection);
+    if (held === undefined || connection.state !== 'open') return;
+    const sent = new Set<string>();
+    for (const message of messages) {
+      sent.add(message.id);
+      connection.send(message);
+    }
+    for (const message of held) if (!sent.has(message.id)) connection.send(message);
+  }
+
+  #fail(connection: Connection, error: unknown, frame: DirectSendFrame | AckFrame): void {
+    const wire = toWireError(error);
+    if (wire.code === 'INTERNAL') this.#state.onError(error);
+    connection.error(wire, frame.ref, frame.type);
+  }
+}
+
+function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
