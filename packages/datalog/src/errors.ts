@@ -114,12 +114,15 @@ export class LogReadError extends FileError {
 export class MalformedLineError extends FileError {
   override readonly name = 'MalformedLineError';
   readonly code = 'LOG_MALFORMED_LINE' as const;
-  /** 1-based line number within `file`. */
+  /** 1-based line number within `file`; 0 when the read started mid-file (see `offset`). */
   readonly line: number;
+  /** Byte offset of the line within `file`, when known. */
+  readonly offset: number | undefined;
 
-  constructor(message: string, file: string, line: number, options?: ErrorOptions) {
+  constructor(message: string, file: string, line: number, options?: ErrorOptions, offset?: number) {
     super(message, file, options);
     this.line = line;
+    this.offset = offset;
   }
 }
 
