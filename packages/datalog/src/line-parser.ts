@@ -37,7 +37,7 @@ export function matches(event: HubEvent<unknown>, filter: EventFilter): boolean 
   return filter.since === undefined || event.id > filter.since;
 }
 
-function isEvent(value: unknown): value is HubEvent<unknown> {
+export function isEvent(value: unknown): value is HubEvent<unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const { id, chatroomId, type } = value as Record<string, unknown>;
   return typeof id === 'number' && typeof chatroomId === 'string' && typeof type === 'string';
