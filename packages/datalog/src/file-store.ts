@@ -203,7 +203,7 @@ export class FileStore implements RoomStore {
       return;
     }
     const writer = this.#writer as StoreWriter;
-    await new Promise<void>((done) => writer.whenQuiet(done));
+    await writer.idle();
     await this.#checkpoint();
     await writer.close();
     this.#reader?.clear();

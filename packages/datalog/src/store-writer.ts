@@ -63,8 +63,8 @@ export interface WriterOptions {
 
 /** A batch laid out in bytes: where each record's event lines are, and where every line ends. */
 interface Layout {
-  readonly chunks: Buffer[];
-  readonly bytes: number;
+  chunks: Buffer[];
+  bytes: number;
   /** End offset (in the batch) of every line, epoch lines included. */
   readonly ends: number[];
   /** Per record: its first event line's index in `ends`, and the batch offsets of its event lines. */
@@ -106,6 +106,7 @@ export class StoreWriter {
   #queue: StoreRecord[] = [];
   #writing = false;
   #quiet: (() => void)[] = [];
+  #idle: (() => void)[] = [];
   #lastCheck = performance.now();
   /** Set when a failed write could not be cut off: no later write can be trusted to start on a line boundary. */
   #broken: Error | undefined;
@@ -153,9 +154,15 @@ export class StoreWriter {
     else action();
   }
 
+  /** Resolves once every record queued so far is written or failed and the loop has stopped. */
+  idle(): Promise<void> {
+    if (!this.#writing) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
   /** Resolves once every queued record is written or failed, then closes the file. Never rejects. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.whenQuiet(resolve));
+    await this.idle();
     await closeFd(this.#fd);
   }
 
@@ -170,6 +177,9 @@ export class StoreWriter {
     }
     this.#writing = false;
     this.#runQuiet();
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const resolve of idle) resolve();
   }
 
   #runQuiet(): void {
@@ -188,10 +198,11 @@ export class StoreWriter {
     }
     if (records.length === 0) return;
     if (this.#broken !== undefined) return this.#fail(records, this.#broken, { gen: this.#gen, offset: this.#size });
-    const layout = this.#layout(records);
     let from: LogPosition = { gen: this.#gen, offset: this.#size };
+    let layout: Layout;
     let pieces: Piece[];
     try {
+      layout = this.#layout(records);
       if (performance.now() - this.#lastCheck >= CHECK_INTERVAL_MS) {
         await this.#checkFile();
         from = { gen: this.#gen, offset: this.#size };
@@ -216,14 +227,25 @@ export class StoreWriter {
     }
   }
 
-  /** Encodes the batch: each room's epoch line before its first events, when the log has none yet. */
   #layout(records: readonly StoreRecord[]): Layout {
+    const layout: Layout = { chunks: [], bytes: 0, ends: [], first: [], start: [], end: [], epochEnd: [] };
+    try {
+      this.#encode(records, layout);
+    } catch (error) {
+      // Nothing half-encoded may go out with the next batch.
+      this.#buffer.take();
+      throw error;
+    }
+    const taken = this.#buffer.take();
+    layout.chunks = taken.chunks;
+    layout.bytes = taken.bytes;
+    return layout;
+  }
+
+  /** Encodes the batch: each room's epoch line before its first events, when the log has none yet. */
+  #encode(records: readonly StoreRecord[], layout: Layout): void {
     const buffer = this.#buffer;
-    const ends: number[] = [];
-    const first: number[] = [];
-    const start: number[] = [];
-    const end: number[] = [];
-    const epochEnd: number[] = [];
+    const { ends, first, start, end, epochEnd } = layout;
     const opened = new Set<RoomHead>();
     let at = 0;
     for (const record of records) {
@@ -245,8 +267,6 @@ export class StoreWriter {
       }
       end.push(at);
     }
-    const taken = buffer.take();
-    return { chunks: taken.chunks, bytes: taken.bytes, ends, first, start, end, epochEnd };
   }
 
   /** Writes the batch, rotating and syncing as the options say; returns where its bytes went. */

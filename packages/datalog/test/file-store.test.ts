@@ -324,13 +324,22 @@ describe('FileStore', () => {
       expect(await store.read('lobby', 0).catch((e: unknown) => e)).to.be.instanceOf(LogClosedError);
     });
 
-    it('waits for the appends in flight', async () => {
+    it('waits for the appends in flight and those queued behind them', async () => {
       const store = start({ fsync: 'batch' });
-      await store.open('lobby', { historySize: 1 });
-      const appended = append(store, 'lobby', 1, 100);
+      await store.open('a', { historySize: 1 });
+      await store.open('b', { historySize: 1 });
+      const first = append(store, 'a', 1, 100);
+      // The write of `a` has started: `b` waits for the next one.
+      await Promise.resolve();
+      await Promise.resolve();
+      const second = append(store, 'b', 1, 100);
       await store.close();
-      await appended;
-      expect(await idsInLog(temp.file, 'lobby')).to.deep.equal(range(1, 100));
+      await Promise.all([first, second]);
+      expect(await idsInLog(temp.file, 'a')).to.deep.equal(range(1, 100));
+      expect(await idsInLog(temp.file, 'b')).to.deep.equal(range(1, 100));
+      // ... and then writes the index, up to the end of the log.
+      const index = JSON.parse(await readFile(`${temp.file}.index`, 'utf8')) as { live: [number, number, number] };
+      expect(index.live[2]).to.equal((await stat(temp.file)).size);
     });
   });
 
