@@ -1,4 +1,4 @@
-import { copyFile, open as openFile, readFile, stat, unlink, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, copyFile, open as openFile, readFile, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { MessageHub, type HubEvent } from '@msghub/messagehub';
@@ -192,6 +192,19 @@ describe('FileStore', () => {
       expect(errors.map((e) => (e as LogIndexError).reason)).to.deep.equal(['stale']);
     });
 
+    it('does not trust an index longer than its log (cut short in place, as after a power loss under never)', async () => {
+      const first = start();
+      const { epoch } = await first.open('lobby', { historySize: 3 });
+      await append(first, 'lobby', 1, 2);
+      const keep = (await stat(temp.file)).size;
+      await append(first, 'lobby', 3, 4);
+      await first.close();
+      await truncate(temp.file, keep);
+      const again = start();
+      expect(await again.open('lobby', { historySize: 3 })).to.deep.equal({ epoch, lastEventId: 2, history: batch('lobby', 1, 2) });
+      expect(errors.map((e) => (e as LogIndexError).reason)).to.deep.equal(['stale']);
+    });
+
     it("reads only the index and the log's tail after it, never the part before (a full scan would fail on it)", async () => {
       const first = start({ checkpointBytes: Infinity });
       await first.open('old', { historySize: 4 });
@@ -280,11 +293,16 @@ describe('FileStore', () => {
       for (const room of rooms) expect((await again.open(room, { historySize: 5 })).history).to.deep.equal(batch(room, 8, 12));
     });
 
-    it("writes and syncs each event on its own under fsync 'event'", async () => {
-      const store = start({ fsync: 'event' });
-      await store.open('lobby', { historySize: 3 });
+    it("writes and syncs each event on its own under fsync 'event', across rotations", async () => {
+      const store = start({ fsync: 'event', maxBytes: 300, retain: 100 });
+      const { epoch } = await store.open('lobby', { historySize: 3 });
       await append(store, 'lobby', 1, 5);
-      expect(await idsInLog(temp.file, 'lobby')).to.deep.equal(range(1, 5));
+      await append(store, 'lobby', 6, 8);
+      await store.close();
+      expect(await idsInLog(temp.file, 'lobby')).to.deep.equal(range(1, 8));
+      expect((await listRotated(temp.file)).length).to.be.greaterThan(1);
+      const again = start({ fsync: 'event', maxBytes: 300, retain: 100 });
+      expect(await again.open('lobby', { historySize: 3 })).to.deep.equal({ epoch, lastEventId: 8, history: batch('lobby', 6, 8) });
     });
 
     it('encodes the events itself for a hub that does not (encode: false)', async () => {
@@ -297,7 +315,19 @@ describe('FileStore', () => {
   });
 
   describe('#read', () => {
-    it('reads what the kept history no longer reaches by scanning the log, current sequence only', async () => {
+    it("reads only the room's current sequence when the log holds an earlier one under another epoch", async () => {
+      const epochLine = (epoch: string, last: number): string => `${JSON.stringify({ type: 'epoch', chatroomId: 'lobby', epoch, lastEventId: last })}\n`;
+      const lines = (events: HubEvent[]): string => events.map((e) => `${JSON.stringify(e)}\n`).join('');
+      // Another room's line after each: every event of `lobby` is a run of its own, and the store keeps few.
+      const interleaved = batch('lobby', 4, 40).flatMap((event) => [event, messageEvent('other', event.id)]);
+      await writeFile(temp.file, epochLine('old', 0) + lines(batch('lobby', 1, 3)) + epochLine('new', 3) + lines(interleaved));
+      const store = start({ historySize: 1 });
+      expect(await store.open('lobby', { historySize: 1 })).to.deep.equal({ epoch: 'new', lastEventId: 40, history: batch('lobby', 40, 40) });
+      expect(await store.read('lobby', 0)).to.deep.equal(batch('lobby', 4, 40));
+      expect(await store.read('lobby', 1, 2)).to.deep.equal(batch('lobby', 4, 5));
+    });
+
+    it('reads what the kept history no longer reaches by scanning the log', async () => {
       const store = start({ historySize: 3 });
       await store.open('lobby', { historySize: 3 });
       await store.open('other', { historySize: 3 });
