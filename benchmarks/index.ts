@@ -4,6 +4,10 @@
  *   pnpm bench                 all of them
  *   pnpm bench hub             only those whose file name contains "hub"
  *   pnpm bench -- --quick      fewer rounds, for a smoke run
+ *
+ * hub-fanout (the room vs EventEmitter and Subject), datalog (the file log vs pino), startup (a
+ * FileStore's restart vs a full scan of the log, and its commit cost vs the MemoryStore),
+ * transport (WebSocket broadcast vs ws and Socket.IO).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

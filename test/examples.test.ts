@@ -165,15 +165,15 @@ const runs: ExampleRun[] = [
     async run() {
       const first = await runExample('examples/quickstart/datalog.ts', { cwd: dir });
       expect(first.stderr).to.equal('');
-      expect(first.stdout).to.equal('lobby goes on after event 0\n');
+      expect(first.stdout).to.equal('published as event 1\n');
       const second = await runExample('examples/quickstart/datalog.ts', { cwd: dir });
-      expect(second.stdout).to.equal('lobby goes on after event 2\n');
+      expect(second.stdout).to.equal('published as event 3\n');
       // README: npx msghub-log cat events.log --room lobby --since 2
       const cat = await runNode([msghubLog, 'cat', 'events.log', '--room', 'lobby', '--since', '2'], { cwd: dir });
       expect(cat.code).to.equal(0);
       const events = cat.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; type: string; message?: string });
       expect(events.map(({ id, type, message }) => ({ id, type, message }))).to.deep.equal([
-        { id: 3, type: 'message', message: 'hello after event 2' },
+        { id: 3, type: 'message', message: 'hello' },
         { id: 4, type: 'close', message: undefined },
       ]);
     },
@@ -247,6 +247,18 @@ const runs: ExampleRun[] = [
       expect(first.stderr).to.equal('');
       expect(first.stdout).to.equal('1 message\n2 close\n');
       const second = await runExample('examples/datalog/log.ts', { cwd: dir });
+      expect(second.stdout).to.equal('3 message\n4 close\n');
+      expect(second.code).to.equal(0);
+    },
+  },
+  {
+    title: 'datalog.md: the logging listener with replay goes on at the next id and reads back what this run added',
+    files: ['examples/datalog/listener.ts'],
+    async run() {
+      const first = await runExample('examples/datalog/listener.ts', { cwd: dir });
+      expect(first.stderr).to.equal('');
+      expect(first.stdout).to.equal('1 message\n2 close\n');
+      const second = await runExample('examples/datalog/listener.ts', { cwd: dir });
       expect(second.stdout).to.equal('3 message\n4 close\n');
       expect(second.code).to.equal(0);
     },

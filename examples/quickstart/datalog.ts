@@ -1,10 +1,11 @@
 import { MessageHub } from '@msghub/messagehub';
-import { DataLog, replay } from '@msghub/datalog';
+import { FileStore } from '@msghub/datalog';
 
-const seed = await replay('events.log', { room: 'lobby' }); // last id + history (none on the first run)
-const hub = new MessageHub({ chatroomId: 'lobby', seed });  // goes on at the next id
-new DataLog({ file: 'events.log', fsync: 'batch' }).attach(hub);
-console.log(`lobby goes on after event ${seed.lastEventId}`);
+// Every event is in events.log (and synced) before anyone sees it; a restart goes on where it stopped.
+const store = new FileStore({ file: 'events.log', fsync: 'batch' });
+const hub = new MessageHub({ chatroomId: 'lobby', store });
 
-await hub.message('ada', `hello after event ${seed.lastEventId}`);
-await hub.close(); // resolves once every event of the room is in events.log
+const id = await hub.publish('hello', { from: 'ada' }); // resolves once it is on disk
+console.log(`published as event ${id}`);
+await hub.close();
+await store.close();

@@ -12,7 +12,10 @@ export type DatalogErrorCode =
   | 'LOG_READ_FAILED'
   | 'LOG_MALFORMED_LINE'
   | 'LOG_TORN_LINE'
-  | 'LOG_ENCODE_FAILED';
+  | 'LOG_ENCODE_FAILED'
+  | 'LOG_INDEX_INVALID'
+  | 'LOG_ROOM_NOT_OPEN'
+  | 'LOG_OUT_OF_SEQUENCE';
 
 /** Base class of the datalog's errors (except {@link LogOptionError}, which is a `TypeError`). */
 export abstract class DatalogError extends Error {
@@ -48,6 +51,10 @@ export class LogOpenError extends FileError {
  * file (what a write cut short left of it is cut off); those of a batch that failed to sync are
  * written but not known to be durable. A rotated file that retention could not delete is reported
  * with `events` 0: nothing was lost.
+ *
+ * A `FileStore` rejects the `append` of each room in a batch that failed with it (`events` is that
+ * room's part of the batch, whose outcome is unknown), and reports on `onError` the failures that
+ * have no caller (writing the index, deleting a rotated file).
  */
 export class LogWriteError extends FileError {
   override readonly name = 'LogWriteError';
@@ -70,7 +77,7 @@ export class LogFileRemovedError extends FileError {
   readonly code = 'LOG_FILE_REMOVED' as const;
 }
 
-/** `attach` was called on a log that is closing or closed. */
+/** `attach` was called on a log that is closing or closed, or a `FileStore` was used after `close()`. */
 export class LogClosedError extends DatalogError {
   override readonly name = 'LogClosedError';
   readonly code = 'LOG_CLOSED' as const;
@@ -114,12 +121,15 @@ export class LogReadError extends FileError {
 export class MalformedLineError extends FileError {
   override readonly name = 'MalformedLineError';
   readonly code = 'LOG_MALFORMED_LINE' as const;
-  /** 1-based line number within `file`. */
+  /** 1-based line number within `file`; 0 when the read started mid-file (see `offset`). */
   readonly line: number;
+  /** Byte offset of the line within `file`, when known. */
+  readonly offset: number | undefined;
 
-  constructor(message: string, file: string, line: number, options?: ErrorOptions) {
+  constructor(message: string, file: string, line: number, options?: ErrorOptions, offset?: number) {
     super(message, file, options);
     this.line = line;
+    this.offset = offset;
   }
 }
 
@@ -140,6 +150,59 @@ export class TornLineError extends FileError {
     super(message, file);
     this.offset = offset;
     this.bytes = bytes;
+  }
+}
+
+/**
+ * The index beside a `FileStore`'s log (`<file>.index`) cannot be used: it is damaged, belongs to
+ * another log, or no longer matches the log (its file was replaced, cut short, or rotated away).
+ * Reported on `onError`; not fatal: the store rebuilds what it needs from the log itself.
+ */
+export class LogIndexError extends FileError {
+  override readonly name = 'LogIndexError';
+  readonly code = 'LOG_INDEX_INVALID' as const;
+  /** `damaged` (unreadable, not an index of this log), `stale` (the log is not the one it describes) or `mismatch` (a room's lines are not where it says). */
+  readonly reason: 'damaged' | 'stale' | 'mismatch';
+
+  constructor(message: string, file: string, reason: 'damaged' | 'stale' | 'mismatch', options?: ErrorOptions) {
+    super(message, file, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A `FileStore` was asked to append to a room it has not opened, or to a room whose earlier
+ * append failed: the store no longer knows where that room stands until it is opened again
+ * (which reads its head back from the file). Rejects the `append`.
+ */
+export class LogRoomNotOpenError extends DatalogError {
+  override readonly name = 'LogRoomNotOpenError';
+  readonly code = 'LOG_ROOM_NOT_OPEN' as const;
+  /** The room. */
+  readonly chatroomId: string;
+
+  constructor(message: string, chatroomId: string, options?: ErrorOptions) {
+    super(message, options);
+    this.chatroomId = chatroomId;
+  }
+}
+
+/**
+ * A `FileStore` was handed a batch whose ids do not follow the room's last id one by one. Rejects
+ * the `append`; nothing of the batch is written and the room goes on where it was.
+ */
+export class LogSequenceError extends DatalogError {
+  override readonly name = 'LogSequenceError';
+  readonly code = 'LOG_OUT_OF_SEQUENCE' as const;
+  /** The room. */
+  readonly chatroomId: string;
+  /** The id the batch had to start with. */
+  readonly expected: number;
+
+  constructor(message: string, chatroomId: string, expected: number) {
+    super(message);
+    this.chatroomId = chatroomId;
+    this.expected = expected;
   }
 }
 

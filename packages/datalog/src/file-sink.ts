@@ -1,7 +1,8 @@
-import { close, fstatSync, fsync, ftruncate, ftruncateSync, open, openSync, writev, closeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LogFileRemovedError, LogOpenError, LogWriteError, TornLineError } from './errors.js';
+import { closeFd, openForAppend, syncFd, syncFolder, truncateFd, writeChunks } from './file-io.js';
 import { cutAt, firstLine, LineBuffer, type TakenLines } from './line-buffer.js';
 import { completeLength, inodeOf, listRotated, rotatedPath } from './log-files.js';
 import type { ResolvedLogOptions } from './options.js';
@@ -30,70 +31,6 @@ export interface SinkHooks {
 interface FlushWaiter {
   readonly target: number;
   readonly resolve: () => void;
-}
-
-/** Opens `file` for appending, or throws a {@link LogOpenError}. */
-function openForAppend(file: string): number {
-  try {
-    return openSync(file, 'a+');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new LogOpenError(`Cannot open log file ${file} for appending (${code})`, file, { cause: error });
-  }
-}
-
-/** Writes every chunk, in order, with one system call when the kernel takes it all. */
-function writeChunks(fd: number, chunks: Buffer[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const step = (rest: Buffer[]): void => {
-      writev(fd, rest, null, (error, written) => {
-        if (error !== null) return reject(error);
-        const left = dropBytes(rest, written);
-        if (left.length === 0) resolve();
-        else step(left);
-      });
-    };
-    if (chunks.length === 0) resolve();
-    else step(chunks);
-  });
-}
-
-/** `chunks` without their first `bytes` bytes (after a short write). */
-function dropBytes(chunks: Buffer[], bytes: number): Buffer[] {
-  let skip = bytes;
-  let i = 0;
-  while (i < chunks.length && skip >= (chunks[i] as Buffer).length) skip -= (chunks[i++] as Buffer).length;
-  if (i === chunks.length) return [];
-  return [(chunks[i] as Buffer).subarray(skip), ...chunks.slice(i + 1)];
-}
-
-function syncFd(fd: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    fsync(fd, (error) => (error === null ? resolve() : reject(error)));
-  });
-}
-
-/** Cuts `fd` back to `size` bytes. Best effort: a device such as /dev/full cannot be truncated. */
-function truncateFd(fd: number, size: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    ftruncate(fd, size, () => resolve());
-  });
-}
-
-function closeFd(fd: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    close(fd, () => resolve());
-  });
-}
-
-/** Makes a rename or a new file in `folder` durable. Best effort: some file systems refuse it. */
-function syncFolder(folder: string): Promise<void> {
-  return new Promise<void>((resolve) => {
-    open(folder, 'r', (error, fd) => {
-      if (error !== null) return resolve();
-      fsync(fd, () => close(fd, () => resolve()));
-    });
-  });
 }
 
 /**

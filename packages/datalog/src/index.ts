@@ -1,7 +1,9 @@
 export { DataLog } from './datalog.js';
 export type { LogAttachment, LoggableHub } from './datalog.js';
 export type { FlushNotice } from './file-sink.js';
-export type { DataLogOptions, FsyncPolicy } from './options.js';
+export { FileStore } from './file-store.js';
+export type { DataLogOptions, FileStoreOptions, FsyncPolicy } from './options.js';
+export type { EpochLine } from './line-parser.js';
 export { readLog, observeLog } from './reader.js';
 export type { ReadLogOptions } from './reader.js';
 export { followLog } from './follow.js';
@@ -14,10 +16,13 @@ export {
   LogClosedError,
   LogEncodeError,
   LogFileRemovedError,
+  LogIndexError,
   LogNotFoundError,
   LogOpenError,
   LogOptionError,
   LogReadError,
+  LogRoomNotOpenError,
+  LogSequenceError,
   LogWriteError,
   MalformedLineError,
   TornLineError,

@@ -56,8 +56,11 @@ export class LineBuffer {
     return this.#count;
   }
 
-  /** Appends one line (without its newline) of room `chatroomId` with event id `id`. */
-  push(line: string, chatroomId: string, id: number): void {
+  /**
+   * Appends one line (without its newline) of room `chatroomId` with event id `id`.
+   * @returns the bytes it takes in the file, newline included
+   */
+  push(line: string, chatroomId: string, id: number): number {
     // A UTF-16 code unit takes at most 3 bytes in UTF-8.
     const most = line.length * 3 + 1;
     if (this.#used + most > this.#chunk.length) {
@@ -66,7 +69,8 @@ export class LineBuffer {
       this.#start = 0;
       this.#used = 0;
     }
-    this.#used += this.#chunk.utf8Write(line, this.#used);
+    const bytes = this.#chunk.utf8Write(line, this.#used) + 1;
+    this.#used += bytes - 1;
     this.#chunk[this.#used++] = NEWLINE;
     this.#count++;
     // Most sinks serve one room: touch the map only when the room changes.
@@ -75,6 +79,7 @@ export class LineBuffer {
       this.#room = chatroomId;
     }
     this.#id = id;
+    return bytes;
   }
 
   /** Takes every waiting line. */

@@ -53,6 +53,14 @@ describe('msghub-log (CLI, as a child process)', function () {
     }
   });
 
+  it("cat and stats skip a FileStore's epoch lines", async () => {
+    await writeFile(file, `{"type":"epoch","chatroomId":"a","epoch":"e1","lastEventId":0}\n${linesOf(events)}`);
+    expect((await run('cat', file)).stdout).to.equal(linesOf(events));
+    const stats = JSON.parse((await run('stats', '--json', file)).stdout) as { events: number; types: Record<string, number> };
+    expect(stats.events).to.equal(events.length);
+    expect(stats.types).to.not.have.property('epoch');
+  });
+
   it('cat prints the JSON lines of a room after an id, exactly as written', async () => {
     const { status, stdout } = await run('cat', '--room', 'a', '--since', '3', file);
     expect(status).to.equal(0);

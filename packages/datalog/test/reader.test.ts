@@ -73,6 +73,18 @@ describe('readers', () => {
       expect((await collect(readLog(file, { rotated: false }))).map((e) => e.id)).to.deep.equal([4]);
     });
 
+    it("skips a FileStore's epoch lines, which are not events", async () => {
+      const epoch = '{"type":"epoch","chatroomId":"a","epoch":"e1","lastEventId":0}\n';
+      await writeFile(file, epoch + linesOf(mixed.slice(0, 4)) + epoch.replace('"lastEventId":0', '"lastEventId":2') + linesOf(mixed.slice(4)));
+      expect(await collect(readLog(file))).to.deep.equal(mixed);
+      expect(await collect(readLog(file, { room: 'a', since: 5 }))).to.deep.equal([messageEvent('a', 6)]);
+    });
+
+    it('fails with MalformedLineError for an epoch-typed line that is not a whole epoch line', async () => {
+      await writeFile(file, '{"type":"epoch","chatroomId":"a"}\n');
+      expect(await collect(readLog(file)).catch((e: unknown) => e)).to.be.instanceOf(MalformedLineError).and.include({ line: 1 });
+    });
+
     it('rejects malformed options with LogOptionError', () => {
       expect(() => readLog(file, { since: -1 })).to.throw(LogOptionError);
       expect(() => readLog(file, { room: '' })).to.throw(LogOptionError);
@@ -162,6 +174,22 @@ describe('readers', () => {
       controller.abort();
       expect((await iterator.next()).done).to.equal(true);
       expect(ids).to.deep.equal([1, 2, 3, 4, 5]);
+    });
+
+    it("skips a FileStore's epoch lines, in the file and appended later", async () => {
+      const epoch = (last: number): string => `{"type":"epoch","chatroomId":"a","epoch":"e1","lastEventId":${last}}\n`;
+      await writeFile(file, epoch(0) + linesOf(mixed.slice(0, 2)));
+      const controller = new AbortController();
+      const seen: HubEvent[] = [];
+      const following = (async () => {
+        for await (const event of followLog(file, { pollInterval: 5, signal: controller.signal })) {
+          seen.push(event);
+          if (seen.length === 4) controller.abort();
+        }
+      })();
+      await appendFile(file, epoch(1) + linesOf(mixed.slice(2, 4)));
+      await following;
+      expect(seen).to.deep.equal(mixed.slice(0, 4));
     });
 
     it('fails with LogNotFoundError for a missing file', async () => {

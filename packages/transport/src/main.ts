@@ -1,17 +1,16 @@
 /**
  * The main job: a hub server on embedded defaults (no external service) with WebSocket and TCP
- * on configurable ports and every room's events appended to a JSON-lines log by the datalog.
- * `cli.ts` runs it; tests start it in a child process.
+ * on configurable ports and every room kept in the datalog's file store: each event is committed
+ * to the JSON-lines log before any client sees it, and rooms go on where they stopped after a
+ * restart or a crash. `cli.ts` runs it; tests start it in a child process.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DataLog, readLog } from '@msghub/datalog';
-import type { HubEvent } from '@msghub/messagehub';
+import { FileStore, type FsyncPolicy } from '@msghub/datalog';
 import type { AssetSource } from './assets.js';
 import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
-import { RoomMemory } from './room-memory.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
 /** What the main job runs with. */
@@ -20,8 +19,10 @@ export interface MainConfig {
   readonly wsPort: number;
   readonly tcpPort: number;
   readonly wsPath: string | undefined;
-  /** The event log, or undefined for none. */
+  /** The event log (the rooms' file store), or undefined for rooms in memory only. */
   readonly log: string | undefined;
+  /** When the log calls fsync; see docs/datalog.md for what each policy survives. @default 'batch' */
+  readonly fsync?: FsyncPolicy;
   readonly trustClientUser: boolean;
   readonly assets: Readonly<Record<string, AssetSource>>;
   /** Development only: `POST /dev/token` hands out connect tokens. @default false */
@@ -36,7 +37,8 @@ export const USAGE = `Usage: msghub-server [options]
   --ws-path <path>     accept WebSocket only here (MSGHUB_WS_PATH, default any path)
   --log <file>         event log (JSON lines)     (MSGHUB_LOG, default ./log/events.log);
                        unacknowledged direct messages are kept in <file>.offline
-  --no-log             run without the event log
+  --fsync <policy>     never | batch | event      (MSGHUB_FSYNC, default batch)
+  --no-log             keep rooms in memory only (lost on restart)
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
   --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
@@ -44,6 +46,16 @@ export const USAGE = `Usage: msghub-server [options]
                        value in the x-msghub-dev-secret header)
   --help               print this and exit
 `;
+
+const POLICIES: readonly FsyncPolicy[] = ['never', 'batch', 'event'];
+
+function fsyncPolicy(value: string | undefined): FsyncPolicy {
+  if (value === undefined || value === '') return 'batch';
+  if (!(POLICIES as readonly string[]).includes(value)) {
+    throw new TypeError(`Expected --fsync to be never, batch or event, got ${JSON.stringify(value)}`);
+  }
+  return value as FsyncPolicy;
+}
 
 function port(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
@@ -78,6 +90,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       'tcp-port': { type: 'string' },
       'ws-path': { type: 'string' },
       log: { type: 'string' },
+      fsync: { type: 'string' },
       'no-log': { type: 'boolean' },
       'require-token': { type: 'boolean' },
       asset: { type: 'string', multiple: true },
@@ -93,6 +106,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     tcpPort: port('--tcp-port', values['tcp-port'] ?? env['MSGHUB_TCP_PORT'], 8081),
     wsPath: values['ws-path'] ?? env['MSGHUB_WS_PATH'],
     log: values['no-log'] === true ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
+    fsync: fsyncPolicy(values.fsync ?? env['MSGHUB_FSYNC']),
     trustClientUser: values['require-token'] !== true,
     assets: assetPairs(values.asset ?? []),
     devTokens: devTokens(values['dev-tokens'] === true || flagSet('MSGHUB_DEV_TOKENS', env['MSGHUB_DEV_TOKENS']), env['MSGHUB_DEV_TOKENS_SECRET']),
@@ -114,22 +128,21 @@ function devTokens(on: boolean, secret: string | undefined): DevTokensOption {
 export interface MainJob {
   readonly server: HubServer;
   readonly addresses: ListenAddresses;
-  /** Graceful shutdown: the server (bye, rooms closed), then the log (flushed) and the offline queue. */
+  /** Graceful shutdown: the server (bye, rooms closed), then the file store (index written) and the offline queue. */
   close(): Promise<void>;
 }
 
 /**
- * Starts the server (and the log) described by `config`. Rooms continue where the log (and, after
- * an idle close, this process) left them: a room created again goes on from its last event id.
+ * Starts the server (and its file store and offline queue) described by `config`. Rooms continue
+ * where the log left them, after a graceful stop or a crash: a room opened again goes on at its
+ * next id in the same epoch, and start-up reads the store's index, not the whole log.
  */
 export async function startMain(config: MainConfig): Promise<MainJob> {
-  let log: DataLog | undefined;
+  let store: FileStore | undefined;
   let offlineQueue: FileOfflineQueue | undefined;
-  const memory = new RoomMemory();
   if (config.log !== undefined) {
     mkdirSync(dirname(config.log), { recursive: true });
-    if (existsSync(config.log)) await learnFromLog(memory, config.log);
-    log = new DataLog({ file: config.log, onError: reportLogError });
+    store = new FileStore({ file: config.log, fsync: config.fsync ?? 'batch', onError: reportLogError });
     offlineQueue = await FileOfflineQueue.open(`${config.log}.offline`, { onError: reportQueueError });
   }
   const server = new HubServer({
@@ -137,18 +150,15 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     assets: config.assets,
     devTokens: config.devTokens ?? false,
     offlineQueue,
-    seedRoom: (room) => memory.seed(room),
-    onRoomCreated: (hub) => {
-      memory.follow(hub);
-      if (log !== undefined) log.attach(hub);
-    },
+    ...(store === undefined ? {} : { store }),
   });
   let addresses: ListenAddresses;
   try {
     addresses = await bind(server, config);
   } catch (error) {
     await server.close();
-    await log?.close();
+    await store?.close();
+    await offlineQueue?.close();
     throw error;
   }
   let closing: Promise<void> | undefined;
@@ -156,7 +166,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     server,
     addresses,
     close: () =>
-      (closing ??= server.close().then(() => log?.close()).then(() => offlineQueue?.close())),
+      (closing ??= server.close().then(() => store?.close()).then(() => offlineQueue?.close())),
   };
 }
 
@@ -199,15 +209,6 @@ function explainListenError(error: unknown, carrier: string, flag: '--ws-port' |
     return new PortUnavailableError(`${what} needs privileges this process lacks; choose another with ${flag} <port>`, flag, port, { cause: error });
   }
   return error;
-}
-
-/** Reads the log into `memory`; a damaged log is reported and what was read before it is kept. */
-async function learnFromLog(memory: RoomMemory, file: string): Promise<void> {
-  try {
-    await memory.learn(readLog<unknown>(file, { onTorn: reportLogError }) as AsyncIterable<HubEvent<unknown>>);
-  } catch (error) {
-    reportLogError(error as Error);
-  }
 }
 
 function reportLogError(error: Error): void {

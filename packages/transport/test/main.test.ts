@@ -85,6 +85,12 @@ async function directsNow(client: TestClient): Promise<Record<string, unknown>[]
   return client.frames.filter((frame) => frame.type === 'direct');
 }
 
+/** The types of the room events in the log, without the store's epoch lines. */
+function eventTypes(log: string): string[] {
+  const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+  return types.filter((type) => type !== 'epoch');
+}
+
 describe('main job', () => {
   let dir: string;
   let child: ChildProcess | undefined;
@@ -126,24 +132,25 @@ describe('main job', () => {
 
   it('logs every event of every room to the event log and flushes it on close', async () => {
     const log = join(dir, 'nested', 'events.log');
-    const job = await startMain({ host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, trustClientUser: true, assets: {} });
+    const job = await startMain({ host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, fsync: 'batch' as const, trustClientUser: true, assets: {} });
     const client = await TestClient.tcp(job.addresses.tcp?.port ?? 0);
     await client.hello({ user: 'ada' });
     client.send({ type: 'join', ref: 1, room: 'lobby' });
     client.send({ type: 'publish', ref: 2, room: 'lobby', data: 'logged' });
     await client.waitFor((f) => f.type === 'ok' && f['ref'] === 2);
     await job.close();
-    const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    const types = eventTypes(log);
     expect(types).to.deep.equal(['join', 'message', 'leave', 'close']);
   });
 
-  it('continues every room from its last logged event id after a restart', async () => {
+  it('continues every room from its last logged event id after a restart, in the same epoch', async () => {
     const log = join(dir, 'events.log');
-    const config = { host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, trustClientUser: true, assets: {} };
+    const config = { host: '127.0.0.1', wsPort: 0, tcpPort: 0, wsPath: undefined, log, fsync: 'batch' as const, trustClientUser: true, assets: {} };
     const first = await startMain(config);
     const ada = await TestClient.tcp(first.addresses.tcp?.port ?? 0);
     await ada.hello({ user: 'ada' });
     ada.send({ type: 'join', ref: 1, room: 'lobby' });
+    const { epoch } = await ada.next('ok');
     ada.send({ type: 'publish', ref: 2, room: 'lobby', data: 'before' });
     await ada.waitFor((f) => f.type === 'ok' && f['ref'] === 2);
     await first.close();
@@ -151,8 +158,8 @@ describe('main job', () => {
     const second = await startMain(config);
     const bob = await TestClient.tcp(second.addresses.tcp?.port ?? 0);
     await bob.hello({ user: 'bob' });
-    bob.send({ type: 'join', ref: 1, room: 'lobby', since: 1 });
-    expect(await bob.next('ok')).to.include({ lastEventId: 4 });
+    bob.send({ type: 'join', ref: 1, room: 'lobby', since: 1, epoch });
+    expect(await bob.next('ok')).to.include({ lastEventId: 4, epoch });
     const replayed = await bob.next('event');
     expect(replayed['event']).to.include({ id: 2, type: 'message', message: 'before' });
     const own = await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
@@ -307,7 +314,7 @@ describe('main job', () => {
     expect(await client.next('bye')).to.include({ code: 'SHUTDOWN' });
     expect(await exited).to.equal(0);
     child = undefined;
-    const types = readFileSync(log, 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type);
+    const types = eventTypes(log);
     expect(types).to.deep.equal(['join', 'leave', 'close']);
   });
 

@@ -27,7 +27,6 @@ import type { HubEvent } from '@msghub/messagehub';
 import { nestsDeeperThan } from '../src/frame-codec.js';
 import { listenOn } from '../src/listening.js';
 import { Outbox } from '../src/outbox.js';
-import { RoomMemory } from '../src/room-memory.js';
 
 describe('decodeFrame', () => {
   it('accepts every client frame type with its fields', () => {
@@ -291,30 +290,36 @@ describe('RoomRegistry', () => {
   });
 });
 
-describe('RoomMemory', () => {
+describe('RoomRegistry and its store', () => {
   const event = (chatroomId: string, id: number): HubEvent<unknown> => ({ id, chatroomId, type: 'message', message: id, unixTime: 0 });
 
-  it('seeds a room with its last id and latest events, latest run winning', () => {
-    const memory = new RoomMemory(2);
-    for (const id of [1, 2, 3]) memory.record(event('a', id));
-    memory.record(event('b', 7));
-    expect(memory.seed('a')).to.deep.equal({ lastEventId: 3, history: [event('a', 2), event('a', 3)] });
-    memory.record(event('a', 1));
-    expect(memory.seed('a')).to.deep.equal({ lastEventId: 1, history: [event('a', 1)] });
-    expect(memory.seed('zzz')).to.equal(undefined);
-    expect(memory.size).to.equal(2);
-  });
-
-  it('lets a registry re-create a closed room from where it stopped', async () => {
-    const memory = new RoomMemory();
-    const registry = new RoomRegistry({ idleTimeoutMs: 0, seedRoom: (room) => memory.seed(room), onRoomCreated: (hub) => memory.follow(hub) });
+  it('re-creates a closed room from where it stopped, in the same epoch', async () => {
+    const registry = new RoomRegistry({ idleTimeoutMs: 0 });
     const first = registry.create('r');
     await first.system('x');
     await registry.close('r');
     const second = registry.create('r');
-    expect(second.lastEventId).to.equal(2);
-    await second.system('y');
+    expect(await second.publish('y')).to.equal(3);
+    expect(second.epoch).to.equal(first.epoch);
     expect((await second.getHistory()).map((e) => e.id)).to.deep.equal([1, 2, 3]);
+    await registry.closeAll();
+  });
+
+  it('seeds the default store with seedRoom for a room it has never seen, and only then', async () => {
+    const asked: string[] = [];
+    const registry = new RoomRegistry({
+      idleTimeoutMs: 0,
+      seedRoom: (room) => {
+        asked.push(room);
+        return room === 'old' ? { lastEventId: 7, history: [event('old', 7)] } : undefined;
+      },
+    });
+    const old = registry.create('old');
+    expect(await old.publish('next')).to.equal(8);
+    await registry.close('old');
+    expect(await registry.create('old').publish('again')).to.equal(10);
+    expect(await registry.create('new').publish('first')).to.equal(1);
+    expect(asked).to.deep.equal(['old', 'new']);
     await registry.closeAll();
   });
 });
