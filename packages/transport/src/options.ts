@@ -7,6 +7,7 @@ import type { Handshake } from './adapter.js';
 import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import type { OfflineQueue } from './offline-queue.js';
+import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
@@ -160,13 +161,20 @@ export interface HubServerOptions {
    * `x-msghub-dev-secret` header. @default false
    */
   devTokens?: DevTokensOption;
+  /**
+   * Serve Prometheus metrics at `GET /metrics` on the server's own HTTP listener (docs/operations.md).
+   * `{ token }` requires `Authorization: Bearer <token>`; without a token the server refuses to
+   * listen beyond loopback. `{ perRoom: n }` adds series for the n rooms with the most sessions.
+   * @default false
+   */
+  metrics?: MetricsOption;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -183,6 +191,7 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly onDisconnect: HubServerOptions['onDisconnect'];
   readonly rateLimit: { frames: number; intervalMs: number } | false;
   readonly devTokens: { secret: string | undefined } | false;
+  readonly metrics: ResolvedMetrics | false;
 }
 
 function describe(value: unknown): string {
@@ -275,6 +284,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     onDisconnect: fn('onDisconnect', options.onDisconnect),
     assets: objectOption('assets', options.assets) ?? {},
     devTokens: resolveDevTokens(options.devTokens),
+    metrics: resolveMetrics(options.metrics),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
 }
