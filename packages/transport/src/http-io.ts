@@ -26,3 +26,24 @@ export function replyJson(response: ServerResponse, status: number, body: unknow
   reply(response, status, 'application/json; charset=utf-8', JSON.stringify(body), headers);
 }
 
+/**
+ * Reads a request body of at most `maxBytes`, then calls `then` with its text. A larger body gets
+ * 413 and the request is dropped.
+ */
+export function readBody(request: IncomingMessage, response: ServerResponse, maxBytes: number, then: (body: string) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  request.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      replyJson(response, 413, { error: `Body over ${maxBytes} bytes` }, { connection: 'close' });
+      request.destroy();
+    } else {
+      chunks.push(chunk);
+    }
+  });
+  request.on('end', () => {
+    if (size <= maxBytes) then(Buffer.concat(chunks).toString('utf8'));
+  });
+  request.on('error', () => response.destroy());
+}

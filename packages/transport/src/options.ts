@@ -4,6 +4,7 @@
  */
 import type { MessageHub, MessageHubOptions, RoomStore } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
+import { resolveAdmin, type AdminOption } from './admin.js';
 import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import type { OfflineQueue } from './offline-queue.js';
@@ -168,13 +169,18 @@ export interface HubServerOptions {
    * @default false
    */
   metrics?: MetricsOption;
+  /**
+   * Serve the admin view at `/admin` on the server's own HTTP listener: live rooms, users and
+   * charts, kick a user, close a room. Every request needs the token. @default false
+   */
+  admin?: AdminOption;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -192,6 +198,7 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly rateLimit: { frames: number; intervalMs: number } | false;
   readonly devTokens: { secret: string | undefined } | false;
   readonly metrics: ResolvedMetrics | false;
+  readonly admin: { token: string } | false;
 }
 
 function describe(value: unknown): string {
@@ -285,6 +292,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     assets: objectOption('assets', options.assets) ?? {},
     devTokens: resolveDevTokens(options.devTokens),
     metrics: resolveMetrics(options.metrics),
+    admin: resolveAdmin(options.admin),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
 }

@@ -247,6 +247,18 @@ export class PrometheusMetrics {
     this.#publish.observe(seconds);
   };
 
+  /** Events committed so far, all types. */
+  committedEvents(): number {
+    let total = 0;
+    for (const count of this.#committed.values()) total += count;
+    return total;
+  }
+
+  /** The publish latency histogram's count, sum and cumulative buckets (`le` → count). */
+  async publishLatency(): Promise<HistogramReading> {
+    return readHistogram(await this.#publish.get());
+  }
+
   /** Wraps an RPC handler so each call is timed under its op. */
   timed(op: string, handler: RequestHandler): RequestHandler {
     const histogram = this.#requests;
@@ -275,6 +287,11 @@ export class PrometheusMetrics {
         },
       );
     };
+  }
+
+  /** The open rooms with their stats, as of the current scrape (or now). */
+  rooms(): readonly RoomSample[] {
+    return (this.#scan ?? this.#take()).rooms;
   }
 
   #registerPerRoom(prom: Prom, registers: PromClient.Registry[], scan: () => Scan): void {
@@ -329,6 +346,25 @@ export class PrometheusMetrics {
     }
     return scan;
   }
+}
+
+/** A histogram as read once: `buckets` are cumulative counts by upper bound, `+Inf` last. */
+export interface HistogramReading {
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets: readonly (readonly [number, number])[];
+}
+
+function readHistogram(metric: PromClient.MetricObjectWithValues<PromClient.MetricValueWithName<string>>): HistogramReading {
+  let count = 0;
+  let sum = 0;
+  const buckets: [number, number][] = [];
+  for (const { metricName, labels, value } of metric.values) {
+    if (metricName?.endsWith('_count') === true) count = value;
+    else if (metricName?.endsWith('_sum') === true) sum = value;
+    else if (labels['le'] !== undefined) buckets.push([labels['le'] === '+Inf' ? Infinity : Number(labels['le']), value]);
+  }
+  return { count, sum, buckets };
 }
 
 /** The `n` rooms with the most sessions (ties: by name), for per-room series. */

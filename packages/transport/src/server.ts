@@ -65,7 +65,7 @@ export class HubServer {
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
   readonly #devTokens: (request: IncomingMessage, response: ServerResponse) => boolean;
-  /** Metrics; undefined when off. */
+  /** Metrics and the admin view; undefined when both are off. */
   readonly #observability: Observability | undefined;
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
@@ -79,6 +79,8 @@ export class HubServer {
       connections: this.#connections,
       users: this.#users,
       rooms: () => this.rooms,
+      kick: (userId) => this.kick(userId),
+      closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
     });
     const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
