@@ -296,21 +296,32 @@ export class PrometheusMetrics {
 
   #registerPerRoom(prom: Prom, registers: PromClient.Registry[], scan: () => Scan): void {
     const top = (): RoomSample[] => topRooms(scan().rooms, this.#options.perRoom);
-    const perRoom = (name: string, help: string, read: (stats: HubStats) => number, type: 'gauge' | 'counter'): void => {
-      const collect = function (this: PromClient.Gauge<'room'> | PromClient.Counter<'room'>): void {
-        this.reset();
-        for (const { name: room, stats } of top()) {
-          if (this instanceof prom.Gauge) this.set({ room }, read(stats));
-          else (this as PromClient.Counter<'room'>).inc({ room }, read(stats));
-        }
-      };
-      if (type === 'gauge') new prom.Gauge({ name, help, labelNames: ['room'], registers, collect });
-      else new prom.Counter({ name, help, labelNames: ['room'], registers, collect });
+    const labelNames = ['room'] as const;
+    const gauge = (name: string, help: string, read: (stats: HubStats) => number): void => {
+      new prom.Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const { name: room, stats } of top()) this.set({ room }, read(stats));
+        },
+      });
     };
-    perRoom('msghub_room_sessions', 'Sessions in the room (the rooms with the most sessions only).', (s) => s.sessions, 'gauge');
-    perRoom('msghub_room_users', 'Users in the room (the rooms with the most sessions only).', (s) => s.users, 'gauge');
-    perRoom('msghub_room_mailbox_commands', 'Commands waiting in the room mailbox (the rooms with the most sessions only).', (s) => s.mailbox, 'gauge');
-    perRoom('msghub_room_events_committed_total', 'Events the room committed since it opened (the rooms with the most sessions only).', (s) => s.committedEvents, 'counter');
+    gauge('msghub_room_sessions', 'Sessions in the room (the rooms with the most sessions only).', (s) => s.sessions);
+    gauge('msghub_room_users', 'Users in the room (the rooms with the most sessions only).', (s) => s.users);
+    gauge('msghub_room_mailbox_commands', 'Commands waiting in the room mailbox (the rooms with the most sessions only).', (s) => s.mailbox);
+    new prom.Counter({
+      name: 'msghub_room_events_committed_total',
+      help: 'Events the room committed since it opened (the rooms with the most sessions only).',
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const { name: room, stats } of top()) this.inc({ room }, stats.committedEvents);
+      },
+    });
   }
 
   /** One pass over every connection and room. */

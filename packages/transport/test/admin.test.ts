@@ -50,9 +50,11 @@ describe('admin view', () => {
       expect(ada.isClosed).to.equal(false);
     });
 
-    it('is not served without the option: /admin is 404', async () => {
+    it('is not served without the option: /admin is 404; and the admin view alone serves no /metrics', async () => {
       const running = await startServer();
       expect((await fetch(`${httpUrl(running)}/admin`)).status).to.equal(404);
+      const adminOnly = await startServer({ admin: { token: TOKEN } });
+      expect((await fetch(`${httpUrl(adminOnly)}/metrics`)).status).to.equal(404);
     });
   });
 
