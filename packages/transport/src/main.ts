@@ -147,11 +147,11 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     log = new DataLog({ file: config.log, onError: reportLogError });
   }
   const server = new HubServer({
+    metrics: config.metrics ?? false,
+    admin: config.admin === undefined || config.admin === false ? false : { token: config.admin.token },
     trustClientUser: config.trustClientUser,
     assets: config.assets,
     devTokens: config.devTokens ?? false,
-    metrics: config.metrics ?? false,
-    admin: config.admin === undefined || config.admin === false ? false : { token: config.admin.token },
     seedRoom: (room) => memory.seed(room),
     onRoomCreated: (hub) => {
       memory.follow(hub);
