@@ -304,6 +304,31 @@ const runs: ExampleRun[] = [
       expect(await server.exited).to.equal(0);
     },
   },
+  {
+    title: 'operations.md: /metrics answers its bearer token only, /admin its token only; without an admin token it does not start',
+    files: ['examples/operations/server.ts'],
+    async run() {
+      const metricsToken = 'metrics-example-token-0123';
+      const adminToken = 'admin-example-token-0123456';
+      const { running: server, match } = await startNode(
+        ['--import', tsx, join(root, 'examples/operations/server.ts')],
+        /metrics at (http:\/\/127\.0\.0\.1:\d+)\/metrics/,
+        { MSGHUB_WS_PORT: '0', MSGHUB_METRICS_TOKEN: metricsToken, MSGHUB_ADMIN_TOKEN: adminToken },
+      );
+      expect((await fetch(`${match}/metrics`)).status).to.equal(401);
+      const scrape = await fetch(`${match}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
+      expect(scrape.status).to.equal(200);
+      expect(await scrape.text()).to.match(/^msghub_rooms 0$/m);
+      expect((await fetch(`${match}/admin/api/state`)).status).to.equal(401);
+      expect((await fetch(`${match}/admin/api/state`, { headers: { authorization: `Bearer ${adminToken}` } })).status).to.equal(200);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).to.equal(0);
+      // Without an admin token the example refuses to start.
+      const refused = await runExample('examples/operations/server.ts', { env: { MSGHUB_WS_PORT: '0', MSGHUB_ADMIN_TOKEN: '' } });
+      expect(refused.code).to.equal(1);
+      expect(refused.stderr).to.match(/TypeError: Expected `admin.token` to be a string of at least 16 characters/);
+    },
+  },
 ];
 
 /** Examples run by another test file (they need that package's dev dependencies). */

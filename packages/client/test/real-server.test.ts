@@ -116,8 +116,8 @@ describe('MsghubClient against the real server', () => {
     });
   }
 
-  it('delivers a gap notice when the room history no longer reaches back to the last id seen', async () => {
-    const { server, wsUrl } = await serve({ hubOptions: { historySize: 5 } });
+  it('delivers a gap notice when the room store no longer reaches back to the last id seen', async () => {
+    const { server, wsUrl } = await serve({ hubOptions: { historySize: 5 }, store: new MemoryStore({ retain: 5 }) });
     const subscriber = client(wsUrl, { reconnect: { initialDelayMs: 200, jitter: 0 } });
     const lobby = record(subscriber, 'lobby');
     await waitFor(subscriber.state$, (s) => s === 'connected');

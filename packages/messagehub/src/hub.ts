@@ -534,8 +534,7 @@ export class MessageHub<T = string> {
         return undefined;
       }
       case OP_ADD:
-        this.#onAdd(a as Session<T>, b as AddOptions);
-        return undefined;
+        return this.#onAdd(a as Session<T>, b as AddOptions);
       case OP_REMOVE:
         this.#onRemove(a as string, b as string, c as Deferred);
         return undefined;
@@ -649,21 +648,40 @@ export class MessageHub<T = string> {
     this.#effect(FX_EVENT, event, recipients, this.#listeners, text);
   }
 
-  #onAdd(session: Session<T>, options: AddOptions): void {
+  #onAdd(session: Session<T>, options: AddOptions): void | Promise<void> {
     const { userId, sessionId } = session;
     if (this.#ended) {
       session.fail(this.#closedError());
-      return;
+      return undefined;
     }
-    let own = this.#users.get(userId);
-    if (own?.has(sessionId)) {
+    if (this.#users.get(userId)?.has(sessionId) === true) {
       session.fail(new AlreadyExistsError(`Session ${sessionId} of user ${userId} is already in room ${this.chatroomId}`));
-      return;
+      return undefined;
     }
+    const { since, epoch } = options;
+    const store = this.#store;
+    const oldest = this.#history.oldestId ?? this.#lastId + 1;
+    if (store !== undefined && since !== undefined && (epoch === undefined || epoch === this.#epoch) && since + 1 < oldest && since < this.#lastId) {
+      // The in-memory history no longer reaches back to `since`: the room waits while it reads what
+      // its store still keeps, so the session misses nothing the store has.
+      const admit = (older: readonly HubEvent<T>[]): void => this.#admit(session, options, older.filter((e) => e.id < oldest));
+      return store.read<T>(this.chatroomId, since, oldest - 1 - since).then(admit, (error: unknown) => {
+        this.#report(new StoreError(`The store failed to read room ${this.chatroomId} after ${since}`, { cause: error }));
+        admit([]);
+      });
+    }
+    this.#admit(session, options, []);
+    return undefined;
+  }
+
+  /** Puts a checked session in the room: its replay (`older` read from the store first), then its own join/add. */
+  #admit(session: Session<T>, options: AddOptions, older: readonly HubEvent<T>[]): void {
+    const { userId, sessionId } = session;
+    let own = this.#users.get(userId);
     if (options.onJoined !== undefined) {
       this.#effect(FX_JOINED, options.onJoined, { epoch: this.#epoch, lastEventId: this.#lastId });
     }
-    if (options.since !== undefined) this.#replay(session, options.since, options.epoch);
+    if (options.since !== undefined) this.#replay(session, options.since, options.epoch, older);
     const type = own === undefined ? 'join' : 'add';
     if (own === undefined) {
       own = new Map();
@@ -678,9 +696,9 @@ export class MessageHub<T = string> {
    * Hands a resuming session the history after `since` that it may see, or a gap notice first.
    * It is computed now, with this batch's earlier events in the history, and handed out after the commit.
    */
-  #replay(session: Session<T>, since: number, epoch: string | undefined): void {
+  #replay(session: Session<T>, since: number, epoch: string | undefined, older: readonly HubEvent<T>[]): void {
     const next = this.#lastId + 1;
-    const oldest = this.#history.oldestId ?? next;
+    const oldest = older[0]?.id ?? this.#history.oldestId ?? next;
     let reason: GapNotice['reason'] | undefined;
     let resumeAt = next;
     let after = since;
@@ -699,6 +717,9 @@ export class MessageHub<T = string> {
       this.#effect(FX_ONE, session, gap);
     }
     if (reason === 'reset' && after === since) return;
+    for (const event of older) {
+      if (isVisibleTo(event, session.userId)) this.#effect(FX_ONE, session, event);
+    }
     for (const event of this.#history.after(after)) {
       if (isVisibleTo(event, session.userId)) this.#effect(FX_ONE, session, event);
     }

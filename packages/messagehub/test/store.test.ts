@@ -216,6 +216,32 @@ describe('MessageHub and its store', () => {
     });
   });
 
+  describe('resume beyond the in-memory history', () => {
+    it('replays from the store what the history no longer holds: no gap while the store keeps it', async () => {
+      const store = new MemoryStore({ retain: 100 });
+      const hub = new MessageHub({ chatroomId: 'lobby', clock, store, historySize: 3 });
+      for (let i = 0; i < 20; i++) await hub.publish(`m${i}`);
+      const resumed = record(hub.add('ada', 's1', { since: 2, epoch: hub.epoch }));
+      await hub.close();
+      const events = await resumed.done;
+      expect(events.map((e) => (e.type === 'gap' ? 'gap' : e.id))).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 3));
+    });
+
+    it('sends a trimmed gap from where the store starts when it no longer keeps since + 1', async () => {
+      const store = new MemoryStore({ retain: 5 });
+      const hub = new MessageHub({ chatroomId: 'lobby', clock, store, historySize: 2 });
+      for (let i = 0; i < 20; i++) await hub.publish(`m${i}`);
+      const resumed = record(hub.add('ada', 's1', { since: 2 }));
+      await hub.close();
+      const events = await resumed.done;
+      const first = events[0];
+      expect(first).to.deep.include({ type: 'gap', reason: 'trimmed', since: 2 });
+      const resumeAt = (first as { resumeAt: number }).resumeAt;
+      expect(resumeAt).to.be.within(11, 19);
+      expect(events.slice(1).map((e) => (e.type === 'gap' ? 0 : e.id))).to.deep.equal(Array.from({ length: 23 - resumeAt }, (_, i) => i + resumeAt));
+    });
+  });
+
   describe('epochs', () => {
     it('resumes with a reset gap and the kept history from the start when the epoch differs', async () => {
       const hub = new MessageHub({ chatroomId: 'lobby', clock });

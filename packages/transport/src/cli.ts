@@ -46,6 +46,13 @@ async function run(): Promise<void> {
   if (ws !== undefined && config.devTokens !== undefined && config.devTokens !== false) {
     console.log(`msghub: dev tokens at POST ${httpBase(ws)}${DEV_TOKEN_PATH} {"user":"ada"} (development only)`);
   }
+  if (ws !== undefined && config.metrics !== undefined && config.metrics !== false) {
+    console.log(`msghub: metrics at ${httpBase(ws)}/metrics${config.metrics.token === undefined ? '' : ' (bearer token: MSGHUB_METRICS_TOKEN)'}`);
+  }
+  if (ws !== undefined && config.admin !== undefined && config.admin !== false) {
+    const token = config.admin.generated ? `token ${config.admin.token}; set MSGHUB_ADMIN_TOKEN to choose one` : 'token: MSGHUB_ADMIN_TOKEN';
+    console.log(`msghub: admin view at ${httpBase(ws)}/admin (${token})`);
+  }
 }
 
 /** The HTTP base URL a browser on this machine reaches a bound address at. */

@@ -9,7 +9,7 @@ import type { MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
 import { RateLimitedError, type WireError } from './errors.js';
 import { encodeFrame, peekFrame } from './frame-codec.js';
-import type { Counters } from './metrics.js';
+import { countIn, type Counters } from './metrics.js';
 import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
 import { Outbox, type FrameData } from './outbox.js';
 import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
@@ -92,6 +92,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.openedAt = now;
     this.lastActive = now;
     this.lastSeen = now;
+    countIn(host.counters.opened, socket.transport);
   }
 
   get transport(): string {
@@ -130,6 +131,16 @@ export class Connection implements SocketHandler, ConnectionInfo {
     return this.#outbox.frames;
   }
 
+  /** Bytes waiting in the outgoing queue. */
+  get queuedBytes(): number {
+    return this.#outbox.bytes;
+  }
+
+  /** The server's counters. */
+  get counters(): Counters {
+    return this.#host.counters;
+  }
+
   // ---- SocketHandler ----------------------------------------------------------------------------
 
   frame(text: string): void {
@@ -158,6 +169,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.#tail = undefined;
     this.state = 'closed';
     this.#outbox.clear();
+    countIn(this.#host.counters.disconnects, this.#closeCode);
     this.#host.disconnected(this, this.#closeCode);
   }
 
@@ -196,8 +208,11 @@ export class Connection implements SocketHandler, ConnectionInfo {
       return;
     }
     if (this.#outbox.dropped > 0) {
-      this.#host.counters.droppedEvents += this.#outbox.dropped;
+      const counters = this.#host.counters;
+      counters.droppedEvents += this.#outbox.dropped;
+      counters.gaps['dropped'] = (counters.gaps['dropped'] ?? 0) + this.#outbox.gaps;
       this.#outbox.dropped = 0;
+      this.#outbox.gaps = 0;
     }
     this.schedule();
   }
@@ -249,7 +264,13 @@ export class Connection implements SocketHandler, ConnectionInfo {
       return;
     }
     this.blockedSince = 0;
-    this.#write(this.#outbox.take());
+    this.#write(this.#takeQueued());
+  }
+
+  /** Takes every queued frame, counting the room events among them as written. */
+  #takeQueued(): FrameData[] {
+    this.#host.counters.eventsOut += this.#outbox.events;
+    return this.#outbox.take();
   }
 
   #write(frames: FrameData[]): void {
@@ -274,7 +295,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.#closeCode = code;
-    const texts = this.#outbox.take();
+    const texts = this.#takeQueued();
     if (lead !== undefined) texts.push(encodeFrame(lead));
     texts.push(encodeFrame(reason === undefined ? { type: 'bye', code } : { type: 'bye', code, reason }));
     this.#write(texts);

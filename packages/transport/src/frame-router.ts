@@ -352,12 +352,15 @@ export class FrameRouter implements ConnectionHost {
   /** Hands the message to the room; answers `ok` with the event id once the room's store committed it. */
   #post(connection: Connection, hub: MessageHub<unknown>, frame: PublishFrame | DirectSendFrame, data: unknown): void {
     const { userId } = connection;
+    const observe = this.counters.publishObserver;
+    const started = observe === undefined ? 0 : performance.now();
     const committed = hub.publish(data, frame.type === 'direct' ? { from: userId, to: frame.to } : { from: userId });
     connection.publishStarted();
     const ref = frame.ref;
     committed.then(
       (id) => {
         connection.publishSettled();
+        observe?.((performance.now() - started) / 1000);
         if (ref !== undefined) connection.send({ type: 'ok', ref, id });
       },
       (error: unknown) => {

@@ -24,6 +24,7 @@ export function checkConnection(connection: Connection, options: Timing, counter
   if (connection.state === 'authenticating') {
     if (now - connection.openedAt >= options.authTimeoutMs) {
       counters.authFailures++;
+      counters.authTimeouts++;
       connection.error(new AuthTimeoutError(`No hello within ${options.authTimeoutMs} ms`));
       connection.close('AUTH_TIMEOUT');
     }

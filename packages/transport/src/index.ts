@@ -15,6 +15,8 @@ export type {
   RoomRequest,
 } from './options.js';
 export type { MetricsSnapshot } from './metrics.js';
+export type { MetricsOption, MetricsOptions } from './prometheus.js';
+export type { AdminOption, AdminOptions } from './admin.js';
 export { RoomRegistry } from './rooms.js';
 export type { RoomRegistryOptions, RoomSeed } from './rooms.js';
 export { TokenStore } from './tokens.js';

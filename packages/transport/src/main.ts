@@ -11,6 +11,8 @@ import { FileStore, type FsyncPolicy } from '@msghub/datalog';
 import type { AssetSource } from './assets.js';
 import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
+import { adminConfig, metricsConfig, type AdminConfig } from './operator-config.js';
+import type { MetricsOptions } from './prometheus.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
 /** What the main job runs with. */
@@ -27,6 +29,10 @@ export interface MainConfig {
   readonly assets: Readonly<Record<string, AssetSource>>;
   /** Development only: `POST /dev/token` hands out connect tokens. @default false */
   readonly devTokens?: DevTokensOption;
+  /** Prometheus metrics at `/metrics`. @default false */
+  readonly metrics?: MetricsOptions | false;
+  /** The admin view at `/admin`. @default false */
+  readonly admin?: AdminConfig | false;
 }
 
 export const USAGE = `Usage: msghub-server [options]
@@ -44,6 +50,12 @@ export const USAGE = `Usage: msghub-server [options]
   --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
                        token (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
                        value in the x-msghub-dev-secret header)
+  --metrics            Prometheus metrics at GET /metrics on the WebSocket port (MSGHUB_METRICS=1;
+                       MSGHUB_METRICS_TOKEN requires it as a bearer token, and is needed when
+                       --host is not loopback)
+  --metrics-per-room <n>  series for the n rooms with the most sessions (MSGHUB_METRICS_PER_ROOM)
+  --admin              the admin view at /admin on the WebSocket port (MSGHUB_ADMIN=1); its token
+                       is MSGHUB_ADMIN_TOKEN, else a random one printed at start
   --help               print this and exit
 `;
 
@@ -95,13 +107,17 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       'require-token': { type: 'boolean' },
       asset: { type: 'string', multiple: true },
       'dev-tokens': { type: 'boolean' },
+      metrics: { type: 'boolean' },
+      'metrics-per-room': { type: 'string' },
+      admin: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
   });
   if (values.help === true) return undefined;
+  const host = values.host ?? env['MSGHUB_HOST'] ?? '127.0.0.1';
   return {
-    host: values.host ?? env['MSGHUB_HOST'] ?? '127.0.0.1',
+    host,
     wsPort: port('--ws-port', values['ws-port'] ?? env['MSGHUB_WS_PORT'], 8080),
     tcpPort: port('--tcp-port', values['tcp-port'] ?? env['MSGHUB_TCP_PORT'], 8081),
     wsPath: values['ws-path'] ?? env['MSGHUB_WS_PATH'],
@@ -110,6 +126,8 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     trustClientUser: values['require-token'] !== true,
     assets: assetPairs(values.asset ?? []),
     devTokens: devTokens(values['dev-tokens'] === true || flagSet('MSGHUB_DEV_TOKENS', env['MSGHUB_DEV_TOKENS']), env['MSGHUB_DEV_TOKENS_SECRET']),
+    metrics: metricsConfig(values, env, host),
+    admin: adminConfig(values, env),
   };
 }
 
@@ -146,6 +164,8 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     offlineQueue = await FileOfflineQueue.open(`${config.log}.offline`, { onError: reportQueueError });
   }
   const server = new HubServer({
+    metrics: config.metrics ?? false,
+    admin: config.admin === undefined || config.admin === false ? false : { token: config.admin.token },
     trustClientUser: config.trustClientUser,
     assets: config.assets,
     devTokens: config.devTokens ?? false,

@@ -30,6 +30,10 @@ export interface MetricsSnapshot {
   readonly offlineQueued: number;
 }
 
+/**
+ * The counters behind {@link MetricsSnapshot} and the Prometheus metrics. Each is a plain field
+ * bumped where it happens (one increment on the hot paths); everything else is read at scrape time.
+ */
 export class Counters {
   framesIn = 0;
   framesOut = 0;
@@ -42,6 +46,22 @@ export class Counters {
   heartbeatCloses = 0;
   rateLimited = 0;
   offlineQueued = 0;
+  /** `AUTH_TIMEOUT`s among {@link authFailures}; the rest are `AUTH_FAILED`. */
+  authTimeouts = 0;
+  /** Room events written to sockets (one per event per connection). */
+  eventsOut = 0;
+  /** `gap` frames sent, by reason (`trimmed`, `reset` from the room; `dropped` by drop-oldest). */
+  readonly gaps: Record<string, number> = { trimmed: 0, reset: 0, dropped: 0 };
+  /** Connections accepted, by carrier. */
+  readonly opened = new Map<string, number>();
+  /** Connections gone, by the code they were closed with. */
+  readonly disconnects = new Map<string, number>();
+  /**
+   * Set while metrics are on: receives the seconds from handing a publish to its room until
+   * it is committed (when its `ok` goes out).
+   * Undefined otherwise, so a server without metrics does not read the clock per publish.
+   */
+  publishObserver: ((seconds: number) => void) | undefined = undefined;
 
   snapshot(connections: number, authenticated: number, rooms: number): MetricsSnapshot {
     return {
@@ -61,4 +81,9 @@ export class Counters {
       offlineQueued: this.offlineQueued,
     };
   }
+}
+
+/** Adds one to `key` of a counter map. */
+export function countIn(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
 }

@@ -4,9 +4,11 @@
  */
 import type { MessageHub, MessageHubOptions, RoomStore } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
+import { resolveAdmin, type AdminOption } from './admin.js';
 import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import type { OfflineQueue } from './offline-queue.js';
+import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
@@ -164,13 +166,25 @@ export interface HubServerOptions {
    * `x-msghub-dev-secret` header. @default false
    */
   devTokens?: DevTokensOption;
+  /**
+   * Serve Prometheus metrics at `GET /metrics` on the server's own HTTP listener (docs/operations.md).
+   * `{ token }` requires `Authorization: Bearer <token>`; without a token the server refuses to
+   * listen beyond loopback. `{ perRoom: n }` adds series for the n rooms with the most sessions.
+   * @default false
+   */
+  metrics?: MetricsOption;
+  /**
+   * Serve the admin view at `/admin` on the server's own HTTP listener: live rooms, users and
+   * charts, kick a user, close a room. Every request needs the token. @default false
+   */
+  admin?: AdminOption;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -187,6 +201,8 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly onDisconnect: HubServerOptions['onDisconnect'];
   readonly rateLimit: { frames: number; intervalMs: number } | false;
   readonly devTokens: { secret: string | undefined } | false;
+  readonly metrics: ResolvedMetrics | false;
+  readonly admin: { token: string } | false;
 }
 
 function describe(value: unknown): string {
@@ -280,6 +296,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     onDisconnect: fn('onDisconnect', options.onDisconnect),
     assets: objectOption('assets', options.assets) ?? {},
     devTokens: resolveDevTokens(options.devTokens),
+    metrics: resolveMetrics(options.metrics),
+    admin: resolveAdmin(options.admin),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
 }

@@ -41,6 +41,10 @@ export class Outbox {
   #gaps: Map<string, GapFrame> | undefined;
   /** Room events discarded by drop-oldest and not yet counted by the owner. */
   dropped = 0;
+  /** `gap` frames drop-oldest queued and not yet counted by the owner (an extended one counts once). */
+  gaps = 0;
+  /** Room events queued (gaps excluded), so the owner can count the events it writes. */
+  #events = 0;
 
   constructor(maxFrames: number, maxBytes: number, policy: SlowConsumerPolicy) {
     this.#maxFrames = maxFrames;
@@ -54,6 +58,11 @@ export class Outbox {
 
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Room events among the queued frames. */
+  get events(): number {
+    return this.#events;
   }
 
   /**
@@ -72,6 +81,7 @@ export class Outbox {
     this.#rooms.push(room);
     this.#ids.push(id);
     this.#bytes += frame.length;
+    if (room !== undefined) this.#events++;
     if (this.#frames.length <= this.#maxFrames && this.#bytes <= this.#maxBytes) return true;
     if (this.#policy === 'close') return false;
     this.#dropOldest();
@@ -92,6 +102,7 @@ export class Outbox {
     this.#rooms = NONE;
     this.#ids = NONE;
     this.#bytes = 0;
+    this.#events = 0;
     this.#gaps = undefined;
   }
 
@@ -118,6 +129,7 @@ export class Outbox {
       count--;
       bytes -= frame.length;
       this.dropped++;
+      this.#events--;
       const range = ranges.get(room);
       if (range === undefined) ranges.set(room, { first: id, last: id });
       else range.last = id;
@@ -133,7 +145,9 @@ export class Outbox {
   #gap(room: string, range: Dropped): void {
     this.#gaps ??= new Map();
     const earlier = this.#gaps.get(room);
-    if (earlier !== undefined) {
+    if (earlier === undefined) {
+      this.gaps++;
+    } else {
       const at = this.#rooms.findIndex((r, i) => r === room && this.#ids[i] === -1);
       if (at >= 0) {
         this.#bytes -= (this.#frames[at] as FrameData).length;

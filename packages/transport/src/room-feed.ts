@@ -61,6 +61,8 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     const connection = this.connection;
     if (event.type === 'gap') {
       const { since, resumeAt, reason, epoch } = event;
+      const { gaps } = connection.counters;
+      gaps[reason] = (gaps[reason] ?? 0) + 1;
       connection.send({ type: 'gap', room: this.room, since, resumeAt, reason, epoch });
       return;
     }

@@ -5,6 +5,7 @@
  * is where listeners such as the datalog are attached.
  */
 import { MemoryStore, MessageHub, type HubEvent, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
+import { TimedStore, type CommitObserver } from './timed-store.js';
 
 /** Where a room starts: the id of its last event so far and its latest events (see `MessageHubOptions.seed`). */
 export interface RoomSeed {
@@ -34,6 +35,8 @@ export interface RoomRegistryOptions {
   seedRoom?: (room: string) => RoomSeed | undefined;
   /** Receives what `onRoomCreated` throws, and the rooms' errors unless `hubOptions.onError` is set. @default console.error */
   onError?: (error: unknown) => void;
+  /** Sees every batch a room commits and how long its store took (the server's metrics). @default none */
+  onCommit?: CommitObserver;
 }
 
 /** The longest delay platform timers hold; they run a longer one after 1 ms. */
@@ -58,6 +61,8 @@ export class RoomRegistry {
   readonly #idleTimeoutMs: number;
   readonly #hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly #store: RoomStore;
+  /** What the rooms commit to: the store, timed when `onCommit` is given. */
+  readonly #roomStore: RoomStore;
   readonly #onRoomCreated: RoomRegistryOptions['onRoomCreated'];
   readonly #seedRoom: RoomRegistryOptions['seedRoom'];
   readonly #onError: (error: unknown) => void;
@@ -70,6 +75,7 @@ export class RoomRegistry {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
     this.#hubOptions = options.hubOptions ?? {};
     this.#store = options.store ?? this.#hubOptions.store ?? new MemoryStore();
+    this.#roomStore = options.onCommit === undefined ? this.#store : new TimedStore(this.#store, options.onCommit);
     this.#onRoomCreated = options.onRoomCreated;
     this.#seedRoom = options.seedRoom;
     this.#onError = options.onError ?? console.error;
@@ -110,7 +116,7 @@ export class RoomRegistry {
     }
     // Rooms encode each event once: the store and every socket share the text, and a payload
     // that cannot be encoded is refused before it gets an id.
-    const hub = new MessageHub<unknown>({ encode: true, onError: this.#onError, ...this.#hubOptions, store, chatroomId: name });
+    const hub = new MessageHub<unknown>({ encode: true, onError: this.#onError, ...this.#hubOptions, store: this.#roomStore, chatroomId: name });
     const room: Room = { hub, members: 0, idleTimer: undefined, idleLeft: 0 };
     this.#rooms.set(name, room);
     void hub.closed.then(() => this.#forget(name, hub));

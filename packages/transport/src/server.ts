@@ -12,6 +12,7 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
+import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
 import { RoomRegistry } from './rooms.js';
@@ -64,6 +65,8 @@ export class HubServer {
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
   readonly #devTokens: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** Metrics and the admin view; undefined when both are off. */
+  readonly #observability: Observability | undefined;
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -71,6 +74,14 @@ export class HubServer {
   /** @throws {TypeError} when an option has the wrong type or range */
   constructor(options: HubServerOptions = {}) {
     this.#options = resolveServerOptions(options);
+    this.#observability = Observability.create(this.#options, {
+      counters: this.#counters,
+      connections: this.#connections,
+      users: this.#users,
+      rooms: () => this.rooms,
+      kick: (userId) => this.kick(userId),
+      closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
+    });
     const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
@@ -80,6 +91,7 @@ export class HubServer {
       onRoomCreated,
       seedRoom,
       onError,
+      ...(this.#observability === undefined ? {} : { onCommit: this.#observability.onCommit }),
     });
     this.tokens = new TokenStore({ ttlMs: this.#options.tokenTtlMs });
     this.assetHandler = createAssetHandler(this.#options.assets);
@@ -113,6 +125,7 @@ export class HubServer {
     const result: ListenAddresses = {};
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
+      this.#observability?.checkListen(options.ws.host ?? '127.0.0.1');
       const ws = new WsAdapter({ ...options.ws, maxFrameBytes, onError, requestHandler: this.#httpRequest });
       await this.addAdapter(ws);
       result.ws = ws.address();
@@ -152,7 +165,7 @@ export class HubServer {
   handle(op: string, handler: RequestHandler): this {
     if (typeof op !== 'string' || op.length === 0) throw new TypeError('Expected `op` to be a non-empty string');
     if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
-    this.#handlers.set(op, handler);
+    this.#handlers.set(op, this.#observability?.timed(op, handler) ?? handler);
     return this;
   }
 
@@ -190,6 +203,7 @@ export class HubServer {
   async #shutdown(): Promise<void> {
     this.#status = 'closing';
     this.#heartbeat.stop();
+    this.#observability?.stop();
     const stopped = Promise.all(this.#adapters.map((adapter) => adapter.stop().catch(this.#options.onError)));
     for (const connection of [...this.#connections]) connection.close('SHUTDOWN', 'Server shutting down');
     await this.rooms.closeAll();
@@ -209,7 +223,7 @@ export class HubServer {
   }
 
   readonly #httpRequest = (request: IncomingMessage, response: ServerResponse): void => {
-    if (this.#devTokens(request, response) || this.assetHandler(request, response)) return;
+    if (this.#devTokens(request, response) || this.#observability?.handle(request, response) === true || this.assetHandler(request, response)) return;
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
   };
 

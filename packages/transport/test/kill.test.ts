@@ -227,7 +227,10 @@ async function killLoop(options: { total: number; kills: number; signal: NodeJS.
     await until(
       () => followers.every((f) => f.lastId >= lastAcked && acked.every(([n]) => f.seen.has(n))),
       30_000,
-      () => followers.map((f) => `${f.lastId}/${lastAcked}, ${acked.filter(([n]) => !f.seen.has(n)).length} missing`).join('; '),
+      () =>
+        followers
+          .map((f) => `${f.lastId}/${lastAcked}, ${acked.filter(([n]) => !f.seen.has(n)).length} missing, gaps ${JSON.stringify(f.gaps)}, faults ${f.faults.join(', ')}`)
+          .join('; '),
     );
     expect(restarts).to.be.at.least(options.kills - 2);
     expect(publisher.acked.size).to.be.greaterThan(options.total * 0.9);

@@ -249,8 +249,23 @@ describe('HubServer', () => {
       expect(await ada.next('error')).to.include({ code: 'NOT_JOINED', ref: 4 });
     });
 
-    it('resumes with since: replays what history holds, preceded by a gap when trimmed', async () => {
+    it('resumes with since beyond the in-memory history from the room store, with no gap', async () => {
       const { user, server } = await startServer({ hubOptions: { historySize: 2 } });
+      const hub = server.rooms.create('r');
+      for (let i = 0; i < 5; i++) await hub.system(`m${i}`);
+      const ada = await user('ada');
+      ada.send({ type: 'join', ref: 1, room: 'r', since: 1, epoch: hub.epoch });
+      expect(await ada.next('ok')).to.include({ lastEventId: 5 });
+      const own = await ada.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'join');
+      expect(own['event']).to.include({ id: 6 });
+      const ids = ada.frames.filter((f) => f.type === 'event').map((f) => (f['event'] as { id: number }).id);
+      expect(ids).to.deep.equal([2, 3, 4, 5, 6]);
+      expect(ada.frames.some((f) => f.type === 'gap')).to.equal(false);
+    });
+
+    it('resumes with since: replays what the store still keeps, preceded by a gap when trimmed', async () => {
+      // The room's store keeps as little as its history: what both forgot is a gap.
+      const { user, server } = await startServer({ hubOptions: { historySize: 2 }, store: new MemoryStore({ retain: 2 }) });
       const hub = server.rooms.create('r');
       for (let i = 0; i < 5; i++) await hub.system(`m${i}`);
       const ada = await user('ada');
