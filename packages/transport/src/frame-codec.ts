@@ -84,6 +84,11 @@ const checks: Record<ClientFrame['type'], Check> = {
     requireData(frame);
     if (frame['room'] !== undefined) requireString(frame, 'room');
   },
+  signal(frame) {
+    optionalRef(frame);
+    requireString(frame, 'room');
+    requireData(frame);
+  },
   request(frame) {
     if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
     requireString(frame, 'op');

@@ -23,6 +23,8 @@ const valid: object[] = [
   { type: 'direct', ref: 5, to: 'someone', room: 'fuzz', data: 'x' },
   { type: 'request', ref: 6, op: 'presence', data: { room: 'fuzz' } },
   { type: 'request', ref: 7, op: 'online', data: null },
+  { type: 'request', ref: 9, op: 'history', data: { room: 'fuzz', before: 5, limit: 3 } },
+  { type: 'signal', ref: 10, room: 'fuzz', data: { typing: true } },
   { type: 'join', ref: 8, room: 'fuzz', since: 3 },
   { type: 'ping', ts: 1 },
   { type: 'pong', ts: 1 },

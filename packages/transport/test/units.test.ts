@@ -40,6 +40,7 @@ describe('decodeFrame', () => {
       { type: 'publish', room: 'r', data: null },
       { type: 'direct', to: 'u', data: 1, room: 'r' },
       { type: 'request', ref: 2, op: 'o' },
+      { type: 'signal', ref: 3, room: 'r', data: { typing: true } },
       { type: 'ping', ts: 1 },
       { type: 'pong' },
       { type: 'bye', reason: 'done' },
@@ -54,6 +55,8 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame('{"type":"toString"}', 1024)).to.throw(UnknownTypeError);
     expect(() => decodeFrame('{"v":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"publish","room":"r"}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"signal","room":"r"}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"signal","room":"","data":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"join","room":"r","ref":1.5}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame(`{"type":"hello","v":1,"user":"${'x'.repeat(257)}"}`, 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"hello","v":1,"user":""}', 1024)).to.throw(InvalidFieldError);
