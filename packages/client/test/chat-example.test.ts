@@ -346,6 +346,49 @@ describe('examples/chat served by the main job', function () {
     expect(texts.indexOf('filler 99')).to.be.below(texts.indexOf('one too many'));
   });
 
+  it('shows a message whose answer the connection lost as not confirmed, then finds it in the room instead of sending it twice', async function () {
+    this.timeout(30_000);
+    const page = await browser!.newPage({ viewport: { width: 1000, height: 620 } });
+    extra.push(page);
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (error) => pageErrors.push(`ada: ${error.message}`));
+    // Between the page and the server: the first time "lost answer" is published, the server
+    // commits it, but its event and its `ok` never reach the page, and the connection drops.
+    let ref: unknown;
+    let tripped = false;
+    await page.routeWebSocket(() => true, (socket) => {
+      const server = socket.connectToServer();
+      socket.onMessage((message) => {
+        const frame = JSON.parse(String(message)) as { type: string; ref?: unknown; data?: unknown };
+        if (!tripped && frame.type === 'publish' && frame.data === 'lost answer') ref = frame.ref;
+        server.send(message);
+      });
+      server.onMessage((message) => {
+        const frame = JSON.parse(String(message)) as { type: string; ref?: unknown; event?: { message?: unknown } };
+        if (!tripped && frame.type === 'event' && frame.event?.message === 'lost answer') return;
+        if (!tripped && frame.type === 'ok' && ref !== undefined && frame.ref === ref) {
+          tripped = true;
+          void socket.close();
+          void server.close();
+          return;
+        }
+        socket.send(message);
+      });
+    });
+    await page.goto(`${job.base}/?user=ada&room=lost`);
+    await page.waitForSelector('#state[data-state="connected"]');
+    await say(page, 'lost answer');
+    const entry = page.locator('#outbox li[data-status="unknown"]', { hasText: 'lost answer' });
+    await entry.waitFor();
+    expect(await entry.getByRole('button', { name: 'Send again' }).count()).to.equal(1);
+    await page.locator('#log li.msg[data-status="delivered"]', { hasText: 'lost answer' }).waitFor();
+    expect(await page.locator('#outbox li').count()).to.equal(0);
+    expect((await shown(page)).filter((m) => m.text === 'lost answer')).to.have.length(1);
+    await page.reload();
+    await showsMessage(page, 'lost answer');
+    expect((await shown(page)).filter((m) => m.text === 'lost answer')).to.have.length(1);
+  });
+
   it('shows a banner and a divider when the room\'s sequence starts over on the server, and goes on', async function () {
     this.timeout(30_000);
     await enter(ada, 'reset');
