@@ -9,7 +9,8 @@ import { createClient } from '@msghub/client/node';
 // The code in README.md and docs/*.md is the code in examples/: a fenced block right after an
 // `<!-- example: examples/x.ts -->` line must be that file byte for byte, every block that is a
 // whole program (it imports something) must be such an example, and every example runs here as
-// written, in a child process, against a real server where it needs one.
+// written, in a child process, against a real server where it needs one. A block after an
+// `<!-- excerpt: examples/x -->` line quotes part of that file, and must still be in it.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsx = import.meta.resolve('tsx');
@@ -22,9 +23,12 @@ interface Block {
   readonly text: string;
   /** The file the block shows, from the marker line right above it. */
   readonly example: string | undefined;
+  /** The file the block quotes part of, from an excerpt marker right above it. */
+  readonly excerpt: string | undefined;
 }
 
 const MARKER = /^<!-- example: (\S+) -->$/;
+const EXCERPT = /^<!-- excerpt: (\S+) -->$/;
 
 /** The fenced code blocks of a markdown file. */
 function blocksOf(doc: string): Block[] {
@@ -43,6 +47,7 @@ function blocksOf(doc: string): Block[] {
       lang: open[2] as string,
       text: body.map((line) => `${line}\n`).join(''),
       example: marker?.[1],
+      excerpt: EXCERPT.exec(lines[start - 1] ?? '')?.[1],
     });
   }
   return blocks;
@@ -352,6 +357,15 @@ describe('examples in README.md and docs/', () => {
       const file = join(root, block.example as string);
       expect(existsSync(file), `${block.example} is missing`).to.equal(true);
       expect(block.text).to.equal(readFileSync(file, 'utf8'));
+    });
+  }
+
+  for (const block of blocks.filter((b) => b.excerpt !== undefined)) {
+    it(`${block.where} quotes ${block.excerpt} as it is (indentation aside)`, () => {
+      const file = readFileSync(join(root, block.excerpt as string), 'utf8').split('\n').map((line) => line.trim());
+      const quoted = block.text.trimEnd().split('\n').map((line) => line.trim());
+      const at = file.findIndex((_, i) => quoted.every((line, j) => file[i + j] === line));
+      expect(at, `${block.where} is no longer in ${block.excerpt}:\n${block.text}`).to.not.equal(-1);
     });
   }
 

@@ -76,6 +76,7 @@ describe('README commands', () => {
       const html = await (await fetch(page as string)).text();
       expect(html).to.include("import { createClient } from '/msghub.js'");
       expect((await fetch(new URL('/msghub.js', page))).status).to.equal(200);
+      expect((await fetch(new URL('/favicon.svg', page))).status).to.equal(200);
 
       process.kill(-(child.pid as number), 'SIGINT');
       expect(await exited, output.text).to.equal(0);

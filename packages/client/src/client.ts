@@ -40,6 +40,17 @@ export interface DirectMessage<T = unknown> {
   readonly ts: number;
 }
 
+/**
+ * An ephemeral signal another member sent to a room this client joined (see
+ * {@link MsghubClient.signal}): no event id, not stored, never replayed.
+ */
+export interface RoomSignal<T = unknown> {
+  readonly room: string;
+  /** The sender's user id (possibly this client's own user, from another of its connections). */
+  readonly from: string;
+  readonly data: T;
+}
+
 /** Options of {@link MsghubClient.direct}. */
 export interface DirectOptions {
   /** Whisper inside this room instead of sending a user-to-user message. @default none */
@@ -106,6 +117,7 @@ export class MsghubClient {
   readonly #errors = new Subject<ClientError>();
   readonly #direct = new Subject<DirectMessage>();
   readonly #inbox = new DirectInbox((message) => this.#direct.next(message));
+  readonly #signals = new Subject<RoomSignal>();
   readonly #discarded = new Subject<Discarded>();
   readonly #rooms = new Map<string, RoomChannel>();
   /** Joins waiting for their answer, by ref: the `ok` positions its room before the replay that follows. */
@@ -132,6 +144,8 @@ export class MsghubClient {
   readonly errors$: Observable<ClientError> = this.#errors.asObservable();
   /** User-to-user messages addressed to this client's user. */
   readonly direct$: Observable<DirectMessage> = this.#direct.asObservable();
+  /** Ephemeral signals from the other members of the rooms this client joined. */
+  readonly signals$: Observable<RoomSignal> = this.#signals.asObservable();
   /** Every frame the send buffer dropped, with the reason. */
   readonly discarded$: Observable<Discarded> = this.#discarded.asObservable();
 
@@ -248,6 +262,24 @@ export class MsghubClient {
   publish(room: string, data: unknown): SendResult {
     checkName('room', room);
     return this.#send({ type: 'publish', room, data });
+  }
+
+  /**
+   * Sends an ephemeral signal to the other members of `room`, which this client should have
+   * joined: a typing indicator, a cursor position. The server fans it out to whoever is in the
+   * room now, as {@link MsghubClient.signals$} items; it takes no event id and is neither stored
+   * nor replayed. It is never buffered: a signal is worth nothing late.
+   * @returns `sent`, or `discarded` while the client is not connected (not reported on `discarded$`)
+   * @example
+   * input.addEventListener('input', () => client.signal('lobby', { typing: true }));
+   * client.signals$.subscribe(({ room, from, data }) => showTyping(room, from, data));
+   */
+  signal(room: string, data: unknown): Exclude<SendResult, 'queued'> {
+    checkName('room', room);
+    const link = this.#link;
+    if (this.#closed || !this.#ready || link === undefined) return 'discarded';
+    this.#write(link, { type: 'signal', room, data });
+    return 'sent';
   }
 
   /**
@@ -421,6 +453,9 @@ export class MsghubClient {
       case 'direct':
         this.#inbox.receive(link, frame);
         return;
+      case 'signal':
+        if (this.#rooms.has(frame.room)) this.#signals.next({ room: frame.room, from: frame.from, data: frame.data });
+        return;
       case 'ok': {
         // Before the replay that follows it: the join's answer positions the room (epoch, last id)
         // and tells replayed events from live ones.
@@ -490,6 +525,7 @@ export class MsghubClient {
     this.#state.complete();
     this.#errors.complete();
     this.#direct.complete();
+    this.#signals.complete();
     this.#discarded.complete();
   }
 

@@ -11,6 +11,7 @@ export type {
   DirectOptions,
   PendingSend,
   RequestOptions,
+  RoomSignal,
 } from './client.js';
 export { createClient } from './create-client.js';
 export type { CreateClientOptions } from './create-client.js';

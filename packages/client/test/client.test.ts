@@ -773,6 +773,34 @@ describe('MsghubClient (in-memory peer, virtual time)', () => {
     });
   });
 
+  describe('#signal', () => {
+    it('writes a signal frame without a ref while connected, and drops it, unbuffered and unreported, otherwise', async () => {
+      const h = start();
+      expect(h.client.signal('lobby', { typing: true })).to.equal('discarded');
+      const connection = await connect(h);
+      expect(h.client.signal('lobby', { typing: true })).to.equal('sent');
+      expect(connection.sent('signal')).to.deep.equal([{ type: 'signal', room: 'lobby', data: { typing: true } }]);
+      await h.client.close();
+      expect(h.client.signal('lobby', { typing: false })).to.equal('discarded');
+      expect(h.discarded).to.deep.equal([]);
+      expect(() => h.client.signal('', 1)).to.throw(InvalidArgumentError);
+    });
+
+    it('hands signals of joined rooms to signals$, and ignores those of rooms it is not in', async () => {
+      const h = start();
+      collect(h.client, 'lobby');
+      const connection = await connect(h);
+      const received: unknown[] = [];
+      h.client.signals$.subscribe((signal) => received.push(signal));
+      connection.push(
+        { type: 'signal', room: 'lobby', from: 'grace', data: { typing: true } },
+        { type: 'signal', room: 'elsewhere', from: 'grace', data: { typing: true } },
+      );
+      await flush();
+      expect(received).to.deep.equal([{ room: 'lobby', from: 'grace', data: { typing: true } }]);
+    });
+  });
+
   describe('#close', () => {
     it('says bye, fails pending requests with ClientClosedError, completes rooms and state$', async () => {
       const h = start();

@@ -20,6 +20,7 @@ import {
   type Discarded,
   type MsghubClient,
   type RoomItem,
+  type RoomSignal,
 } from '../src/node.js';
 import { startServer, until, waitFor, type TestServer } from './harness.js';
 
@@ -319,6 +320,67 @@ describe('MsghubClient against the real server', () => {
       expect(id).to.equal(newIds.at(-1));
       expect(lobby.complete).to.equal(false);
       expect(c.position('lobby')).to.deep.equal({ epoch, lastEventId: id });
+    });
+  });
+
+  describe('#signal', () => {
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`reaches the other members' signals$ over ${carrier}, takes no event id, and is dropped, not buffered, while disconnected`, async () => {
+        const { wsUrl, tcpUrl } = await serve();
+        const url = carrier === 'ws' ? wsUrl : tcpUrl;
+        const grace = client(url, { user: 'grace' });
+        const received: RoomSignal[] = [];
+        grace.signals$.subscribe((s) => received.push(s));
+        const lobby = record(grace, 'lobby');
+        await waitFor(grace.state$, (s) => s === 'connected');
+        const ada = client(url);
+        const own: RoomSignal[] = [];
+        ada.signals$.subscribe((s) => own.push(s));
+        record(ada, 'lobby');
+        await waitFor(ada.state$, (s) => s === 'connected');
+        await until(() => lobby.items.some((item) => item.type === 'join' && item.userId === 'ada'));
+        const before = await ada.publishAsync('lobby', 'before');
+        expect(ada.signal('lobby', { typing: true })).to.equal('sent');
+        await until(() => received.length === 1);
+        expect(received).to.deep.equal([{ room: 'lobby', from: 'ada', data: { typing: true } }]);
+        expect(await ada.publishAsync('lobby', 'after')).to.equal(before! + 1);
+        expect(own).to.deep.equal([]);
+
+        test.dropAll();
+        await waitFor(ada.state$, (s) => s === 'reconnecting');
+        const discarded: Discarded[] = [];
+        ada.discarded$.subscribe((d) => discarded.push(d));
+        expect(ada.signal('lobby', { typing: false })).to.equal('discarded');
+        await waitFor(ada.state$, (s) => s === 'connected');
+        await waitFor(grace.state$, (s) => s === 'connected');
+        await ada.publishAsync('lobby', 'back');
+        await until(() => lobby.messages().includes('back'));
+        expect(received).to.have.length(1);
+        expect(discarded).to.deep.equal([]);
+      });
+    }
+  });
+
+  describe('the history operation', () => {
+    it('pages back through what was said before the join, with typed errors for bad input', async () => {
+      const { server, wsUrl } = await serve();
+      const hub = server.rooms.create('lobby');
+      for (let i = 1; i <= 7; i++) await hub.message('bot', `m${i}`);
+      const c = client(wsUrl);
+      const lobby = record(c, 'lobby');
+      await until(() => lobby.items.length > 0);
+      const first = lobby.items[0] as HubEvent;
+      type Page = { events: HubEvent<string>[]; more: boolean; epoch: string };
+      const page = await c.request<Page>('history', { room: 'lobby', before: first.id, limit: 4 });
+      expect(page.events.map((event) => event.type === 'message' && event.message)).to.deep.equal(['m4', 'm5', 'm6', 'm7']);
+      expect(page).to.include({ more: true, epoch: c.position('lobby')?.epoch });
+      const rest = await c.request<Page>('history', { room: 'lobby', before: page.events[0]!.id, limit: 4 });
+      expect(rest.events.map((event) => event.type === 'message' && event.message)).to.deep.equal(['m1', 'm2', 'm3']);
+      expect(rest.more).to.equal(false);
+      const refused = await c.request('history', { room: 'lobby', limit: 1000 }).catch((error: unknown) => error);
+      expect(refused).to.be.instanceOf(OperationError).and.to.include({ code: 'INVALID_ARGUMENT' });
+      const outside = await c.request('history', { room: 'elsewhere' }).catch((error: unknown) => error);
+      expect(outside).to.be.instanceOf(RoomError).and.to.include({ code: 'NOT_JOINED' });
     });
   });
 

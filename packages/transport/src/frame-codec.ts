@@ -105,6 +105,11 @@ const checks: Record<ClientFrame['type'], Check> = {
       fail(frame, 'direct', `an array of 1 to ${MAX_ACK_IDS} ids, each a string of 1 to ${MAX_DIRECT_ID_LENGTH} characters`);
     }
   },
+  signal(frame) {
+    optionalRef(frame);
+    requireString(frame, 'room');
+    requireData(frame);
+  },
   request(frame) {
     if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
     requireString(frame, 'op');

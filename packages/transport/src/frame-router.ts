@@ -1,7 +1,7 @@
 /**
  * Acts on the frames of every connection: the handshake, joins, leaves, publishes, direct
- * messages, requests and pings. Every failure becomes an `error` frame with a stable code; hook
- * and handler throws are normalised by {@link toWireError}.
+ * messages, signals, requests and pings. Every failure becomes an `error` frame with a stable
+ * code; hook and handler throws are normalised by {@link toWireError}.
  */
 import type { MessageHub } from '@msghub/messagehub';
 import type { Connection, ConnectionHost } from './connection.js';
@@ -35,8 +35,10 @@ import {
   type PublishFrame,
   type Ref,
   type RequestFrame,
+  type SignalSendFrame,
 } from './protocol.js';
 import { RoomFeed } from './room-feed.js';
+import { RoomSignals } from './room-signals.js';
 import type { RoomRegistry } from './rooms.js';
 import type { TokenStore } from './tokens.js';
 
@@ -65,6 +67,7 @@ export class FrameRouter implements ConnectionHost {
   readonly #state: RouterState;
   readonly #onDisconnect: (connection: Connection) => void;
   readonly #directs: DirectDelivery;
+  readonly #signals = new RoomSignals();
   readonly #feedEnded = (feed: RoomFeed): void => this.#leftRoom(feed);
 
   constructor(state: RouterState, onDisconnect: (connection: Connection) => void) {
@@ -154,6 +157,8 @@ export class FrameRouter implements ConnectionHost {
         return connection.ordered(() => this.#direct(connection, frame));
       case 'ack':
         return this.#directs.ack(connection, frame);
+      case 'signal':
+        return connection.ordered(() => this.#signal(connection, frame));
       case 'request':
         return void this.#request(connection, frame);
       case 'hello':
@@ -277,6 +282,7 @@ export class FrameRouter implements ConnectionHost {
     }
     const feed = new RoomFeed(connection, room, hub, frame.ref, this.#feedEnded);
     connection.joined.set(room, feed);
+    this.#signals.add(feed);
     this.#state.rooms.retain(room);
     feed.start(frame.since, frame.epoch);
   }
@@ -284,6 +290,7 @@ export class FrameRouter implements ConnectionHost {
   #leftRoom(feed: RoomFeed): void {
     const { joined } = feed.connection;
     if (joined.get(feed.room) === feed) joined.delete(feed.room);
+    this.#signals.delete(feed);
     this.#state.rooms.release(feed.room, feed.hub);
   }
 
@@ -377,6 +384,22 @@ export class FrameRouter implements ConnectionHost {
       return undefined;
     }
     return this.#directs.send(connection, frame);
+  }
+
+  /** Fans an ephemeral signal out to the room's other members: no event id, nothing stored. */
+  #signal(connection: Connection, frame: SignalSendFrame): void {
+    if (connection.joined.get(frame.room)?.hub === undefined) {
+      connection.error(new NotJoinedError(`Not in room ${frame.room}`), frame.ref, 'signal');
+      return;
+    }
+    try {
+      this.#signals.fanOut(connection, frame.room, frame.data);
+    } catch (error) {
+      // Only a `beforeReceive` hook can put data JSON cannot write back into a frame.
+      this.#fail(connection, error, frame);
+      return;
+    }
+    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref, room: frame.room });
   }
 
   async #request(connection: Connection, frame: RequestFrame): Promise<void> {

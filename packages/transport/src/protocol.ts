@@ -140,6 +140,16 @@ export interface RequestFrame {
   op: string;
   data?: unknown;
 }
+/**
+ * An ephemeral signal to the other members of a room (a typing indicator, a cursor): fanned out to
+ * the room's current connections as a {@link SignalFrame}, never given an event id, never stored.
+ */
+export interface SignalSendFrame {
+  type: 'signal';
+  ref?: Ref;
+  room: string;
+  data: unknown;
+}
 export interface PingFrame {
   type: 'ping';
   ts?: number;
@@ -161,6 +171,7 @@ export type ClientFrame =
   | DirectSendFrame
   | AckFrame
   | RequestFrame
+  | SignalSendFrame
   | PingFrame
   | PongFrame
   | ClientByeFrame;
@@ -226,6 +237,14 @@ export interface DirectFrame {
   data: unknown;
   ts: number;
 }
+/** A member's ephemeral signal in a room this connection joined (see {@link SignalSendFrame}). */
+export interface SignalFrame {
+  type: 'signal';
+  room: string;
+  /** The user id of the sender. */
+  from: string;
+  data: unknown;
+}
 export interface KickedFrame {
   type: 'kicked';
   code: 'SESSION_REPLACED' | 'KICKED';
@@ -245,6 +264,7 @@ export type ServerFrame =
   | EventFrame
   | GapFrame
   | DirectFrame
+  | SignalFrame
   | PingFrame
   | PongFrame
   | KickedFrame

@@ -11,10 +11,12 @@ import { Connection, newConnectionId } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
+import { NotJoinedError } from './errors.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
+import { parseHistoryRequest, readHistory } from './room-history.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
@@ -227,7 +229,10 @@ export class HubServer {
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
   };
 
-  /** `presence` ({room}) and `online` ({user}); an application may replace them. */
+  /**
+   * `presence` ({room}), `online` ({user}) and `history` ({room, before?, limit?}, for members of
+   * the room); an application may replace them.
+   */
   #installBuiltins(): void {
     this.handle('presence', (input) => {
       const room = (input as { room?: unknown } | null)?.room;
@@ -237,6 +242,13 @@ export class HubServer {
     this.handle('online', (input) => {
       const user = (input as { user?: unknown } | null)?.user;
       return typeof user === 'string' && this.isOnline(user);
+    });
+    this.handle('history', (input, { connection }) => {
+      const request = parseHistoryRequest(input);
+      // Members only: whoever may not join a room (authorizeJoin) may not read it either.
+      const hub = connection instanceof Connection ? connection.joined.get(request.room)?.hub : undefined;
+      if (hub === undefined) throw new NotJoinedError(`Not in room ${request.room}`);
+      return readHistory(hub, connection.userId, request);
     });
   }
 }

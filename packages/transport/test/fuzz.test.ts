@@ -25,6 +25,8 @@ const valid: object[] = [
   { type: 'ack', ref: 10, direct: ['Jm3eXo1vT0q6a9LbZx4W2g', 'x'] },
   { type: 'request', ref: 6, op: 'presence', data: { room: 'fuzz' } },
   { type: 'request', ref: 7, op: 'online', data: null },
+  { type: 'request', ref: 9, op: 'history', data: { room: 'fuzz', before: 5, limit: 3 } },
+  { type: 'signal', ref: 10, room: 'fuzz', data: { typing: true } },
   { type: 'join', ref: 8, room: 'fuzz', since: 3 },
   { type: 'ping', ts: 1 },
   { type: 'pong', ts: 1 },

@@ -41,6 +41,7 @@ describe('decodeFrame', () => {
       { type: 'ack', direct: ['Jm3eXo1vT0q6a9LbZx4W2g'] },
       { type: 'ack', ref: 'a', direct: Array.from({ length: MAX_ACK_IDS }, (_, i) => `id${i}`) },
       { type: 'request', ref: 2, op: 'o' },
+      { type: 'signal', ref: 3, room: 'r', data: { typing: true } },
       { type: 'ping', ts: 1 },
       { type: 'pong' },
       { type: 'bye', reason: 'done' },
@@ -55,6 +56,8 @@ describe('decodeFrame', () => {
     expect(() => decodeFrame('{"type":"toString"}', 1024)).to.throw(UnknownTypeError);
     expect(() => decodeFrame('{"v":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"publish","room":"r"}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"signal","room":"r"}', 1024)).to.throw(InvalidFieldError);
+    expect(() => decodeFrame('{"type":"signal","room":"","data":1}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"join","room":"r","ref":1.5}', 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame(`{"type":"hello","v":1,"user":"${'x'.repeat(257)}"}`, 1024)).to.throw(InvalidFieldError);
     expect(() => decodeFrame('{"type":"hello","v":1,"user":""}', 1024)).to.throw(InvalidFieldError);
