@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   for (let at = 0; at < clients; at += batch) {
     const opening: Promise<void>[] = [];
     for (let i = at; i < Math.min(clients, at + batch); i++) {
-      opening.push(system === 'socketio' ? openSocketIo(i) : openWs(i, system === 'msghub'));
+      opening.push(system === 'socketio' ? openSocketIo(i) : openWs(i, system.startsWith('msghub')));
     }
     await Promise.all(opening);
   }

@@ -1,7 +1,8 @@
 /**
  * Server side of benchmarks/transport.bench.ts, one process per system so that RSS per connection
  * is measured on a fresh heap. Systems: `ws` (raw ws, one send per client), `socketio` (Socket.IO 4,
- * websocket transport) and `msghub` (HubServer, one room). Driven over IPC by the bench:
+ * websocket transport), `msghub` (HubServer, one room, in-memory store) and `msghub-file` (the same
+ * with a FileStore syncing every batch: commit, then deliver). Driven over IPC by the bench:
  *   → {cmd:'rss'}                       ← {rss, heapUsed}   (after two GCs)
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
  *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
@@ -11,6 +12,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileStore } from '@msghub/datalog';
 import { HubServer } from '@msghub/transport';
 import type { MessageHub } from '@msghub/messagehub';
 
@@ -61,14 +66,27 @@ async function startSocketIo(): Promise<System> {
   };
 }
 
-async function startMsghub(): Promise<System> {
-  const server = new HubServer({ trustClientUser: true, heartbeatMs: 0, rateLimit: false, roomIdleTimeoutMs: 0 });
+/** msghub with its default in-memory store, or (`durable`) with a FileStore that syncs every batch. */
+async function startMsghub(durable = false): Promise<System> {
+  const dir = durable ? mkdtempSync(join(tmpdir(), 'msghub-bench-')) : undefined;
+  const store = dir === undefined ? undefined : new FileStore({ file: join(dir, 'events.log'), fsync: 'batch' });
+  const server = new HubServer({
+    trustClientUser: true,
+    heartbeatMs: 0,
+    rateLimit: false,
+    roomIdleTimeoutMs: 0,
+    ...(store === undefined ? {} : { store }),
+  });
   const { ws } = await server.listen({ ws: {} });
   const hub = server.rooms.create('bench') as MessageHub<unknown>;
   return {
     port: ws?.port ?? 0,
     broadcast: (message) => hub.message('bench', message),
-    stop: () => server.close(),
+    stop: async () => {
+      await server.close();
+      await store?.close();
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -94,7 +112,8 @@ function warmYoungGeneration(): void {
 
 async function main(): Promise<void> {
   const name = process.argv[2];
-  const system = name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub();
+  const system =
+    name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub(name === 'msghub-file');
   process.on('message', (raw: unknown) => void handle(system, raw as { cmd: string; count?: number; rate?: number }));
   warmYoungGeneration();
   gc();

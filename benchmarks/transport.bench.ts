@@ -25,9 +25,14 @@ if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MS
 const here = dirname(fileURLToPath(import.meta.url));
 const { quick, rounds: roundsOption } = cliOptions();
 const rounds = roundsOption ?? (quick ? 1 : 3);
-const SYSTEMS = ['ws', 'socketio', 'msghub'] as const;
+const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file'] as const;
 type SystemName = (typeof SYSTEMS)[number];
-const LABEL: Record<SystemName, string> = { ws: 'raw ws', socketio: 'Socket.IO 4', msghub: 'msghub' };
+const LABEL: Record<SystemName, string> = {
+  ws: 'raw ws',
+  socketio: 'Socket.IO 4',
+  msghub: 'msghub',
+  'msghub-file': 'msghub, FileStore (fsync batch)',
+};
 const clientsAt = process.argv.indexOf('--clients');
 const SIZES = clientsAt >= 0 ? [Number(process.argv[clientsAt + 1])] : [100, 1000];
 /** Deliveries per throughput round: enough for about a second of work. */
@@ -132,7 +137,7 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
     const { port } = (await server.next('port')) as { port: number };
     load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(clients)], false);
     await load.next('ready');
-    if (system === 'msghub') {
+    if (system.startsWith('msghub')) {
       load.send({ cmd: 'join' });
       await load.next('joined');
     }
@@ -193,7 +198,9 @@ async function main(): Promise<void> {
     rows,
   );
   const hub = find('msghub', 1000);
+  const durable = find('msghub-file', 1000);
   const targets = [
+    `durable (FileStore, fsync batch) vs in-memory store at 1000 clients: deliveries/s ${formatRatio(durable.rate / hub.rate)} (target >= 0.8x), p99 at 100 msg/s ${(durable.p99 - hub.p99).toFixed(2)} ms added (target <= 5 ms)`,
     `deliveries/s at 1000 clients vs Socket.IO: ${formatRatio(hub.rate / find('socketio', 1000).rate)} (target >= 2x)`,
     `p99 at 100 msg/s, 1000 clients vs raw ws: ${formatRatio(hub.p99 / find('ws', 1000).p99)} (target <= 1x)`,
     `RSS per idle connection at 1000 clients: ${hub.rssPerConnectionKiB.toFixed(1)} KiB (target <= 8 KB)`,
