@@ -640,11 +640,20 @@ export class MessageHub<T = string> {
   #stage(event: HubEvent<T>, recipients: readonly Session<T>[], line?: string): void {
     this.#history.push(event);
     this.#stagedCount++;
-    // Without a store an event is as committed as it gets once it has its id.
-    if (this.#store === undefined) this.#committedId = event.id;
-    else this.#staged.push(event);
-    let text = line;
-    if (this.#encodes) this.#lines.push((text ??= JSON.stringify(event)));
+    const text = this.#encodes ? (line ?? JSON.stringify(event)) : undefined;
+    if (this.#store === undefined) {
+      // Without a store an event is as committed as it gets once it has its id: out it goes.
+      this.#committedId = event.id;
+      this.#fanOut(event, recipients, this.#listeners, text);
+      if (this.#full.length > 0) {
+        const full = this.#full;
+        this.#full = [];
+        this.#waits.push(Promise.all(full.map((slot) => slot.whenRoom())).then(noop));
+      }
+      return;
+    }
+    this.#staged.push(event);
+    if (text !== undefined) this.#lines.push(text);
     this.#effect(FX_EVENT, event, recipients, this.#listeners, text);
   }
 

@@ -194,6 +194,15 @@ describe('MessageHub and its store', () => {
       });
     }
 
+    it('keeps no encoded text once delivered without a store', async () => {
+      const hub = new MessageHub({ chatroomId: 'lobby', encode: true });
+      const texts: (string | undefined)[] = [];
+      hub.add('ada', 's1').subscribe((event) => texts.push(hub.encoded(event)));
+      await hub.publish('hello', { from: 'ada' });
+      await hub.close();
+      expect(texts.map((t) => (JSON.parse(t ?? 'null') as { id: number } | null)?.id)).to.deep.equal([1, 2, 3]);
+    });
+
     it('reports a refused fire-and-forget message to onError', async () => {
       const errors: HubError[] = [];
       const hub = new MessageHub<unknown>({ chatroomId: 'lobby', encode: true, onError: (e) => errors.push(e) });
