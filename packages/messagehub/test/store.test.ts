@@ -194,7 +194,7 @@ describe('MessageHub and its store', () => {
       });
     }
 
-    it('keeps no encoded text once delivered without a store', async () => {
+    it('shares each event\'s text through encoded() without a store too', async () => {
       const hub = new MessageHub({ chatroomId: 'lobby', encode: true });
       const texts: (string | undefined)[] = [];
       hub.add('ada', 's1').subscribe((event) => texts.push(hub.encoded(event)));
