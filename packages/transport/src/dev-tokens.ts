@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, replyJson } from './http-io.js';
 import type { TokenStore } from './tokens.js';
 
 /** The URL path of the endpoint. */
@@ -43,11 +44,11 @@ export function createDevTokenHandler(tokens: TokenStore, config: { secret: stri
   return (request, response) => {
     if ((request.url ?? '/').split('?')[0] !== DEV_TOKEN_PATH) return false;
     if (request.method !== 'POST') {
-      answer(response, 405, { error: 'Use POST' }, { allow: 'POST' });
+      replyJson(response, 405, { error: 'Use POST' }, { allow: 'POST' });
     } else if (secret !== undefined && !sameSecret(secret, request.headers[DEV_TOKEN_SECRET_HEADER])) {
-      answer(response, 403, { error: `Missing or wrong ${DEV_TOKEN_SECRET_HEADER} header` });
+      replyJson(response, 403, { error: `Missing or wrong ${DEV_TOKEN_SECRET_HEADER} header` });
     } else {
-      readBody(request, response, (body) => issueFor(tokens, body, response));
+      readBody(request, response, MAX_BODY_BYTES, (body) => issueFor(tokens, body, response));
     }
     return true;
   };
@@ -63,48 +64,17 @@ function sameSecret(secret: Buffer, given: string | string[] | undefined): boole
   return bytes.length === secret.length && timingSafeEqual(bytes, secret);
 }
 
-function readBody(request: IncomingMessage, response: ServerResponse, then: (body: string) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  request.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      answer(response, 413, { error: `Body over ${MAX_BODY_BYTES} bytes` }, { connection: 'close' });
-      request.destroy();
-    } else {
-      chunks.push(chunk);
-    }
-  });
-  request.on('end', () => {
-    if (size <= MAX_BODY_BYTES) then(Buffer.concat(chunks).toString('utf8'));
-  });
-  request.on('error', () => response.destroy());
-}
-
 function issueFor(tokens: TokenStore, body: string, response: ServerResponse): void {
   let user: unknown;
   try {
     user = (JSON.parse(body) as { user?: unknown } | null)?.user;
   } catch {
-    answer(response, 400, { error: 'Expected a JSON body {"user":"<id>"}' });
+    replyJson(response, 400, { error: 'Expected a JSON body {"user":"<id>"}' });
     return;
   }
   if (typeof user !== 'string' || user.length === 0 || user.length > MAX_USER_LENGTH) {
-    answer(response, 400, { error: `Expected "user" to be a string of 1 to ${MAX_USER_LENGTH} characters` });
+    replyJson(response, 400, { error: `Expected "user" to be a string of 1 to ${MAX_USER_LENGTH} characters` });
     return;
   }
-  answer(response, 200, { token: tokens.issue(user) });
-}
-
-function answer(response: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
-  if (response.headersSent) return;
-  const text = JSON.stringify(body);
-  response
-    .writeHead(status, {
-      ...headers,
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(text),
-      'cache-control': 'no-store',
-    })
-    .end(text);
+  replyJson(response, 200, { token: tokens.issue(user) });
 }
