@@ -310,6 +310,28 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'transport.md: a backend publishes, reads the history and sends a direct message through the main job\u2019s HTTP API',
+    files: ['examples/transport/backend.ts'],
+    async run() {
+      const apiKey = 'backend-example-key-0123';
+      const { running: server, match: base } = await startNode(
+        [msghubServer, '--ws-port', '0', '--tcp-port', '0', '--no-log', '--api-key-env', 'BACKEND_KEY'],
+        /HTTP API at (http:\/\/[\d.:]+)\/rooms/,
+        { BACKEND_KEY: apiKey },
+      );
+      const { code, stdout, stderr } = await runExample('examples/transport/backend.ts', { env: { MSGHUB_HTTP: base, MSGHUB_API_KEY: apiKey } });
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal("published as 1\n[ { text: 'deploy finished' } ]\nsent\n");
+      // Without the key the same script is refused.
+      const refused = await runExample('examples/transport/backend.ts', { env: { MSGHUB_HTTP: base, MSGHUB_API_KEY: 'wrong-key-0123456789' } });
+      expect(refused.code).to.not.equal(0);
+      expect(refused.stderr).to.include('401 AUTH_FAILED');
+      server.child.kill('SIGTERM');
+      expect(await server.exited).to.equal(0);
+    },
+  },
+  {
     title: 'operations.md: /metrics answers its bearer token only, /admin its token only; without an admin token it does not start',
     files: ['examples/operations/server.ts'],
     async run() {

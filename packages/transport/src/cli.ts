@@ -43,6 +43,9 @@ async function run(): Promise<void> {
   if (ws !== undefined && config.assets['/'] !== undefined) {
     console.log(`msghub: chat page at ${httpBase(ws)}/?user=ada`);
   }
+  if (ws !== undefined && config.apiKey !== undefined) {
+    console.log(`msghub: HTTP API at ${httpBase(ws)}/rooms/:room/… and /users/:user/send (bearer token: the API key)`);
+  }
   if (ws !== undefined && config.devTokens !== undefined && config.devTokens !== false) {
     console.log(`msghub: dev tokens at POST ${httpBase(ws)}${DEV_TOKEN_PATH} {"user":"ada"} (development only)`);
   }

@@ -65,6 +65,25 @@ export class DirectDelivery {
     );
   }
 
+  /**
+   * A direct message from server code (the HTTP API, `server.send`): queued for `to` like one a
+   * client sends, then sent to every connection of `to`.
+   * @returns the message id
+   * @throws {OfflineQueueFullError} when the queue refused it; {@link NotFoundWireError} when
+   *   there is no queue and `to` is offline
+   */
+  async deliver(to: string, from: string, data: unknown, ttlMs?: number): Promise<string> {
+    const message: DirectFrame = { type: 'direct', id: newDirectId(), from, data, ts: Date.now() };
+    const queue = this.#state.offlineQueue;
+    if (queue === false) {
+      if ((this.#state.users.get(to)?.length ?? 0) === 0) throw new NotFoundWireError(`User ${to} is offline`);
+    } else if (!(await queue.push(to, message, ttlMs))) {
+      throw new OfflineQueueFullError(`The queue of ${to} is full`);
+    }
+    this.#fanOut(to, message);
+    return message.id;
+  }
+
   /** Sends a new connection every message still pending for its user. */
   welcome(connection: Connection): void {
     const queue = this.#state.offlineQueue;
@@ -118,15 +137,19 @@ export class DirectDelivery {
       connection.error(new OfflineQueueFullError(`The queue of ${frame.to} is full`), frame.ref, 'direct');
       return;
     }
-    // Looked up now, not before the push: a connection made meanwhile is sent it too.
-    const targets = this.#state.users.get(frame.to) ?? [];
-    if (targets.length === 0) this.#state.counters.offlineQueued++;
+    this.#fanOut(frame.to, message);
+    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+  }
+
+  /** Sends a queued message to every connection `to` has now (one made during the push too). */
+  #fanOut(to: string, message: DirectFrame): void {
+    const targets = this.#state.users.get(to) ?? [];
+    if (targets.length === 0 && this.#state.offlineQueue !== false) this.#state.counters.offlineQueued++;
     for (const target of targets) {
       const held = this.#held.get(target);
       if (held === undefined) target.send(message);
       else held.push(message);
     }
-    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
   }
 
   #sendUnqueued(connection: Connection, frame: DirectSendFrame, message: DirectFrame): void {

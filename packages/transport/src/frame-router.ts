@@ -83,6 +83,11 @@ export class FrameRouter implements ConnectionHost {
     });
   }
 
+  /** User-to-user direct messages, for senders other than connections (the HTTP API). */
+  get directs(): DirectDelivery {
+    return this.#directs;
+  }
+
   receive(connection: Connection, text: string): void {
     let decoded: ClientFrame;
     try {

@@ -33,6 +33,8 @@ export interface MainConfig {
   readonly metrics?: MetricsOptions | false;
   /** The admin view at `/admin`. @default false */
   readonly admin?: AdminConfig | false;
+  /** The key of the HTTP API for backends (`/rooms/…`, `/users/…`), or undefined for no API. @default undefined */
+  readonly apiKey?: string;
 }
 
 export const USAGE = `Usage: msghub-server [options]
@@ -56,6 +58,9 @@ export const USAGE = `Usage: msghub-server [options]
   --metrics-per-room <n>  series for the n rooms with the most sessions (MSGHUB_METRICS_PER_ROOM)
   --admin              the admin view at /admin on the WebSocket port (MSGHUB_ADMIN=1); its token
                        is MSGHUB_ADMIN_TOKEN, else a random one printed at start
+  --api-key-env <NAME> the HTTP API for backends (/rooms/:room/history, /rooms/:room/publish,
+                       /users/:user/send) on the WebSocket port, its key read from the
+                       environment variable NAME (default MSGHUB_API_KEY; off when unset)
   --help               print this and exit
 `;
 
@@ -110,6 +115,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       metrics: { type: 'boolean' },
       'metrics-per-room': { type: 'string' },
       admin: { type: 'boolean' },
+      'api-key-env': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -128,7 +134,17 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     devTokens: devTokens(values['dev-tokens'] === true || flagSet('MSGHUB_DEV_TOKENS', env['MSGHUB_DEV_TOKENS']), env['MSGHUB_DEV_TOKENS_SECRET']),
     metrics: metricsConfig(values, env, host),
     admin: adminConfig(values, env),
+    ...apiKeyConfig(values['api-key-env'], env),
   };
+}
+
+/** The API key from the variable `--api-key-env` names, else `MSGHUB_API_KEY`; a named variable must be set. */
+function apiKeyConfig(name: string | undefined, env: NodeJS.ProcessEnv): { apiKey?: string } {
+  if (name !== undefined && (env[name] ?? '') === '') {
+    throw new TypeError(`Expected the environment variable ${JSON.stringify(name)} (--api-key-env) to hold the API key, but it is not set`);
+  }
+  const key = env[name ?? 'MSGHUB_API_KEY'];
+  return key === undefined || key === '' ? {} : { apiKey: key };
 }
 
 function flagSet(name: string, value: string | undefined): boolean {
@@ -169,6 +185,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     trustClientUser: config.trustClientUser,
     assets: config.assets,
     devTokens: config.devTokens ?? false,
+    ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }),
     offlineQueue,
     ...(store === undefined ? {} : { store }),
   });

@@ -7,6 +7,7 @@ import type { Handshake } from './adapter.js';
 import { resolveAdmin, type AdminOption } from './admin.js';
 import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
+import { resolveApiKey } from './http-api.js';
 import type { OfflineQueue } from './offline-queue.js';
 import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
 import type { RoomSeed } from './rooms.js';
@@ -178,13 +179,20 @@ export interface HubServerOptions {
    * charts, kick a user, close a room. Every request needs the token. @default false
    */
   admin?: AdminOption;
+  /**
+   * Turns on the HTTP API for backends on the server's own HTTP listener (`GET
+   * /rooms/:room/history`, `POST /rooms/:room/publish`, `POST /users/:user/send`; docs/transport.md):
+   * every request must carry `Authorization: Bearer <apiKey>`. At least 16 characters.
+   * @default undefined (the API is off)
+   */
+  apiKey?: string;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -203,6 +211,7 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly devTokens: { secret: string | undefined } | false;
   readonly metrics: ResolvedMetrics | false;
   readonly admin: { token: string } | false;
+  readonly apiKey: string | undefined;
 }
 
 function describe(value: unknown): string {
@@ -298,6 +307,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     devTokens: resolveDevTokens(options.devTokens),
     metrics: resolveMetrics(options.metrics),
     admin: resolveAdmin(options.admin),
+    apiKey: resolveApiKey(options.apiKey),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
 }

@@ -11,6 +11,7 @@ import { Connection, newConnectionId } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
+import { createHttpApi } from './http-api.js';
 import { NotJoinedError } from './errors.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
@@ -67,6 +68,8 @@ export class HubServer {
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
   readonly #devTokens: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** The HTTP API for backends; answers nothing without `apiKey`. */
+  readonly #api: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** Metrics and the admin view; undefined when both are off. */
   readonly #observability: Observability | undefined;
   #status: ServerStatus = 'running';
@@ -111,6 +114,12 @@ export class HubServer {
       },
       (connection) => this.#connections.delete(connection),
     );
+    this.#api = createHttpApi(this.#options.apiKey, {
+      rooms: this.rooms,
+      directs: () => this.#router.directs,
+      maxBodyBytes: this.#options.maxFrameBytes,
+      onError: this.#options.onError,
+    });
     this.#heartbeat = new Heartbeat(this.#connections, this.#options, this.#counters);
     this.#installBuiltins();
   }
@@ -225,7 +234,7 @@ export class HubServer {
   }
 
   readonly #httpRequest = (request: IncomingMessage, response: ServerResponse): void => {
-    if (this.#devTokens(request, response) || this.#observability?.handle(request, response) === true || this.assetHandler(request, response)) return;
+    if (this.#devTokens(request, response) || this.#api(request, response) || this.#observability?.handle(request, response) === true || this.assetHandler(request, response)) return;
     response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found\n');
   };
 

@@ -113,6 +113,14 @@ describe('main job', () => {
       expect(parseMainArgs(['--help'], {})).to.equal(undefined);
     });
 
+    it('turns the HTTP API on with the key in MSGHUB_API_KEY, or in the variable --api-key-env names', () => {
+      expect(parseMainArgs([], {})?.apiKey).to.equal(undefined);
+      expect(parseMainArgs([], { MSGHUB_API_KEY: '' })?.apiKey).to.equal(undefined);
+      expect(parseMainArgs([], { MSGHUB_API_KEY: 'k'.repeat(16) })?.apiKey).to.equal('k'.repeat(16));
+      expect(parseMainArgs(['--api-key-env', 'MY_KEY'], { MY_KEY: 'm'.repeat(16), MSGHUB_API_KEY: 'k'.repeat(16) })?.apiKey).to.equal('m'.repeat(16));
+      expect(() => parseMainArgs(['--api-key-env', 'MY_KEY'], { MSGHUB_API_KEY: 'k'.repeat(16) })).to.throw(TypeError);
+    });
+
     it('turns dev tokens on with --dev-tokens or MSGHUB_DEV_TOKENS, with the secret from MSGHUB_DEV_TOKENS_SECRET', () => {
       expect(parseMainArgs([], {})?.devTokens).to.equal(false);
       expect(parseMainArgs([], { MSGHUB_DEV_TOKENS: '0' })?.devTokens).to.equal(false);
