@@ -170,7 +170,7 @@ export class ConnectionEndedError extends ServerError {
 }
 
 /**
- * `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `OFFLINE_QUEUE_FULL`, `STORE_FAILED` (the
+ * `INVALID_ARGUMENT`, `NOT_FOUND`, `ALREADY_EXISTS`, `OFFLINE_QUEUE_FULL`, `OFFLINE`, `STORE_FAILED` (the
  * outcome of the publish is unknown), `INTERNAL` and any code this client does not know.
  */
 export class OperationError extends ServerError {

@@ -45,6 +45,7 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
   NOT_FOUND: OperationError,
   ALREADY_EXISTS: OperationError,
   OFFLINE_QUEUE_FULL: OperationError,
+  OFFLINE: OperationError,
   UNENCODABLE: ProtocolError,
   STORE_FAILED: OperationError,
 };

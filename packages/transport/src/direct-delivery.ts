@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Connection } from './connection.js';
-import { NotFoundWireError, OfflineQueueFullError, toWireError } from './errors.js';
+import { NotFoundWireError, OfflineError, OfflineQueueFullError, toWireError } from './errors.js';
 import type { Counters } from './metrics.js';
 import type { OfflineQueue } from './offline-queue.js';
 import type { AckFrame, DirectFrame, DirectSendFrame } from './protocol.js';
@@ -67,14 +67,21 @@ export class DirectDelivery {
 
   /**
    * A direct message from server code (the HTTP API, `server.send`): queued for `to` like one a
-   * client sends, then sent to every connection of `to`.
+   * client sends, then sent to every connection of `to`. `ttlMs` 0: sent to the connections `to`
+   * has now, at most once, and never queued.
    * @returns the message id
    * @throws {OfflineQueueFullError} when the queue refused it; {@link NotFoundWireError} when
-   *   there is no queue and `to` is offline
+   *   there is no queue and `to` is offline; {@link OfflineError} for `ttlMs` 0 and `to` offline
    */
   async deliver(to: string, from: string, data: unknown, ttlMs?: number): Promise<string> {
     const message: DirectFrame = { type: 'direct', id: newDirectId(), from, data, ts: Date.now() };
     const queue = this.#state.offlineQueue;
+    if (ttlMs === 0) {
+      const targets = this.#state.users.get(to) ?? [];
+      if (targets.length === 0) throw new OfflineError(`User ${to} is offline`);
+      this.#fanOut(to, message);
+      return message.id;
+    }
     if (queue === false) {
       if ((this.#state.users.get(to)?.length ?? 0) === 0) throw new NotFoundWireError(`User ${to} is offline`);
     } else if (!(await queue.push(to, message, ttlMs))) {

@@ -120,6 +120,15 @@ export class NotFoundWireError extends WireError {
   readonly code = 'NOT_FOUND' as const;
 }
 
+/**
+ * `server.send(userId, data, { ttlMs: 0 })` (or the HTTP API's `send` with `ttlMs` 0) to a user
+ * with no connection: it was to be delivered now or never, so nothing was queued.
+ */
+export class OfflineError extends WireError {
+  override readonly name = 'OfflineError';
+  readonly code = 'OFFLINE' as const;
+}
+
 /** Something failed inside the server; the details stay on the server (`cause`). */
 export class InternalError extends WireError {
   override readonly name = 'InternalError';

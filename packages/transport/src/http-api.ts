@@ -30,6 +30,7 @@ const STATUS: Readonly<Record<string, number>> = {
   AUTH_FAILED: 401,
   ROOM_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  OFFLINE: 404,
   METHOD_NOT_ALLOWED: 405,
   FRAME_TOO_LARGE: 413,
   FRAME_TOO_DEEP: 400,
@@ -219,8 +220,8 @@ async function send(state: HttpApiState, user: string, body: Record<string, unkn
   const from = body['from'];
   if (!isName(from)) throw new ApiError('INVALID_FIELD', 'Expected `from` to be a user id of 1 to 256 characters');
   const ttlMs = body['ttlMs'];
-  if (ttlMs !== undefined && (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_DIRECT_TTL_MS)) {
-    throw new ApiError('INVALID_FIELD', `Expected \`ttlMs\` to be an integer from 1 to ${MAX_DIRECT_TTL_MS}`);
+  if (ttlMs !== undefined && (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > MAX_DIRECT_TTL_MS)) {
+    throw new ApiError('INVALID_FIELD', `Expected \`ttlMs\` to be an integer from 0 to ${MAX_DIRECT_TTL_MS}`);
   }
   return { id: await state.directs().deliver(user, from, data, ttlMs) };
 }

@@ -1,6 +1,6 @@
 export * from './protocol.js';
 export { HubServer } from './server.js';
-export type { ListenAddresses, ListenOptions, ServerStatus } from './server.js';
+export type { ConnectionSummary, ListenAddresses, ListenOptions, SendOptions, ServerStatus } from './server.js';
 export type {
   AuthRequest,
   AuthResult,
@@ -51,6 +51,7 @@ export {
   NotAuthenticatedError,
   NotFoundWireError,
   NotJoinedError,
+  OfflineError,
   OfflineQueueFullError,
   RateLimitedError,
   RoomNotFoundError,

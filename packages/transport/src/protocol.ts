@@ -52,6 +52,7 @@ export type WireErrorCode =
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'OFFLINE_QUEUE_FULL'
+  | 'OFFLINE'
   | 'UNENCODABLE'
   | 'STORE_FAILED';
 
@@ -83,6 +84,7 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'NOT_FOUND',
   'ALREADY_EXISTS',
   'OFFLINE_QUEUE_FULL',
+  'OFFLINE',
   'UNENCODABLE',
   'STORE_FAILED',
 ];

@@ -12,11 +12,13 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
-import { NotJoinedError } from './errors.js';
+import { InvalidUserIdError, NotJoinedError } from './errors.js';
+import { isName } from './frame-codec.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
+import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
@@ -35,6 +37,29 @@ export interface ListenOptions {
 export interface ListenAddresses {
   ws?: AddressInfo;
   tcp?: AddressInfo;
+}
+
+/** One authenticated connection, as {@link HubServer.connections} lists it. */
+export interface ConnectionSummary {
+  /** Also its session id in every room it joins. */
+  readonly id: string;
+  readonly userId: string;
+  /** `'ws'`, `'tcp'`, or what another adapter names itself. */
+  readonly carrier: string;
+  readonly remoteAddress: string | undefined;
+  /** The rooms it has joined (or is joining), in the order it joined them. */
+  readonly rooms: readonly string[];
+}
+
+/** Options of {@link HubServer.send}. */
+export interface SendOptions {
+  /**
+   * How long the message may wait in the offline queue for a user with no connection, in ms (1 to
+   * 2592000000). `0`: deliver now or fail with `OfflineError`, never queue. @default the queue's own TTL
+   */
+  readonly ttlMs?: number;
+  /** The sender the recipient sees in `direct.from`. @default '' (the server: no user has an empty id) */
+  readonly from?: string;
 }
 
 /** `running` until `close()`; `closing` until every room is closed. */
@@ -190,6 +215,48 @@ export class HubServer {
     return own.length;
   }
 
+  /** Every user with an authenticated connection, in the order they first connected. */
+  online(): string[] {
+    return [...this.#users].filter(([, own]) => own.length > 0).map(([userId]) => userId);
+  }
+
+  /** Every authenticated connection: who, over which carrier, from where, in which rooms. */
+  connections(): ConnectionSummary[] {
+    return [...this.#users.values()].flat().map((connection) => ({
+      id: connection.id,
+      userId: connection.userId,
+      carrier: connection.transport,
+      remoteAddress: connection.remoteAddress,
+      rooms: [...connection.rooms],
+    }));
+  }
+
+  /**
+   * Sends `userId` a direct message from server code: to every connection the user has, and, for
+   * a user with none, through the offline queue (delivered on their next connection, until
+   * acknowledged or `ttlMs` has passed), like a `direct` a client sends.
+   *
+   * @returns the message id (`direct.id`)
+   * @throws {InvalidUserIdError} for a user id that is not a string of 1 to 256 characters
+   * @throws {TypeError} for a `ttlMs` or `from` out of range, or `data` that is not JSON-encodable
+   * Rejects with `OfflineError` (`OFFLINE`) for `ttlMs: 0` and an offline user, with
+   * `OfflineQueueFullError` when the queue is full, or `NotFoundWireError` for an offline user when
+   * the server keeps no queue.
+   * @example
+   * await server.send('ada', { text: 'your export is ready' }, { ttlMs: 3_600_000 });
+   * await server.send('ada', 'only if online', { ttlMs: 0 }).catch((e) => e.code === 'OFFLINE');
+   */
+  send(userId: string, data: unknown, options: SendOptions = {}): Promise<string> {
+    if (!isName(userId)) throw new InvalidUserIdError(`Expected a user id of 1 to 256 characters, got ${typeof userId}`);
+    const { ttlMs, from = '' } = options;
+    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > MAX_DIRECT_TTL_MS)) {
+      throw new TypeError(`Expected \`ttlMs\` to be an integer from 0 to ${MAX_DIRECT_TTL_MS}, got ${String(ttlMs)}`);
+    }
+    if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
+    if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
+    return this.#router.directs.deliver(userId, from, data, ttlMs);
+  }
+
   /** Whether `userId` has an authenticated connection. */
   isOnline(userId: string): boolean {
     return (this.#users.get(userId)?.length ?? 0) > 0;
@@ -259,5 +326,13 @@ export class HubServer {
       if (hub === undefined) throw new NotJoinedError(`Not in room ${request.room}`);
       return readHistory(hub, connection.userId, request);
     });
+  }
+}
+
+function isEncodable(data: unknown): boolean {
+  try {
+    return JSON.stringify(data) !== undefined;
+  } catch {
+    return false;
   }
 }

@@ -156,6 +156,17 @@ describe('HTTP API', () => {
       expect(await carol.next('direct')).to.include({ id: answer.json['id'], data: 'later' });
     });
 
+    it('answers 404 OFFLINE for ttlMs 0 and an offline user, and queues nothing', async () => {
+      const { user, call } = await apiServer();
+      const answer = await call('POST', '/users/dave/send', JSON.stringify({ data: 'now', from: 'backend', ttlMs: 0 }));
+      expect(answer.status).to.equal(404);
+      expect(answer.json).to.include({ code: 'OFFLINE' });
+      const dave = await user('dave');
+      dave.send({ type: 'request', ref: 1, op: 'online', data: { user: 'dave' } });
+      await dave.next('response');
+      expect(dave.frames.filter((f) => f.type === 'direct')).to.deep.equal([]);
+    });
+
     it('answers 404 NOT_FOUND for an offline user when the server keeps no offline queue', async () => {
       const { call } = await apiServer({ offlineQueue: false });
       const answer = await call('POST', '/users/nobody/send', JSON.stringify({ data: 1, from: 'backend' }));
@@ -202,7 +213,7 @@ describe('HTTP API', () => {
         ['/users/u/send', { data: 1 }],
         ['/users/u/send', { from: 'a' }],
         ['/users/u/send', { data: 1, from: null }],
-        ['/users/u/send', { data: 1, from: 'a', ttlMs: 0 }],
+        ['/users/u/send', { data: 1, from: 'a', ttlMs: -1 }],
         ['/users/u/send', { data: 1, from: 'a', ttlMs: 1.5 }],
         ['/users/u/send', { data: 1, from: 'a', ttlMs: '10' }],
         ['/users/u/send', { data: 1, from: 'a', ttlMs: 2_592_000_001 }],

@@ -26,6 +26,7 @@ describe('@msghub/transport exports', () => {
       'NotAuthenticatedError',
       'NotFoundWireError',
       'NotJoinedError',
+      'OfflineError',
       'OfflineQueueFullError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
