@@ -343,7 +343,8 @@ export class MsghubClient {
 
   /**
    * Calls the server operation `op` with `input`. While disconnected the request waits in the
-   * send buffer; a request is never sent twice.
+   * send buffer. It is sent again only after a `RATE_LIMITED` with `retryAfterMs` (the server
+   * dropped it unread), once that delay has passed; never after the server may have acted on it.
    * @returns the `response` data
    * @throws RequestTimeoutError no answer within the timeout
    * @throws DisconnectedError the connection dropped after the request was written
@@ -356,8 +357,9 @@ export class MsghubClient {
     const timeoutMs = this.#timeoutOf(options.timeoutMs);
     if (this.#closed) throw new ClientClosedError('The client is closed');
     const ref = this.#pending.nextRef();
-    const answer = this.#pending.open(ref, timeoutMs, `request ${op}`);
-    this.#send(input === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data: input });
+    const frame: Extract<ClientFrame, { type: 'request' }> = input === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data: input };
+    const answer = this.#pending.open(ref, timeoutMs, `request ${op}`, 'open', () => this.#send(frame));
+    this.#send(frame);
     const reply = await answer;
     return (reply.type === 'response' ? reply.data : undefined) as R;
   }
@@ -564,7 +566,7 @@ export class MsghubClient {
   /** Sends a frame that carries a `ref` and resolves with the event id the server's `ok` names. */
   #sendAcked(frame: PublishFrame | DirectSendFrame, timeoutMs: number, what: string): PendingSend<number | undefined> {
     // The entry exists before the send: a discard (full, closed) rejects it at once.
-    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent');
+    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent', () => this.#send(frame));
     const status = this.#send(frame);
     return Object.assign(answer.then(committedId), { status });
   }

@@ -102,6 +102,8 @@ export interface WireErrorDetail {
   readonly frame?: string;
   /** The protocol versions the server speaks (with `UNSUPPORTED_VERSION`). */
   readonly supported?: readonly number[];
+  /** With `RATE_LIMITED`: in how many ms the server takes frames again. */
+  readonly retryAfterMs?: number;
 }
 
 /** An error the server reported with a wire code. Subclasses group the codes by kind. */
@@ -158,6 +160,13 @@ export class UnknownOpError extends ServerError {
 /** `RATE_LIMITED`: too many frames; slow down. */
 export class RateLimitedError extends ServerError {
   override readonly name: string = 'RateLimitedError';
+  /** In how many ms the server takes frames again, when it said so. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(detail: WireErrorDetail, options?: ErrorOptions) {
+    super(detail, options);
+    this.retryAfterMs = typeof detail.retryAfterMs === 'number' ? detail.retryAfterMs : undefined;
+  }
 }
 
 /**

@@ -16,6 +16,8 @@ interface Entry {
   timer: unknown;
   /** The connection the frame was written to; undefined while it waits in the send buffer. */
   sentOn: object | undefined;
+  /** Sends the frame again; only for frames the server did not act on when it refused them. */
+  readonly resend: (() => void) | undefined;
 }
 
 /**
@@ -41,9 +43,9 @@ export class PendingRequests {
    * after `from`: now (`open`), or once the frame is written (`sent`), so that time spent in the
    * send buffer does not count.
    */
-  open(ref: Ref, timeoutMs: number, what: string, from: TimeoutFrom = 'open'): Promise<Answer> {
+  open(ref: Ref, timeoutMs: number, what: string, from: TimeoutFrom = 'open', resend?: () => void): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      const entry: Entry = { resolve, reject, timeoutMs, what, timer: undefined, sentOn: undefined };
+      const entry: Entry = { resolve, reject, timeoutMs, what, timer: undefined, sentOn: undefined, resend };
       this.#entries.set(ref, entry);
       if (from === 'open') this.#arm(ref, entry);
     });
@@ -57,10 +59,21 @@ export class PendingRequests {
     if (entry.timer === undefined) this.#arm(ref, entry);
   }
 
-  /** Ends the entry the frame answers. Returns false when no entry waits for it. */
+  /**
+   * Ends the entry the frame answers. Returns false when no entry waits for it. A `RATE_LIMITED`
+   * with `retryAfterMs` does not end an entry that can be sent again: the server dropped the frame
+   * without acting on it, so it is sent again after that delay, within the entry's timeout.
+   */
   settle(frame: ServerFrame): boolean {
     if (frame.type !== 'ok' && frame.type !== 'response' && frame.type !== 'error') return false;
     if (frame.ref === undefined) return false;
+    const waiting = this.#entries.get(frame.ref);
+    if (frame.type === 'error' && frame.code === 'RATE_LIMITED' && typeof frame.retryAfterMs === 'number' && waiting?.resend !== undefined) {
+      this.#timers.setTimeout(() => {
+        if (this.#entries.get(frame.ref as Ref) === waiting) waiting.resend?.();
+      }, frame.retryAfterMs);
+      return true;
+    }
     const entry = this.#take(frame.ref);
     if (entry === undefined) return false;
     if (frame.type === 'error') entry.reject(errorFromWire(frame));

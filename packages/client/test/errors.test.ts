@@ -52,6 +52,11 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
 
 describe('errors', () => {
   describe('errorFromWire', () => {
+    it('keeps the retryAfterMs hint of RATE_LIMITED, and none when the server sent none', () => {
+      expect(errorFromWire({ code: 'RATE_LIMITED', message: 'm', retryAfterMs: 40 })).to.be.instanceOf(RateLimitedError).and.have.property('retryAfterMs', 40);
+      expect(errorFromWire({ code: 'RATE_LIMITED', message: 'm' })).to.have.property('retryAfterMs', undefined);
+    });
+
     it('gives every wire code its class and keeps the code and the offending frame type', () => {
       for (const [code, ErrorClass] of Object.entries(expected)) {
         const error = errorFromWire({ code: code as WireErrorCode, message: 'm', frame: 'publish' });

@@ -166,6 +166,21 @@ describe('MsghubClient against the real server', () => {
       });
     }
 
+    it('sends a publish or request the server refused with RATE_LIMITED again after its retryAfterMs, once each', async () => {
+      const { wsUrl, server } = await serve({ rateLimit: { frames: 4, intervalMs: 150 } });
+      const ada = client(wsUrl, { user: 'ada', requestTimeoutMs: 5_000 });
+      const lobby = record(ada, 'lobby');
+      await waitFor(ada.state$, (s) => s === 'connected');
+      await until(() => lobby.items.length > 0);
+      const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => ada.publishAsync('lobby', i)));
+      const online = await Promise.all(Array.from({ length: 6 }, () => ada.request('online', { user: 'ada' })));
+      expect(server.metrics().rateLimited).to.be.above(0);
+      expect(online).to.deep.equal([true, true, true, true, true, true]);
+      expect(new Set(ids).size).to.equal(8);
+      await until(() => lobby.messages().length === 8);
+      expect([...lobby.messages()].sort()).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
     it('resolves a publish queued while disconnected once it is flushed and committed', async () => {
       const { wsUrl } = await serve();
       const c = client(wsUrl, { reconnect: { initialDelayMs: 100, jitter: 0 } });

@@ -225,6 +225,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (frame !== undefined) out.frame = frame;
     const supported = (error as { supported?: readonly number[] }).supported;
     if (supported !== undefined) out.supported = supported;
+    if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
     this.send(out);
   }
 
@@ -363,13 +364,14 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (++this.#windowFrames <= limit.frames) return false;
     this.#host.counters.rateLimited++;
     const message = `More than ${limit.frames} frames in ${limit.intervalMs} ms`;
+    const retryAfterMs = Math.max(1, this.#windowStart + limit.intervalMs - now);
     // A dropped frame that awaits an answer (it has a ref) gets its own, so its sender learns it
     // was not acted on; other dropped frames get one error per window, not one each.
     const { ref, type } = peekFrame(text);
-    if (ref !== undefined) this.error(new RateLimitedError(message), ref, type);
+    if (ref !== undefined) this.error(new RateLimitedError(message, { retryAfterMs }), ref, type);
     else if (!this.#windowNoticed) {
       this.#windowNoticed = true;
-      this.error(new RateLimitedError(message));
+      this.error(new RateLimitedError(message, { retryAfterMs }));
     }
     return true;
   }

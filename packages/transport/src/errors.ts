@@ -100,6 +100,13 @@ export class UnknownOpError extends WireError {
 export class RateLimitedError extends WireError {
   override readonly name = 'RateLimitedError';
   readonly code = 'RATE_LIMITED' as const;
+  /** When known: in how many ms the window that refused the frame ends (sent as `retryAfterMs`). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
 }
 
 /** The offline queue of the recipient is full. */

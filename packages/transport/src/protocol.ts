@@ -212,6 +212,8 @@ export interface ErrorFrame {
   /** The `type` of the frame that caused the error, when known. */
   frame?: string;
   supported?: readonly number[];
+  /** With `RATE_LIMITED`: in how many ms the rate window ends, after which the frame may be sent again. */
+  retryAfterMs?: number;
 }
 export interface EventFrame<T = unknown> {
   type: 'event';

@@ -139,6 +139,18 @@ describe('bad input', () => {
     expect(server.metrics().rateLimited).to.equal(22);
   });
 
+  it('tells in retryAfterMs how long until the rate window that refused a frame ends', async () => {
+    const { user } = await startServer({ rateLimit: { frames: 3, intervalMs: 5_000 } });
+    const client = await user('ada', 'tcp');
+    for (let i = 0; i < 5; i++) client.send({ type: 'request', ref: i, op: 'online', data: { user: 'ada' } });
+    const refused = await client.waitFor((f) => f.type === 'error' && f['ref'] === 4);
+    expect(refused).to.include({ code: 'RATE_LIMITED' });
+    expect(refused['retryAfterMs']).to.be.a('number').within(1, 5_000);
+    for (let i = 0; i < 10; i++) client.send({ type: 'ping', ts: i });
+    const notice = await client.waitFor((f) => f.type === 'error' && f['ref'] === undefined);
+    expect(notice['retryAfterMs']).to.be.a('number').within(1, 5_000);
+  });
+
   it('refuses a second hello', async () => {
     const { user } = await startServer();
     const client = await user('ada');
