@@ -18,9 +18,6 @@ import { toWireError } from './errors.js';
 export const MAX_HISTORY_LIMIT = 1000;
 export const DEFAULT_HISTORY_LIMIT = 100;
 
-/** The codes the API answers with that are not wire codes: they only exist over HTTP. */
-export type HttpApiOnlyCode = 'METHOD_NOT_ALLOWED';
-
 /** HTTP status of each code the API answers with. */
 const STATUS: Readonly<Record<string, number>> = {
   BAD_FRAME: 400,

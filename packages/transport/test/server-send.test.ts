@@ -3,6 +3,14 @@ import { InvalidUserIdError, MemoryOfflineQueue, OfflineError, type OfflineQueue
 import type { DirectFrame } from '../src/protocol.js';
 import { cleanup, delay, startServer } from './helpers.js';
 
+/** Waits until `condition` holds, checking every few ms, for at most 2 s. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 2000) throw new Error('condition not met within 2 s');
+    await delay(5);
+  }
+}
+
 /** A memory queue that also records the TTL of every message pushed. */
 function recordingQueue(): { queue: OfflineQueue; ttls: (number | undefined)[] } {
   const inner = new MemoryOfflineQueue();
@@ -34,8 +42,8 @@ describe('HubServer server-side sends', () => {
       ada.close();
       bob.close();
       await Promise.all([ada.closed, bob.closed]);
-      await delay(20);
       // ada is still connected over TCP.
+      await until(() => server.online().length === 1);
       expect(server.online()).to.deep.equal(['ada']);
     });
   });
@@ -60,7 +68,7 @@ describe('HubServer server-side sends', () => {
       expect(new Set(listed.map((c) => c.id)).size).to.equal(2);
       adaTcp.close();
       await adaTcp.closed;
-      await delay(20);
+      await until(() => server.connections().length === 1);
       expect(server.connections().map((c) => c.carrier)).to.deep.equal(['ws']);
     });
   });
@@ -95,7 +103,9 @@ describe('HubServer server-side sends', () => {
       expect(error).to.be.instanceOf(OfflineError).and.have.property('code', 'OFFLINE');
       expect(recorded.ttls).to.deep.equal([]);
       const dave = await user('dave');
-      await delay(50);
+      // A round trip: anything queued for dave would have been sent before this answer.
+      dave.send({ type: 'request', ref: 1, op: 'online', data: { user: 'dave' } });
+      await dave.next('response');
       expect(dave.frames.filter((f) => f.type === 'direct')).to.deep.equal([]);
     });
 
