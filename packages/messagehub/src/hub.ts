@@ -16,7 +16,7 @@ import { ListenerSlot, type HubListener, type HubListenerFunction } from './list
 import { Mailbox } from './mailbox.js';
 import { describe, resolveOptions, type MessageHubOptions, type ResolvedOptions } from './options.js';
 import { Session } from './session.js';
-import { randomId, type RoomState, type RoomStore } from './store.js';
+import { randomId, type RoomFollower, type RoomState, type RoomStore } from './store.js';
 
 // Mailbox commands. Arguments travel in the flat slots a, b, c.
 const OP_ADD = 0; // a: Session, b: AddOptions
@@ -28,6 +28,8 @@ const OP_DETACH = 5; // a: ListenerSlot, b: resolve
 const OP_CLOSE = 6;
 const OP_OPEN = 7; // a: Promise<RoomState>
 const OP_PUBLISH = 8; // a: PublishOptions, b: payload, c: Deferred<number>
+const OP_EVENTS = 9; // a: committed events, b: their JSON text (a sequencing store)
+const OP_FOLLOW_FAILED = 10; // a: why the store cannot go on following the room
 
 // Effects: what a batch lets happen once the store has committed it, in order. Flat slots
 // kind, a, b, c, d, so staging an event allocates nothing but the event.
@@ -39,7 +41,36 @@ const FX_QUERY = 4; // a: () => R, b: resolve, c: reject
 const FX_JOINED = 5; // a: (position) => void, b: JoinPosition
 const FX_DETACH = 6; // a: ListenerSlot, b: resolve
 const FX_CLOSE = 7; // a: sessions, b: listeners
+const FX_FAIL = 8; // a: Session, b: error
 const FX_STRIDE = 5;
+
+// With a sequencing store: what an event this hub appended stands for when it comes back.
+const P_SEND = 0; // a: Deferred<number> | undefined
+const P_ADD = 1; // a: Session, b: AddOptions
+const P_REMOVE = 2; // a: Session, b: Deferred | undefined
+const P_CLOSE = 3;
+
+interface Pending {
+  readonly kind: number;
+  readonly a: unknown;
+  readonly b: unknown;
+}
+
+// With a sequencing store: what waits until the room has delivered up to an id.
+const W_QUERY = 0; // a: () => R, b: resolve, c: reject
+const W_DETACH = 1; // a: ListenerSlot, b: resolve
+const W_CLOSE = 2;
+
+interface Waiting {
+  /** The id the room must have delivered first; -1 until the append of its batch has answered. */
+  at: number;
+  /** Events of its batch staged before it. */
+  readonly staged: number;
+  readonly kind: number;
+  readonly a: unknown;
+  readonly b: unknown;
+  readonly c: unknown;
+}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -139,6 +170,12 @@ function isPromiseLike<V>(value: V | PromiseLike<V>): value is PromiseLike<V> {
  * there with one `append` before any of its events reaches a session or a listener and before any
  * `publish()` resolves: what somebody has seen is never taken back by a crash the store survives.
  *
+ * A store that sequences rooms itself (`store.sequences`, the cluster) gives the ids: the hub appends
+ * what its commands produce and delivers events, its own among those of every other node, only as
+ * they come back from `store.follow`, in the store's order. `publish()` resolves with the id the
+ * store gave, `presence()` and `isOnline()` answer for every node, and `close()` ends this hub's part
+ * in the room (see `RoomStore.sequences`).
+ *
  * @example
  * const hub = new MessageHub({ chatroomId: 'lobby' });
  * hub.add('ada', 'tab-1').subscribe((event) => console.log(event.type, event.id));
@@ -195,12 +232,34 @@ export class MessageHub<T = string> {
   #full: ListenerSlot<T>[] = [];
   /** Sessions whose keep-buffer overflowed while fanning out the current batch. */
   #overflowed: Session<T>[] = [];
+  /**
+   * The store sequences the room across processes (the cluster): this hub appends what its
+   * commands produce, and delivers events, its own among everybody else's, only as they come back
+   * from `store.follow`. The fields below serve this mode only.
+   */
+  readonly #sequenced: boolean;
+  /** What each event of the current batch stands for, parallel to `#staged`. */
+  #pending: Pending[] = [];
+  /** Appended events of this hub not delivered yet, by the id the store gave them. */
+  readonly #own = new Map<number, Pending>();
+  /** The highest id this hub's appends have reached. */
+  #appendedId = 0;
+  /** Queries, detaches and the close, in order, each waiting for the room to deliver up to an id. */
+  #waiting: Waiting[] = [];
+  /** Sessions whose join is appended but not delivered yet: user id → session id → session. */
+  readonly #joining = new Map<string, Map<string, Session<T>>>();
+  /** Sessions whose removal is asked for. */
+  readonly #leaving = new Set<Session<T>>();
+  /** Who is in the room on every node, in the order they joined, from the store and the events. */
+  readonly #members = new Map<string, number>();
+  #unfollow: (() => void) | undefined;
 
   /** @throws {InvalidOptionError} when an option has the wrong type or range */
   constructor(options: MessageHubOptions<T>) {
     this.#options = resolveOptions(options);
     this.chatroomId = this.#options.chatroomId;
     this.#store = this.#options.store;
+    this.#sequenced = this.#store?.sequences === true;
     this.#encodes = this.#options.encode ?? this.#store?.encodes ?? false;
     this.#history = new HistoryRing<T>(this.#options.historySize);
     this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
@@ -393,6 +452,7 @@ export class MessageHub<T = string> {
 
   /** The users in the room with their session counts, in the order they joined. */
   presence(): Promise<PresenceEntry[]> {
+    if (this.#sequenced) return this.#query(() => Array.from(this.#members, ([userId, sessions]) => ({ userId, sessions })));
     return this.#query(() =>
       Array.from(this.#users, ([userId, sessions]) => ({ userId, sessions: sessions.size })),
     );
@@ -401,7 +461,7 @@ export class MessageHub<T = string> {
   /** Whether `userId` has at least one session in the room. */
   isOnline(userId: string): Promise<boolean> {
     checkId('userId', userId);
-    return this.#query(() => this.#users.has(userId));
+    return this.#query(() => (this.#sequenced ? this.#members.has(userId) : this.#users.has(userId)));
   }
 
   /**
@@ -505,6 +565,14 @@ export class MessageHub<T = string> {
     const history = state.history;
     const keep = this.#options.historySize;
     for (let i = Math.max(0, history.length - keep); i < history.length; i++) this.#history.push(history[i] as HubEvent<T>);
+    if (!this.#sequenced) return;
+    this.#appendedId = state.lastEventId;
+    for (const { userId, sessions } of state.members ?? []) this.#members.set(userId, sessions);
+    const follower: RoomFollower<T> = {
+      events: (events, lines) => this.#mailbox.post(OP_EVENTS, events, lines),
+      failed: (error) => void this.#mailbox.post(OP_FOLLOW_FAILED, error),
+    };
+    this.#unfollow = (this.#store as Required<RoomStore>).follow<T>(this.chatroomId, state.lastEventId, follower);
   }
 
   /** The drain loop's handler: the only place room state changes. */
@@ -539,7 +607,8 @@ export class MessageHub<T = string> {
         this.#onRemove(a as string, b as string, c as Deferred);
         return undefined;
       case OP_QUERY:
-        this.#effect(FX_QUERY, a, b, c);
+        if (this.#sequenced) this.#wait(W_QUERY, a, b, c);
+        else this.#effect(FX_QUERY, a, b, c);
         return undefined;
       case OP_ATTACH:
         this.#listeners = [...this.#listeners, a as ListenerSlot<T>];
@@ -555,6 +624,11 @@ export class MessageHub<T = string> {
           (state) => this.#opened(state),
           (error: unknown) => this.#fail(new StoreError(`The store cannot open room ${this.chatroomId}`, { cause: error })),
         );
+      case OP_EVENTS:
+        this.#onCommitted(a as readonly HubEvent<T>[], b as readonly string[]);
+        return undefined;
+      case OP_FOLLOW_FAILED:
+        return this.#fail(new StoreError(`The store cannot go on following room ${this.chatroomId}`, { cause: a }));
       default:
         return undefined;
     }
@@ -593,7 +667,8 @@ export class MessageHub<T = string> {
   }
 
   #onSend(from: string | undefined, to: string | undefined, message: T, ack: Deferred<number> | undefined): void {
-    const id = this.#lastId + 1;
+    // A sequencing store gives the id; until then it is a placeholder.
+    const id = this.#sequenced ? 0 : this.#lastId + 1;
     const chatroomId = this.chatroomId;
     const unixTime = this.#now;
     let event: HubEvent<T>;
@@ -617,6 +692,10 @@ export class MessageHub<T = string> {
         else ack.reject(refusal);
         return;
       }
+    }
+    if (this.#sequenced) {
+      this.#submit(event, line, P_SEND, ack);
+      return;
     }
     this.#lastId = id;
     if (to === undefined) this.#stage(event, this.#sessions, line);
@@ -661,6 +740,10 @@ export class MessageHub<T = string> {
     const { userId, sessionId } = session;
     if (this.#ended) {
       session.fail(this.#closedError());
+      return undefined;
+    }
+    if (this.#sequenced) {
+      this.#requestAdd(session, options);
       return undefined;
     }
     if (this.#users.get(userId)?.has(sessionId) === true) {
@@ -735,6 +818,10 @@ export class MessageHub<T = string> {
   }
 
   #onRemove(userId: string, sessionId: string, done: Deferred): void {
+    if (this.#sequenced) {
+      this.#requestRemove(userId, sessionId, done);
+      return;
+    }
     const own = this.#users.get(userId);
     const session = own?.get(sessionId);
     if (own === undefined || session === undefined) {
@@ -752,6 +839,10 @@ export class MessageHub<T = string> {
   }
 
   #onDetach(slot: ListenerSlot<T>, done: () => void): void {
+    if (this.#sequenced) {
+      this.#wait(W_DETACH, slot, done);
+      return;
+    }
     const before = this.#listeners;
     this.#listeners = before.filter((s) => s !== slot);
     // A listener closed with the room has already finished.
@@ -761,6 +852,12 @@ export class MessageHub<T = string> {
 
   #onClose(): void {
     if (this.#ended) return;
+    if (this.#sequenced) {
+      this.#ended = true;
+      this.#submit({ id: 0, chatroomId: this.chatroomId, type: 'close', unixTime: this.#now }, undefined, P_CLOSE);
+      this.#wait(W_CLOSE);
+      return;
+    }
     const event: HubEvent<T> = { id: ++this.#lastId, chatroomId: this.chatroomId, type: 'close', unixTime: this.#now };
     // Every session ends with `close`: one event past a keep-buffer's bound is kept, never turned
     // into a `leave` published after the room's last event.
@@ -774,6 +871,246 @@ export class MessageHub<T = string> {
     this.#effect(FX_CLOSE, sessions, listeners);
   }
 
+  // ---- With a sequencing store (the cluster): append now, deliver as the store hands events back.
+
+  /** Adds an event of this batch to the next append; `kind` says what it stands for when it comes back. */
+  #submit(event: HubEvent<T>, line: string | undefined, kind: number, a?: unknown, b?: unknown): void {
+    this.#staged.push(event);
+    this.#stagedCount++;
+    if (this.#encodes) this.#lines.push(line ?? JSON.stringify(event));
+    this.#pending.push({ kind, a, b });
+  }
+
+  #requestAdd(session: Session<T>, options: AddOptions): void {
+    const { userId, sessionId } = session;
+    if (this.#users.get(userId)?.has(sessionId) === true || this.#joining.get(userId)?.has(sessionId) === true) {
+      session.fail(new AlreadyExistsError(`Session ${sessionId} of user ${userId} is already in room ${this.chatroomId}`));
+      return;
+    }
+    let joining = this.#joining.get(userId);
+    if (joining === undefined) this.#joining.set(userId, (joining = new Map()));
+    joining.set(sessionId, session);
+    // The store makes it a `join` or an `add`, from who is in the room on every node.
+    this.#submit(this.#presenceEvent('join', userId, sessionId), undefined, P_ADD, session, options);
+  }
+
+  #requestRemove(userId: string, sessionId: string, done: Deferred): void {
+    const session = this.#users.get(userId)?.get(sessionId) ?? this.#joining.get(userId)?.get(sessionId);
+    if (session === undefined || this.#leaving.has(session)) {
+      done.reject(new NotFoundError(`Session ${sessionId} of user ${userId} is not in room ${this.chatroomId}`));
+      return;
+    }
+    // It stays in the room, and sees everything, until its own `leave`/`remove` comes back.
+    this.#leaving.add(session);
+    this.#submit(this.#presenceEvent('leave', userId, sessionId), undefined, P_REMOVE, session, done);
+  }
+
+  /** Lets a query, a detach or the close happen once every event this hub appended before it is delivered. */
+  #wait(kind: number, a?: unknown, b?: unknown, c?: unknown): void {
+    const staged = this.#stagedCount;
+    this.#waiting.push({ at: staged > 0 ? -1 : this.#appendedId, staged, kind, a, b, c });
+    this.#drainWaiting();
+  }
+
+  #appendSequenced(): void | Promise<void> {
+    const count = this.#stagedCount;
+    if (count === 0) return undefined;
+    this.#stagedCount = 0;
+    const events = this.#staged;
+    const lines = this.#encodes ? this.#lines : undefined;
+    const pending = this.#pending;
+    this.#staged = [];
+    this.#pending = [];
+    if (lines !== undefined) this.#lines = [];
+    let written: void | Promise<void | readonly number[]>;
+    try {
+      written = (this.#store as RoomStore).append<T>(this.chatroomId, events, lines);
+    } catch (error) {
+      this.#pending = pending;
+      return this.#failCommit(error);
+    }
+    return Promise.resolve(written).then(
+      (ids) => this.#appended(pending, ids),
+      (error: unknown) => {
+        // The batch's publishers, joiners and leavers learn of the failure with everyone else.
+        this.#pending = [...pending, ...this.#pending];
+        return this.#failCommit(error);
+      },
+    );
+  }
+
+  /** The store answered an append: the ids it gave, 0 for the events it did not append. */
+  #appended(pending: readonly Pending[], ids: readonly number[] | void): void | Promise<void> {
+    if (!Array.isArray(ids) || ids.length !== pending.length) {
+      return this.#failCommit(new TypeError(`Expected the store to answer ${pending.length} ids, got ${describe(ids)}`));
+    }
+    const before = this.#appendedId;
+    let last = before;
+    // Waiters of this batch are counted in events staged before them.
+    const reached: number[] = [before];
+    for (let i = 0; i < pending.length; i++) {
+      const id = ids[i] as number;
+      const item = pending[i] as Pending;
+      if (id > last) last = id;
+      reached.push(last);
+      if (id === 0) this.#dropped(item);
+      else if (item.kind !== P_CLOSE && (item.kind !== P_SEND || item.a !== undefined)) this.#own.set(id, item);
+    }
+    this.#appendedId = last;
+    this.#commits++;
+    this.#committedEvents += pending.length;
+    for (const waiting of this.#waiting) if (waiting.at === -1) waiting.at = reached[waiting.staged] ?? last;
+    this.#drainWaiting();
+    return this.#fxLength > 0 ? this.#run() : undefined;
+  }
+
+  /** An event the store did not append. */
+  #dropped(item: Pending): void {
+    if (item.kind === P_ADD) {
+      const session = item.a as Session<T>;
+      const joining = this.#joining.get(session.userId);
+      joining?.delete(session.sessionId);
+      if (joining?.size === 0) this.#joining.delete(session.userId);
+      this.#leaving.delete(session);
+      session.fail(new AlreadyExistsError(`Session ${session.sessionId} of user ${session.userId} is already in room ${this.chatroomId}`));
+    } else if (item.kind === P_REMOVE) {
+      // Not in the room (any more): another node saw it leave, and that `leave` comes back too.
+      if (item.b !== undefined) this.#effect(FX_ACK, item.b, undefined);
+    } else if (item.kind === P_SEND && item.a !== undefined) {
+      (item.a as Deferred<number>).reject(new StoreError(`The store did not append a message of room ${this.chatroomId}`));
+    }
+  }
+
+  /** Committed events from the store, in id order: this is where a sequenced room changes and delivers. */
+  #onCommitted(events: readonly HubEvent<T>[], lines: readonly string[]): void {
+    for (let i = 0; i < events.length; i++) {
+      // Closed (or failed) here: what follows belongs to the other nodes.
+      if (this.#unfollow === undefined) return;
+      const event = events[i] as HubEvent<T>;
+      const id = event.id;
+      if (id <= this.#committedId) continue;
+      if (id !== this.#committedId + 1) {
+        this.#report(new StoreError(`Events ${this.#committedId + 1} to ${id - 1} of room ${this.chatroomId} are missing from its store`));
+      }
+      // Replays computed for a session joining here end just before its own event.
+      this.#lastId = id - 1;
+      const own = this.#own.get(id);
+      if (own !== undefined) this.#own.delete(id);
+      const line = lines[i];
+      if (event.type === 'join' || event.type === 'add') this.#arrive(event, own, line);
+      else if (event.type === 'leave' || event.type === 'remove') this.#depart(event, own, line);
+      else if (event.type === 'message' && event.to !== undefined) {
+        this.#deliverCommitted(event, this.#recipients(event.to, event.userId), line);
+      } else this.#deliverCommitted(event, this.#sessions, line);
+      if (own?.kind === P_SEND) this.#effect(FX_ACK, own.a, id);
+      this.#lastId = this.#committedId = id;
+      // A detach or close waiting for this event happens before the next one is handed out.
+      if (this.#waiting.length > 0) this.#drainWaiting();
+    }
+  }
+
+  #deliverCommitted(event: HubEvent<T>, recipients: readonly Session<T>[], line: string | undefined): void {
+    this.#history.push(event);
+    this.#effect(FX_EVENT, event, recipients, this.#listeners, line);
+  }
+
+  /** A `join`/`add`: a session of this hub enters here, with its replay computed at this point. */
+  #arrive(event: HubEvent<T> & { userId: string; sessionId: string }, own: Pending | undefined, line: string | undefined): void {
+    const { userId, sessionId } = event;
+    this.#members.set(userId, (this.#members.get(userId) ?? 0) + 1);
+    if (own?.kind === P_ADD) {
+      const session = own.a as Session<T>;
+      const options = own.b as AddOptions;
+      const joining = this.#joining.get(userId);
+      joining?.delete(sessionId);
+      if (joining?.size === 0) this.#joining.delete(userId);
+      if (options.onJoined !== undefined) {
+        this.#effect(FX_JOINED, options.onJoined, { epoch: this.#epoch, lastEventId: event.id - 1 });
+      }
+      // The replay comes from the history ring; a resume from further back gets a `trimmed` gap.
+      if (options.since !== undefined) this.#replay(session, options.since, options.epoch, []);
+      let sessions = this.#users.get(userId);
+      if (sessions === undefined) this.#users.set(userId, (sessions = new Map()));
+      sessions.set(sessionId, session);
+      this.#sessions = [...this.#sessions, session];
+    }
+    this.#deliverCommitted(event, this.#sessions, line);
+  }
+
+  /** A `leave`/`remove`: a session of this hub sees its own, then its stream ends. */
+  #depart(event: HubEvent<T> & { userId: string; sessionId: string }, own: Pending | undefined, line: string | undefined): void {
+    const { userId, sessionId } = event;
+    const count = (this.#members.get(userId) ?? 1) - 1;
+    if (count > 0) this.#members.set(userId, count);
+    else this.#members.delete(userId);
+    const session = this.#users.get(userId)?.get(sessionId);
+    if (session !== undefined) {
+      this.#unregister(session);
+      this.#effect(FX_ONE, session, event);
+      if (this.#leaving.delete(session) || this.#ended) this.#effect(FX_COMPLETE, session);
+      else {
+        // Removed by another node, which took this one for dead: its owner must join again.
+        this.#effect(FX_FAIL, session, new StoreError(`Session ${sessionId} of user ${userId} was removed from room ${this.chatroomId} by another node`));
+      }
+    }
+    this.#deliverCommitted(event, this.#sessions, line);
+    if (own?.kind === P_REMOVE && own.b !== undefined) this.#effect(FX_ACK, own.b, undefined);
+  }
+
+  /** Lets the waiting queries, detaches and close happen whose events are delivered, in order. */
+  #drainWaiting(): void {
+    const waiting = this.#waiting;
+    let done = 0;
+    while (done < waiting.length) {
+      const item = waiting[done] as Waiting;
+      if (item.at === -1 || item.at > this.#committedId) break;
+      done++;
+      if (item.kind === W_QUERY) this.#effect(FX_QUERY, item.a, item.b, item.c);
+      else if (item.kind === W_DETACH) {
+        const before = this.#listeners;
+        this.#listeners = before.filter((slot) => slot !== item.a);
+        if (this.#listeners.length === before.length) (item.b as () => void)();
+        else this.#effect(FX_DETACH, item.a, item.b);
+      } else {
+        // The close: this hub's part in the room ends; the room goes on for the other nodes.
+        const sessions = this.#sessions;
+        const listeners = this.#listeners;
+        this.#unfollow?.();
+        this.#unfollow = undefined;
+        this.#sessions = [];
+        this.#listeners = [];
+        this.#users.clear();
+        this.#effect(FX_CLOSE, sessions, listeners);
+      }
+    }
+    if (done > 0) this.#waiting = waiting.slice(done);
+  }
+
+  /** The room failed: what waits for the store gets the failure. Returns the detaches to wait for. */
+  #abandon(failure: StoreError): Promise<void>[] {
+    const detached: Promise<void>[] = [];
+    const items = [...this.#pending, ...this.#own.values()];
+    this.#pending = [];
+    this.#own.clear();
+    for (const item of items) {
+      if (item.kind === P_SEND && item.a !== undefined) (item.a as Deferred<number>).reject(failure);
+      else if (item.kind === P_REMOVE && item.b !== undefined) (item.b as Deferred).reject(failure);
+      else if (item.kind === P_ADD) (item.a as Session<T>).fail(failure);
+    }
+    for (const item of this.#waiting) {
+      if (item.kind === W_QUERY) (item.c as (error: unknown) => void)(failure);
+      else if (item.kind === W_DETACH) {
+        const slot = item.a as ListenerSlot<T>;
+        this.#listeners = this.#listeners.filter((s) => s !== slot);
+        detached.push(slot.finish().then(item.b as () => void));
+      }
+    }
+    this.#waiting = [];
+    this.#joining.clear();
+    this.#leaving.clear();
+    return detached;
+  }
+
   #unregister(session: Session<T>): void {
     const own = this.#users.get(session.userId);
     if (own?.get(session.sessionId) !== session) return;
@@ -783,7 +1120,8 @@ export class MessageHub<T = string> {
   }
 
   #presenceEvent(type: 'join' | 'add' | 'remove' | 'leave', userId: string, sessionId: string): HubEvent<T> {
-    return { id: ++this.#lastId, chatroomId: this.chatroomId, type, userId, sessionId, unixTime: this.#now };
+    const id = this.#sequenced ? 0 : ++this.#lastId;
+    return { id, chatroomId: this.chatroomId, type, userId, sessionId, unixTime: this.#now };
   }
 
   /**
@@ -792,6 +1130,8 @@ export class MessageHub<T = string> {
    * store, for a full listener, or for the listeners to flush on close.
    */
   readonly #commit = (): void | Promise<void> => {
+    // Sequenced: deliver what came back from the store, then append what this batch produced.
+    if (this.#sequenced) return this.#fxLength > 0 ? this.#run() : this.#appendSequenced();
     const count = this.#stagedCount;
     if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
     this.#stagedCount = 0;
@@ -804,7 +1144,7 @@ export class MessageHub<T = string> {
     if (lines !== undefined) this.#lines = [];
     let written: void | Promise<void>;
     try {
-      written = store.append<T>(this.chatroomId, events, lines);
+      written = store.append<T>(this.chatroomId, events, lines) as void | Promise<void>;
     } catch (error) {
       return this.#failCommit(error);
     }
@@ -885,6 +1225,9 @@ export class MessageHub<T = string> {
       case FX_COMPLETE:
         (a as Session<T>).complete();
         return undefined;
+      case FX_FAIL:
+        (a as Session<T>).fail(b);
+        return undefined;
       case FX_ACK:
         (a as Deferred<unknown>).resolve(b);
         return undefined;
@@ -951,6 +1294,8 @@ export class MessageHub<T = string> {
   }
 
   async #release(): Promise<void> {
+    this.#unfollow?.();
+    this.#unfollow = undefined;
     try {
       await this.#store?.release(this.chatroomId);
     } catch (error) {
@@ -963,6 +1308,7 @@ export class MessageHub<T = string> {
    * with the failure, listeners are flushed and completed, and the room is closed.
    */
   #fail(failure: StoreError): Promise<void> {
+    const abandoned = this.#sequenced ? this.#abandon(failure) : [];
     this.#failure = failure;
     this.#ended = true;
     this.#status = 'closed';
@@ -973,12 +1319,12 @@ export class MessageHub<T = string> {
     const length = this.#fxLength;
     this.#fx = [];
     this.#fxLength = 0;
-    const detached: Promise<void>[] = [];
+    const detached: Promise<void>[] = abandoned;
     for (let i = 0; i < length; i += FX_STRIDE) {
       const kind = fx[i] as number;
       if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
       else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
-      else if (kind === FX_ONE || kind === FX_COMPLETE) (fx[i + 1] as Session<T>).fail(failure);
+      else if (kind === FX_ONE || kind === FX_COMPLETE || kind === FX_FAIL) (fx[i + 1] as Session<T>).fail(failure);
       else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
       else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
       else if (kind === FX_CLOSE) {
@@ -1007,6 +1353,13 @@ export class MessageHub<T = string> {
     for (const session of overflowed) {
       const own = this.#users.get(session.userId);
       if (this.#ended || own?.get(session.sessionId) !== session) continue;
+      if (this.#sequenced) {
+        // It leaves when the store says so; its stream has ended already.
+        if (this.#leaving.has(session)) continue;
+        this.#leaving.add(session);
+        this.#submit(this.#presenceEvent('leave', session.userId, session.sessionId), undefined, P_REMOVE, session);
+        continue;
+      }
       const remaining = own.size;
       this.#unregister(session);
       this.#stage(this.#presenceEvent(remaining > 1 ? 'remove' : 'leave', session.userId, session.sessionId), this.#sessions);

@@ -3,7 +3,7 @@ export type { AddOptions, HubStats, HubStatus, JoinPosition, ListenerHandle, Pre
 export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { randomId } from './store.js';
-export type { RoomOpenOptions, RoomState, RoomStore } from './store.js';
+export type { RoomFollower, RoomMember, RoomOpenOptions, RoomState, RoomStore } from './store.js';
 export type { MessageHubOptions } from './options.js';
 export type {
   CloseEvent,

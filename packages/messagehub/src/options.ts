@@ -103,6 +103,9 @@ function storeOption(store: unknown): RoomStore | undefined {
   ) {
     throw new InvalidOptionError(`Expected \`store\` to be a RoomStore (open, append, read, release), got ${describe(store)}`);
   }
+  if (s.sequences === true && typeof s.follow !== 'function') {
+    throw new InvalidOptionError('Expected a `store` that sequences rooms to have follow(), got none');
+  }
   return store as RoomStore;
 }
 

@@ -13,6 +13,30 @@ export interface RoomState<T = unknown> {
   readonly lastEventId: number;
   /** At most the `historySize` asked for; ids increase and end at `lastEventId` when not empty. */
   readonly history: readonly HubEvent<T>[];
+  /**
+   * A sequencing store's view of who is in the room on every node as of `lastEventId`, in the order
+   * they joined. The hub keeps it up to date from the events it follows.
+   */
+  readonly members?: readonly RoomMember[];
+}
+
+/** A user in a room and how many sessions it has there, on every node. */
+export interface RoomMember {
+  readonly userId: string;
+  readonly sessions: number;
+}
+
+/**
+ * Receives a room's committed events from a sequencing store ({@link RoomStore.follow}).
+ */
+export interface RoomFollower<T = unknown> {
+  /**
+   * The next committed events of the room, oldest first, and their JSON text. Returns a promise
+   * when the room wants the store to wait before it hands over more (its mailbox is full).
+   */
+  events(events: readonly HubEvent<T>[], lines: readonly string[]): void | Promise<void>;
+  /** The room's sequence can no longer be followed (it was lost or started again): the room stops. */
+  failed(error: unknown): void;
 }
 
 /** What {@link RoomStore.open} is told about the room. */
@@ -50,7 +74,11 @@ export interface RoomStore {
    *
    * @param lines the events' JSON text, when {@link encodes} is true
    */
-  append<T>(room: string, events: readonly HubEvent<T>[], lines: readonly string[] | undefined): void | Promise<void>;
+  append<T>(
+    room: string,
+    events: readonly HubEvent<T>[],
+    lines: readonly string[] | undefined,
+  ): void | Promise<void | readonly number[]>;
   /**
    * The room's committed events with an id above `since`, oldest first, at most `limit`. Events
    * older than what the store keeps are not returned: the first id then tells where it starts.
@@ -58,6 +86,26 @@ export interface RoomStore {
   read<T>(room: string, since: number, limit?: number): Promise<HubEvent<T>[]>;
   /** The hub is done with the room (after its last append). The room may be opened again later. */
   release(room: string): void | Promise<void>;
+  /**
+   * True for a store that sequences rooms itself, for many processes at once (the cluster). The hub
+   * then hands `append` events whose ids are placeholders, and delivers nothing until it comes back
+   * through {@link follow}, in the store's order, its own events among everybody else's.
+   *
+   * Such an `append` resolves with one number per event: the id the store gave it, or 0 when it was
+   * not appended. The store decides what the room's presence across every process means: an added
+   * session's event becomes `join` for the user's first session in the room and `add` otherwise, a
+   * removed one's `leave` or `remove`; an add of a session that is in the room already, and a removal
+   * of one that is not there (or belongs to another process), are not appended. A `close` ends this
+   * process's part: when no session of another process is left in the room it is appended (the
+   * sessions of this process leave with it), else a `leave`/`remove` is appended for each session of
+   * this process instead, and the number returned is the id of the last of them.
+   */
+  readonly sequences?: boolean;
+  /**
+   * With {@link sequences}: hands `follower` the room's committed events with ids above `afterId`,
+   * in order, until the returned function is called.
+   */
+  follow?<T>(room: string, afterId: number, follower: RoomFollower<T>): () => void;
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryStore, MessageHub, isVisibleTo, type HubEvent, type RoomStore, type SessionEvent } from '../src/index.js';
+import { SequencingNodeStore, SharedSequencer } from './sequencing-store.js';
 
 type Command =
   | { kind: 'add'; user: number; session: number }
@@ -66,6 +67,7 @@ const slow = (): RoomStore => {
 for (const [mode, store] of [
   ['without a store', (): RoomStore | undefined => undefined],
   ['with a store that commits later', slow],
+  ['with a store that sequences rooms', (): RoomStore => new SequencingNodeStore(new SharedSequencer())],
 ] as const) describe(`MessageHub properties, ${mode}`, () => {
   it('random interleavings from many async callers keep every stream ordered, gap-free and complete', async () => {
     await fc.assert(

@@ -3,7 +3,7 @@
  * and the Redis store in @msghub/cluster call {@link describeRoomStore} with their own factory.
  */
 import { expect } from 'chai';
-import type { HubEvent, RoomStore } from '../src/index.js';
+import type { HubEvent, RoomState, RoomStore } from '../src/index.js';
 import { MessageHub } from '../src/index.js';
 import { record } from './helpers.js';
 
@@ -31,6 +31,11 @@ async function append(store: RoomStore, room: string, events: readonly HubEvent<
   await store.append(room, events, lines(store, events));
 }
 
+/** The fields every store answers `open` with (a sequencing store adds `members`). */
+function position<T>(state: RoomState<T>): RoomState<T> {
+  return { epoch: state.epoch, lastEventId: state.lastEventId, history: state.history };
+}
+
 function batch(room: string, from: number, to: number): HubEvent<string>[] {
   return Array.from({ length: to - from + 1 }, (_, i) => message(room, from + i));
 }
@@ -48,7 +53,7 @@ export function describeRoomStore(name: string, create: () => Promise<StoreFixtu
     it('opens a room it has never seen with a new epoch, id 0 and no history', async () => {
       const a = await fixture.store.open<string>('a', { historySize: 10 });
       const b = await fixture.store.open<string>('b', { historySize: 10 });
-      expect(a).to.deep.equal({ epoch: a.epoch, lastEventId: 0, history: [] });
+      expect(position(a)).to.deep.equal({ epoch: a.epoch, lastEventId: 0, history: [] });
       expect(a.epoch).to.match(/^[A-Za-z0-9_-]{16,}$/);
       expect(b.epoch).to.not.equal(a.epoch);
     });
@@ -60,7 +65,7 @@ export function describeRoomStore(name: string, create: () => Promise<StoreFixtu
       await append(store, 'lobby', batch('lobby', 5, 5));
       await store.release('lobby');
       const again = await store.open<string>('lobby', { historySize: 3 });
-      expect(again).to.deep.equal({ epoch: first.epoch, lastEventId: 5, history: batch('lobby', 3, 5) });
+      expect(position(again)).to.deep.equal({ epoch: first.epoch, lastEventId: 5, history: batch('lobby', 3, 5) });
     });
 
     it('keeps rooms apart', async () => {
@@ -115,7 +120,7 @@ export function describeRoomStore(name: string, create: () => Promise<StoreFixtu
       await append(store, 'lobby', batch('lobby', 1, 3));
       fixture = await fixture.reopen();
       const again = await fixture.store.open<string>('lobby', { historySize: 2 });
-      expect(again).to.deep.equal({ epoch: first.epoch, lastEventId: 3, history: batch('lobby', 2, 3) });
+      expect(position(again)).to.deep.equal({ epoch: first.epoch, lastEventId: 3, history: batch('lobby', 2, 3) });
       expect(await fixture.store.read('lobby', 1)).to.deep.equal(batch('lobby', 2, 3));
     });
   });

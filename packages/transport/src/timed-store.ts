@@ -3,7 +3,7 @@
  * batch, so the clock is read twice per batch, never per event or per subscriber: the room's
  * fan-out does not change. The server puts it between its rooms and their store while metrics are on.
  */
-import type { HubEvent, RoomOpenOptions, RoomState, RoomStore } from '@msghub/messagehub';
+import type { HubEvent, RoomFollower, RoomOpenOptions, RoomState, RoomStore } from '@msghub/messagehub';
 
 /** Receives each committed batch: its room, its events and how long the store took, in seconds. */
 export type CommitObserver = (room: string, events: readonly HubEvent<unknown>[], seconds: number) => void;
@@ -21,19 +21,34 @@ export class TimedStore implements RoomStore {
     return this.#store.encodes;
   }
 
+  /** Whether the wrapped store sequences rooms itself (the cluster's): the rooms must know. */
+  get sequences(): boolean {
+    return this.#store.sequences === true;
+  }
+
   open<T>(room: string, options: RoomOpenOptions): RoomState<T> | Promise<RoomState<T>> {
     return this.#store.open<T>(room, options);
   }
 
   /** Commits through the wrapped store; a batch is observed only once it is committed. */
-  append<T>(room: string, events: readonly HubEvent<T>[], lines: readonly string[] | undefined): void | Promise<void> {
+  append<T>(room: string, events: readonly HubEvent<T>[], lines: readonly string[] | undefined): void | Promise<void | readonly number[]> {
     const started = performance.now();
     const written = this.#store.append(room, events, lines);
     if (written === undefined || typeof (written as { then?: unknown }).then !== 'function') {
       this.#observe(room, events, (performance.now() - started) / 1000);
       return written;
     }
-    return Promise.resolve(written).then(() => this.#observe(room, events, (performance.now() - started) / 1000));
+    // A sequencing store answers the ids it gave: they go back to the room.
+    return Promise.resolve(written).then((ids) => {
+      this.#observe(room, events, (performance.now() - started) / 1000);
+      return ids;
+    });
+  }
+
+  follow<T>(room: string, afterId: number, follower: RoomFollower<T>): () => void {
+    const follow = this.#store.follow;
+    if (follow === undefined) throw new TypeError('The wrapped store does not sequence rooms');
+    return follow.call(this.#store, room, afterId, follower) as () => void;
   }
 
   read<T>(room: string, since: number, limit?: number): Promise<HubEvent<T>[]> {
