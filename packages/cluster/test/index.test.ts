@@ -1,0 +1,15 @@
+import { expect } from 'chai';
+import * as api from '../src/index.js';
+
+describe('@msghub/cluster exports', () => {
+  it('exports exactly the documented runtime names', () => {
+    expect(Object.keys(api).sort()).to.deep.equal([
+      'ClusterError',
+      'MalformedEntryError',
+      'RedisStore',
+      'RedisUnavailableError',
+      'SequenceResetError',
+      'isClusterError',
+    ]);
+  });
+});
