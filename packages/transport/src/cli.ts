@@ -40,6 +40,10 @@ async function run(): Promise<void> {
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
+  if (config.redis !== undefined) {
+    const { protocol, host } = new URL(config.redis);
+    console.log(`msghub: cluster node on ${protocol}//${host}`);
+  }
   if (ws !== undefined && config.assets['/'] !== undefined) {
     console.log(`msghub: chat page at ${httpBase(ws)}/?user=ada`);
   }

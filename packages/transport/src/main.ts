@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileStore, type FsyncPolicy } from '@msghub/datalog';
+import type { RoomStore } from '@msghub/messagehub';
 import type { AssetSource } from './assets.js';
 import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
@@ -35,6 +36,8 @@ export interface MainConfig {
   readonly admin?: AdminConfig | false;
   /** The key of the HTTP API for backends (`/rooms/…`, `/users/…`), or undefined for no API. @default undefined */
   readonly apiKey?: string;
+  /** Run as a node of a cluster: rooms live in this Redis (`@msghub/cluster`), served by every node. */
+  readonly redis?: string | undefined;
 }
 
 export const USAGE = `Usage: msghub-server [options]
@@ -47,6 +50,9 @@ export const USAGE = `Usage: msghub-server [options]
                        unacknowledged direct messages are kept in <file>.offline
   --fsync <policy>     never | batch | event      (MSGHUB_FSYNC, default batch)
   --no-log             keep rooms in memory only (lost on restart)
+  --redis <url>        run as a node of a cluster: rooms live in this Redis and any node
+                       serves any room (MSGHUB_REDIS, e.g. redis://127.0.0.1:6379; needs
+                       @msghub/cluster); not with --log
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
   --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
@@ -109,6 +115,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       log: { type: 'string' },
       fsync: { type: 'string' },
       'no-log': { type: 'boolean' },
+      redis: { type: 'string' },
       'require-token': { type: 'boolean' },
       asset: { type: 'string', multiple: true },
       'dev-tokens': { type: 'boolean' },
@@ -122,12 +129,18 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
   });
   if (values.help === true) return undefined;
   const host = values.host ?? env['MSGHUB_HOST'] ?? '127.0.0.1';
+  const redis = values.redis ?? (env['MSGHUB_REDIS'] || undefined);
+  if (redis !== undefined && !/^rediss?:\/\//.test(redis)) {
+    throw new TypeError(`Expected --redis to be a redis:// URL, got ${JSON.stringify(redis)}`);
+  }
+  // A room lives in one store: a cluster's rooms live in Redis, not in a log file.
+  if (redis !== undefined && values.log !== undefined) throw new TypeError('Expected either --redis or --log, got both');
   return {
     host,
     wsPort: port('--ws-port', values['ws-port'] ?? env['MSGHUB_WS_PORT'], 8080),
     tcpPort: port('--tcp-port', values['tcp-port'] ?? env['MSGHUB_TCP_PORT'], 8081),
     wsPath: values['ws-path'] ?? env['MSGHUB_WS_PATH'],
-    log: values['no-log'] === true ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
+    log: values['no-log'] === true || redis !== undefined ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
     fsync: fsyncPolicy(values.fsync ?? env['MSGHUB_FSYNC']),
     trustClientUser: values['require-token'] !== true,
     assets: assetPairs(values.asset ?? []),
@@ -135,6 +148,7 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     metrics: metricsConfig(values, env, host),
     admin: adminConfig(values, env),
     ...apiKeyConfig(values['api-key-env'], env),
+    redis,
   };
 }
 
@@ -162,7 +176,7 @@ function devTokens(on: boolean, secret: string | undefined): DevTokensOption {
 export interface MainJob {
   readonly server: HubServer;
   readonly addresses: ListenAddresses;
-  /** Graceful shutdown: the server (bye, rooms closed), then the file store (index written) and the offline queue. */
+  /** Graceful shutdown: the server (bye, rooms closed), then the file store (index written), the offline queue and the cluster store. */
   close(): Promise<void>;
 }
 
@@ -179,6 +193,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     store = new FileStore({ file: config.log, fsync: config.fsync ?? 'batch', onError: reportLogError });
     offlineQueue = await FileOfflineQueue.open(`${config.log}.offline`, { onError: reportQueueError });
   }
+  const cluster = config.redis === undefined ? undefined : await clusterStore(config.redis);
   const server = new HubServer({
     metrics: config.metrics ?? false,
     admin: config.admin === undefined || config.admin === false ? false : { token: config.admin.token },
@@ -188,6 +203,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }),
     offlineQueue,
     ...(store === undefined ? {} : { store }),
+    ...(cluster === undefined ? {} : { store: cluster.store }),
   });
   let addresses: ListenAddresses;
   try {
@@ -196,6 +212,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     await server.close();
     await store?.close();
     await offlineQueue?.close();
+    await cluster?.close();
     throw error;
   }
   let closing: Promise<void> | undefined;
@@ -203,7 +220,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     server,
     addresses,
     close: () =>
-      (closing ??= server.close().then(() => store?.close()).then(() => offlineQueue?.close())),
+      (closing ??= server.close().then(() => store?.close()).then(() => offlineQueue?.close()).then(() => cluster?.close())),
   };
 }
 
@@ -246,6 +263,21 @@ function explainListenError(error: unknown, carrier: string, flag: '--ws-port' |
     return new PortUnavailableError(`${what} needs privileges this process lacks; choose another with ${flag} <port>`, flag, port, { cause: error });
   }
   return error;
+}
+
+/**
+ * The cluster's store on `url`. `@msghub/cluster` is an optional peer: only a node of a cluster
+ * loads it (and ioredis).
+ */
+async function clusterStore(url: string): Promise<{ store: RoomStore; close(): Promise<void> }> {
+  let cluster: typeof import('@msghub/cluster');
+  try {
+    cluster = await import('@msghub/cluster');
+  } catch (error) {
+    throw new Error('--redis needs the package @msghub/cluster next to @msghub/transport', { cause: error });
+  }
+  const store = new cluster.RedisStore({ redis: url, onError: (error) => console.error('msghub: cluster:', error.message) });
+  return { store, close: () => store.close() };
 }
 
 function reportLogError(error: Error): void {
