@@ -9,6 +9,7 @@ import { randomId } from '@msghub/messagehub';
 import { Redis } from 'ioredis';
 import { RedisUnavailableError } from './errors.js';
 import { nodeRoomsKey, nodeWakeKey, roomKeys, type RoomKeys } from './keys.js';
+import { NodeRegistry } from './node-registry.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions, type ResolvedRedisStoreOptions } from './options.js';
 import { APPEND, OPEN } from './scripts.js';
 import { StreamFollower } from './stream-follower.js';
@@ -43,6 +44,7 @@ export class RedisStore implements RoomStore {
   readonly #command: Redis;
   readonly #blocking: Redis;
   readonly #follower: StreamFollower;
+  readonly #registry: NodeRegistry;
   readonly #rooms = new Map<string, OpenRoom>();
   #closing: Promise<void> | undefined;
   /** Redis is known to be unreachable (reported once until it answers again). */
@@ -78,6 +80,17 @@ export class RedisStore implements RoomStore {
       readCount: this.#options.readCount,
       report: this.#options.onError,
     });
+    this.#registry = new NodeRegistry({
+      command: this.#command,
+      prefix: this.#options.prefix,
+      nodeId: this.nodeId,
+      heartbeatMs: this.#options.heartbeatMs,
+      nodeTimeoutMs: this.#options.nodeTimeoutMs,
+      retain: this.#options.retain,
+      openRooms: () => this.#rooms.keys(),
+      report: this.#options.onError,
+    });
+    this.#registry.start();
   }
 
   /** The connection the store sends its commands on (for presence and tests; do not block on it). */
@@ -93,6 +106,8 @@ export class RedisStore implements RoomStore {
   async open<T>(room: string, options: RoomOpenOptions): Promise<RoomState<T>> {
     const keys = roomKeys(this.#options.prefix, room);
     const { historySize } = options;
+    // A session of this node may only enter a room once the node is on the list survivors read.
+    await this.#registered();
     const [reply] = await Promise.all([
       this.#call(OPEN.run(this.#command, [keys.meta, keys.events, keys.users, keys.order], [randomId(), historySize])),
       // Before any session of this node can be in the room, the room is on the node's list, so a
@@ -174,14 +189,27 @@ export class RedisStore implements RoomStore {
     if (!this.#rooms.has(room)) await this.#call(this.#command.srem(nodeRoomsKey(this.#options.prefix, this.nodeId), room));
   }
 
-  /** Stops following and closes the connections. Call it after the rooms (the server) are closed. */
+  /**
+   * Stops following, takes this node off the cluster's list and closes the connections. Call it
+   * after the rooms (the server) are closed.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.#follower.close();
+      await this.#registry.stop();
       this.#blocking.disconnect();
       await this.#command.quit().catch(() => this.#command.disconnect());
     })();
     return this.#closing;
+  }
+
+  /** Resolves once the node's first heartbeat is in Redis; fails after the command timeout. */
+  #registered(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailableError('This node could not register in Redis in time')), this.#options.commandTimeoutMs);
+    });
+    return Promise.race([this.#registry.registered, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Runs a Redis command; a failure becomes a {@link RedisUnavailableError} (a script error stays what it is). */

@@ -32,3 +32,5 @@ export class LuaScript {
 
 export const OPEN = new LuaScript('open.lua');
 export const APPEND = new LuaScript('append.lua');
+export const HEARTBEAT = new LuaScript('heartbeat.lua');
+export const FORGET_NODE = new LuaScript('forget-node.lua');

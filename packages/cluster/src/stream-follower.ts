@@ -47,11 +47,25 @@ export class StreamFollower {
   #checkEpochs = false;
   #failing = false;
   #stopped: Promise<void> = Promise.resolve();
+  /** Resolves when the blocking connection breaks: a read in flight on it will not be answered. */
+  #broken!: Promise<null>;
+  #breakNow!: () => void;
 
   constructor(host: FollowerHost) {
     this.#host = host;
+    this.#armBroken();
     host.blocking.on('close', () => {
       this.#checkEpochs = true;
+      this.#breakNow();
+    });
+  }
+
+  #armBroken(): void {
+    this.#broken = new Promise<null>((resolve) => {
+      this.#breakNow = () => {
+        this.#armBroken();
+        resolve(null);
+      };
     });
   }
 
@@ -110,15 +124,9 @@ export class StreamFollower {
       }
       let reply: StreamReply | null;
       try {
-        reply = (await this.#host.blocking.xread(
-          'COUNT',
-          this.#host.readCount,
-          'BLOCK',
-          this.#host.blockMs,
-          'STREAMS',
-          ...keys,
-          ...ids,
-        )) as StreamReply | null;
+        const read = this.#host.blocking.xread('COUNT', this.#host.readCount, 'BLOCK', this.#host.blockMs, 'STREAMS', ...keys, ...ids);
+        // A read on a connection that broke is never answered (it is not sent again): read anew.
+        reply = (await Promise.race([read, this.#broken])) as StreamReply | null;
       } catch (error) {
         if (this.#closed) break;
         this.#fail(error);
