@@ -20,6 +20,8 @@ export interface RegistryHost {
   /** The rooms this node has open (put back on its list after it was taken for dead). */
   readonly openRooms: () => Iterable<string>;
   readonly report: (error: Error) => void;
+  /** More to clean up after a dead node (its connections in the user directory), run before it is forgotten. */
+  readonly reapers: readonly ((node: string) => Promise<void>)[];
 }
 
 export class NodeRegistry {
@@ -97,6 +99,7 @@ export class NodeRegistry {
       const keys = roomKeys(prefix, room);
       await APPEND.run(command, [keys.meta, keys.events, keys.sessions, keys.users, keys.order], ['', node, retain, JSON.stringify(room), Date.now(), 'x', '', '', '']);
     }
+    for (const reaper of this.#host.reapers) await reaper(node);
     if ((await FORGET_NODE.run(command, [this.#nodes], [node, deadline])) === 1) {
       await command.del(roomsKey, nodeWakeKey(prefix, node));
     }

@@ -45,6 +45,10 @@ export class RedisStore implements RoomStore {
   readonly #blocking: Redis;
   readonly #follower: StreamFollower;
   readonly #registry: NodeRegistry;
+  readonly #reapers: ((node: string) => Promise<void>)[] = [];
+  /** The connection subscribed to the cluster's channels, made on first use. */
+  #subscriber: Redis | undefined;
+  readonly #channels = new Map<string, Set<(message: string) => void>>();
   readonly #rooms = new Map<string, OpenRoom>();
   #closing: Promise<void> | undefined;
   /** Redis is known to be unreachable (reported once until it answers again). */
@@ -89,6 +93,7 @@ export class RedisStore implements RoomStore {
       retain: this.#options.retain,
       openRooms: () => this.#rooms.keys(),
       report: this.#options.onError,
+      reapers: this.#reapers,
     });
     this.#registry.start();
   }
@@ -190,6 +195,52 @@ export class RedisStore implements RoomStore {
   }
 
   /**
+   * Runs `reaper` with the id of every node found dead, after its sessions have left its rooms and
+   * before it is forgotten (for what else a node keeps in Redis, such as its connections).
+   */
+  onNodeDeath(reaper: (node: string) => Promise<void>): void {
+    this.#reapers.push(reaper);
+  }
+
+  /**
+   * Receives what any node publishes on `channel` (under the store's prefix), on a connection of
+   * its own. @returns a function that stops it
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => void> {
+    const name = `${this.#options.prefix}:${channel}`;
+    let handlers = this.#channels.get(name);
+    if (handlers === undefined) {
+      this.#channels.set(name, (handlers = new Set()));
+      if (this.#subscriber === undefined) {
+        const subscriber = this.#command.duplicate({ commandTimeout: undefined });
+        subscriber.on('error', this.#redisOnError);
+        subscriber.on('message', this.#subscriberOnMessage);
+        this.#subscriber = subscriber;
+      }
+      await this.#call(this.#subscriber.subscribe(name));
+    }
+    handlers.add(onMessage);
+    return () => {
+      handlers.delete(onMessage);
+    };
+  }
+
+  /** Publishes `message` on `channel` (under the store's prefix) to every node, this one included. */
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#call(this.#command.publish(`${this.#options.prefix}:${channel}`, message));
+  }
+
+  readonly #subscriberOnMessage = (channel: string, message: string): void => {
+    for (const handler of this.#channels.get(channel) ?? []) {
+      try {
+        handler(message);
+      } catch (error) {
+        this.#options.onError(error as Error);
+      }
+    }
+  };
+
+  /**
    * Stops following, takes this node off the cluster's list and closes the connections. Call it
    * after the rooms (the server) are closed.
    */
@@ -198,6 +249,7 @@ export class RedisStore implements RoomStore {
       await this.#follower.close();
       await this.#registry.stop();
       this.#blocking.disconnect();
+      this.#subscriber?.disconnect();
       await this.#command.quit().catch(() => this.#command.disconnect());
     })();
     return this.#closing;

@@ -34,3 +34,4 @@ export const OPEN = new LuaScript('open.lua');
 export const APPEND = new LuaScript('append.lua');
 export const HEARTBEAT = new LuaScript('heartbeat.lua');
 export const FORGET_NODE = new LuaScript('forget-node.lua');
+export const OFFLINE_PUSH = new LuaScript('offline-push.lua');

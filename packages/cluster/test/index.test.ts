@@ -5,9 +5,13 @@ describe('@msghub/cluster exports', () => {
   it('exports exactly the documented runtime names', () => {
     expect(Object.keys(api).sort()).to.deep.equal([
       'ClusterError',
+      'ClusterPresence',
       'MalformedEntryError',
+      'RedisOfflineQueue',
       'RedisStore',
+      'RedisTokenStore',
       'RedisUnavailableError',
+      'SIGNED_IN_ELSEWHERE',
       'SequenceResetError',
       'isClusterError',
     ]);

@@ -39,6 +39,8 @@ export class DirectDelivery {
 
   constructor(state: DirectDeliveryState) {
     this.#state = state;
+    // A queue shared with other servers hands over what was sent on them to this one's connections.
+    if (state.offlineQueue !== false) state.offlineQueue.follow?.((userId, message) => void this.#sendToUser(userId, message));
   }
 
   /**
@@ -148,15 +150,20 @@ export class DirectDelivery {
     if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
   }
 
-  /** Sends a queued message to every connection `to` has now (one made during the push too). */
+  /** Sends a queued message to every connection `to` has here now (one made during the push too). */
   #fanOut(to: string, message: DirectFrame): void {
-    const targets = this.#state.users.get(to) ?? [];
-    if (targets.length === 0 && this.#state.offlineQueue !== false) this.#state.counters.offlineQueued++;
+    if (this.#sendToUser(to, message) === 0 && this.#state.offlineQueue !== false) this.#state.counters.offlineQueued++;
+  }
+
+  /** Sends `message` to every connection of `userId` here. @returns how many */
+  #sendToUser(userId: string, message: DirectFrame): number {
+    const targets = this.#state.users.get(userId) ?? [];
     for (const target of targets) {
       const held = this.#held.get(target);
       if (held === undefined) target.send(message);
       else held.push(message);
     }
+    return targets.length;
   }
 
   #sendUnqueued(connection: Connection, frame: DirectSendFrame, message: DirectFrame): void {

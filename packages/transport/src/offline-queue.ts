@@ -21,6 +21,12 @@ export interface OfflineQueue {
   pending(userId: string): readonly DirectFrame[] | Promise<readonly DirectFrame[]>;
   /** Removes the messages of `userId` with these ids; unknown ids (acknowledged already, expired) are ignored. */
   ack(userId: string, ids: readonly string[]): void | Promise<void>;
+  /**
+   * For a queue several servers share (`@msghub/cluster`'s `RedisOfflineQueue`): calls `deliver`
+   * with each message another server pushed, and this server sends it to its own connections of
+   * the recipient. Called once, by the server.
+   */
+  follow?(deliver: (userId: string, message: DirectFrame) => void): void;
 }
 
 /** Options of {@link MemoryOfflineQueue} (and of `FileOfflineQueue`). */

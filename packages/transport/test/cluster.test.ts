@@ -3,7 +3,8 @@
  * any room, with one id sequence for the whole room.
  */
 import { expect } from 'chai';
-import { RedisStore } from '@msghub/cluster';
+import { ClusterPresence, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
+import type { DirectFrame, HubServerOptions } from '../src/index.js';
 import { until } from '../../cluster/test/helpers.js';
 import { RedisServer } from '../../cluster/test/redis-server.js';
 import { TestClient, cleanup, startServer, type Running } from './helpers.js';
@@ -26,16 +27,40 @@ describe('HubServers on one Redis (a cluster)', () => {
     stores = [];
   });
 
-  /** `count` servers, each with its own RedisStore (its own node) on one prefix. */
-  async function nodes(count: number): Promise<Running[]> {
+  interface Node extends Running {
+    readonly store: RedisStore;
+    readonly presence: ClusterPresence;
+  }
+
+  /**
+   * `count` servers, each with its own RedisStore (its own node) on one prefix, with the cluster's
+   * presence (online, kicks, single sign-on) and offline queue.
+   */
+  async function nodes(count: number, options: HubServerOptions = {}, singleSession = false): Promise<Node[]> {
     const prefix = `nodes${++prefixes}`;
-    const started: Running[] = [];
+    const started: Node[] = [];
     for (let i = 0; i < count; i++) {
       const store = new RedisStore({ redis: redis.url, prefix });
       stores.push(store);
-      started.push(await startServer({ store }));
+      const presence = new ClusterPresence(store, { singleSession });
+      const running = await startServer({
+        store,
+        singleSession,
+        offlineQueue: new RedisOfflineQueue<DirectFrame>(store),
+        onConnect: presence.onConnect,
+        onDisconnect: presence.onDisconnect,
+        ...options,
+      });
+      await presence.attach(running.server);
+      started.push({ ...running, store, presence });
     }
     return started;
+  }
+
+  async function ask(client: TestClient, op: string, data: unknown): Promise<unknown> {
+    const ref = `${op}-${Math.random()}`;
+    client.send({ type: 'request', ref, op, data });
+    return (await client.waitFor((f) => f.type === 'response' && f['ref'] === ref, 5000))['data'];
   }
 
   async function member(node: Running, user: string, room: string): Promise<TestClient> {
@@ -52,7 +77,7 @@ describe('HubServers on one Redis (a cluster)', () => {
     });
 
   it('delivers every publish, from any node, to the members on every node in one id order; acks carry the ids', async () => {
-    const [a, b] = (await nodes(2)) as [Running, Running];
+    const [a, b] = (await nodes(2)) as [Node, Node];
     const ada = await member(a, 'ada', 'lobby');
     const bob = await member(b, 'bob', 'lobby');
     const cyd = await member(b, 'cyd', 'lobby');
@@ -78,7 +103,7 @@ describe('HubServers on one Redis (a cluster)', () => {
   });
 
   it('shows members of every node in presence, and a user\'s sessions on two nodes as join then add', async () => {
-    const [a, b] = (await nodes(2)) as [Running, Running];
+    const [a, b] = (await nodes(2)) as [Node, Node];
     const first = await member(a, 'ada', 'lobby');
     await member(b, 'ada', 'lobby');
     await member(b, 'bob', 'lobby');
@@ -96,7 +121,7 @@ describe('HubServers on one Redis (a cluster)', () => {
   });
 
   it('resumes a client on another node with (epoch, since): exactly the events it missed', async () => {
-    const [a, b] = (await nodes(2)) as [Running, Running];
+    const [a, b] = (await nodes(2)) as [Node, Node];
     const ada = await member(a, 'ada', 'lobby');
     const bob = await member(b, 'bob', 'lobby');
     const joined = ada.frames.find((f) => f.type === 'ok' && f['ref'] === 'j') as Frame;
@@ -114,5 +139,71 @@ describe('HubServers on one Redis (a cluster)', () => {
     expect(again.frames.some((f) => f.type === 'gap')).to.equal(false);
     expect(replayed.map((e) => e.id)).to.deep.equal(Array.from({ length: replayed.length }, (_, i) => since + 1 + i));
     expect(replayed.filter((e) => e.type === 'message').map((e) => e.message)).to.deep.equal(['missed0', 'missed1', 'missed2', 'missed3', 'missed4']);
+  });
+
+  describe('identity across nodes', () => {
+    it('answers online for a user connected to another node, and no longer once it has gone', async () => {
+      const [a, b] = (await nodes(2)) as [Node, Node];
+      const ada = await a.user('ada');
+      const bob = await b.user('bob');
+      await until(async () => (await ask(bob, 'online', { user: 'ada' })) === true, 5000, 'ada online');
+      expect(await ask(bob, 'online', { user: 'nobody' })).to.equal(false);
+      ada.close();
+      await until(async () => (await ask(bob, 'online', { user: 'ada' })) === false, 5000, 'ada offline');
+    });
+
+    it('kicks a user\'s connections on every node', async () => {
+      const [a, b] = (await nodes(2)) as [Node, Node];
+      const onA = await a.user('ada');
+      const onB = await b.user('ada');
+      await b.presence.kick('ada', 'Go away');
+      for (const client of [onA, onB]) expect(await client.next('kicked', 5000)).to.include({ code: 'KICKED', reason: 'Go away' });
+    });
+
+    it('with single sign-on, a new connection on one node ends the user\'s older one on another', async () => {
+      const [a, b] = (await nodes(2, {}, true)) as [Node, Node];
+      const first = await a.user('ada');
+      await until(() => a.presence.connections('ada').then((n) => n === 1), 5000, 'the first login recorded');
+      const second = await b.user('ada');
+      expect(await first.next('kicked', 5000)).to.include({ reason: 'Signed in elsewhere' });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(second.isClosed).to.equal(false);
+      expect(second.frames.some((f) => f.type === 'kicked')).to.equal(false);
+    });
+
+    it('accepts a connect token issued for the cluster once, on whichever node sees it first', async () => {
+      // The login service's own connection to the cluster's Redis issues the tokens.
+      const login = new RedisStore({ redis: redis.url, prefix: 'tokens' });
+      stores.push(login);
+      const tokens = new RedisTokenStore(login, { ttlMs: 5000 });
+      const authenticate: HubServerOptions['authenticate'] = ({ hello }) => (hello.token === undefined ? undefined : tokens.consume(hello.token));
+      const [c, d] = (await nodes(2, { authenticate })) as [Node, Node];
+      const token = await tokens.issue('ada', { plan: 'pro' });
+      const first = await TestClient.ws(d.wsUrl);
+      expect(await first.hello({ token })).to.include({ userId: 'ada' });
+      const again = await TestClient.ws(c.wsUrl);
+      again.send({ type: 'hello', v: 1, token });
+      expect(await again.next('error', 5000)).to.include({ code: 'AUTH_FAILED' });
+    });
+
+    it('delivers a direct message to the recipient\'s connection on another node, and keeps it for an offline one', async () => {
+      const [a, b] = (await nodes(2)) as [Node, Node];
+      const ada = await a.user('ada');
+      const bob = await b.user('bob');
+      bob.send({ type: 'direct', ref: 'd1', to: 'ada', data: 'across' });
+      await bob.waitFor((f) => f.type === 'ok' && f['ref'] === 'd1', 5000);
+      expect(await ada.next('direct', 5000)).to.include({ from: 'bob', data: 'across' });
+      bob.send({ type: 'direct', ref: 'd2', to: 'cyd', data: 'for later' });
+      await bob.waitFor((f) => f.type === 'ok' && f['ref'] === 'd2', 5000);
+      const cyd = await a.user('cyd');
+      expect(await cyd.next('direct', 5000)).to.include({ from: 'bob', data: 'for later' });
+    });
+
+    it('answers presence for a room open only on other nodes', async () => {
+      const [a, b] = (await nodes(2)) as [Node, Node];
+      await member(a, 'ada', 'kitchen');
+      const bob = await b.user('bob');
+      expect(await ask(bob, 'presence', { room: 'kitchen' })).to.deep.equal([{ userId: 'ada', sessions: 1 }]);
+    });
   });
 });
