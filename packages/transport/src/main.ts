@@ -8,12 +8,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileStore, type FsyncPolicy } from '@msghub/datalog';
-import type { RoomStore } from '@msghub/messagehub';
 import type { AssetSource } from './assets.js';
 import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
 import { adminConfig, metricsConfig, type AdminConfig } from './operator-config.js';
+import type { HubServerOptions } from './options.js';
 import type { MetricsOptions } from './prometheus.js';
+import type { DirectFrame } from './protocol.js';
 import { HubServer, type ListenAddresses } from './server.js';
 
 /** What the main job runs with. */
@@ -193,7 +194,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     store = new FileStore({ file: config.log, fsync: config.fsync ?? 'batch', onError: reportLogError });
     offlineQueue = await FileOfflineQueue.open(`${config.log}.offline`, { onError: reportQueueError });
   }
-  const cluster = config.redis === undefined ? undefined : await clusterStore(config.redis);
+  const cluster = config.redis === undefined ? undefined : await clusterNode(config.redis);
   const server = new HubServer({
     metrics: config.metrics ?? false,
     admin: config.admin === undefined || config.admin === false ? false : { token: config.admin.token },
@@ -203,10 +204,11 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }),
     offlineQueue,
     ...(store === undefined ? {} : { store }),
-    ...(cluster === undefined ? {} : { store: cluster.store }),
+    ...cluster?.serverOptions,
   });
   let addresses: ListenAddresses;
   try {
+    await cluster?.attach(server);
     addresses = await bind(server, config);
   } catch (error) {
     await server.close();
@@ -265,19 +267,42 @@ function explainListenError(error: unknown, carrier: string, flag: '--ws-port' |
   return error;
 }
 
+/** What a node of a cluster adds to the server. */
+interface ClusterNode {
+  /** The rooms' store, the offline queue and the presence hooks, all in Redis. */
+  readonly serverOptions: Pick<HubServerOptions, 'store' | 'offlineQueue' | 'onConnect' | 'onDisconnect'>;
+  /** `online`, `presence` and kicks for the whole cluster. */
+  attach(server: HubServer): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * The cluster's store on `url`. `@msghub/cluster` is an optional peer: only a node of a cluster
+ * A node of the cluster on `url`. `@msghub/cluster` is an optional peer: only a node of a cluster
  * loads it (and ioredis).
  */
-async function clusterStore(url: string): Promise<{ store: RoomStore; close(): Promise<void> }> {
+async function clusterNode(url: string): Promise<ClusterNode> {
   let cluster: typeof import('@msghub/cluster');
   try {
     cluster = await import('@msghub/cluster');
   } catch (error) {
     throw new Error('--redis needs the package @msghub/cluster next to @msghub/transport', { cause: error });
   }
-  const store = new cluster.RedisStore({ redis: url, onError: (error) => console.error('msghub: cluster:', error.message) });
-  return { store, close: () => store.close() };
+  const report = (error: unknown): void => console.error('msghub: cluster:', (error as Error).message);
+  const store = new cluster.RedisStore({ redis: url, onError: report });
+  const presence = new cluster.ClusterPresence(store, { onError: report });
+  return {
+    serverOptions: {
+      store,
+      offlineQueue: new cluster.RedisOfflineQueue<DirectFrame>(store),
+      onConnect: presence.onConnect,
+      onDisconnect: presence.onDisconnect,
+    },
+    attach: (server) => presence.attach(server),
+    close: async () => {
+      presence.close();
+      await store.close();
+    },
+  };
 }
 
 function reportLogError(error: Error): void {

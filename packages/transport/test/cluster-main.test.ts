@@ -67,6 +67,19 @@ describe('main job as a cluster node (--redis)', () => {
       for (const [id, text] of messages(ada)) expect(acked.get(text)).to.equal(id);
     });
 
+    it('passes direct messages and answers online across nodes', async () => {
+      nodes = await Promise.all([ClusterNode.start(redis.url), ClusterNode.start(redis.url)]);
+      const [a, b] = nodes as [ClusterNode, ClusterNode];
+      const ada = await TestClient.tcp(a.tcpPort);
+      await ada.hello({ user: 'ada' });
+      const bob = await TestClient.tcp(b.tcpPort);
+      await bob.hello({ user: 'bob' });
+      bob.send({ type: 'request', ref: 'r', op: 'online', data: { user: 'ada' } });
+      expect(await bob.waitFor((f) => f.type === 'response' && f['ref'] === 'r', 5000)).to.include({ data: true });
+      bob.send({ type: 'direct', ref: 'd', to: 'ada', data: 'hi ada' });
+      expect(await ada.next('direct', 5000)).to.include({ from: 'bob', data: 'hi ada' });
+    });
+
     it('after a node is SIGKILLed a survivor emits one leave per session it had; its clients resume elsewhere, missing nothing', async () => {
       nodes = await Promise.all([ClusterNode.start(redis.url), ClusterNode.start(redis.url)]);
       const [a, b] = nodes as [ClusterNode, ClusterNode];
