@@ -34,4 +34,5 @@ export const OPEN = new LuaScript('open.lua');
 export const APPEND = new LuaScript('append.lua');
 export const HEARTBEAT = new LuaScript('heartbeat.lua');
 export const FORGET_NODE = new LuaScript('forget-node.lua');
+export const CHECK_SEQUENCE = new LuaScript('check-sequence.lua');
 export const OFFLINE_PUSH = new LuaScript('offline-push.lua');

@@ -4,9 +4,10 @@
  * after every answer and every error; each room's cursor is the id of the last event handed over,
  * so after a reconnect the node goes on exactly where it stopped, nothing skipped or repeated.
  */
-import type { HubEvent, RoomFollower } from '@msghub/messagehub';
+import { randomId, type HubEvent, type RoomFollower } from '@msghub/messagehub';
 import type { Redis } from 'ioredis';
 import { MalformedEntryError, RedisUnavailableError, SequenceResetError, type ClusterError } from './errors.js';
+import { CHECK_SEQUENCE } from './scripts.js';
 
 interface Followed {
   readonly room: string;
@@ -178,18 +179,17 @@ export class StreamFollower {
     if (waits.length > 0) await Promise.all(waits);
   }
 
-  /** Checks that every followed room still has the epoch it was opened with; stops those that do not. */
+  /**
+   * Checks that every followed room still has the sequence it was opened with (its epoch, and ids
+   * up to the last delivered one); stops those that do not.
+   */
   async #verifyEpochs(): Promise<boolean> {
     const rooms = [...this.#rooms.values()];
-    let epochs: (string | null)[];
+    let same: unknown[];
     try {
-      const pipeline = this.#host.command.pipeline();
-      for (const followed of rooms) pipeline.hget(followed.metaKey, 'epoch');
-      const results = (await pipeline.exec()) ?? [];
-      epochs = results.map(([error, value]) => {
-        if (error !== null) throw error;
-        return value as string | null;
-      });
+      same = await Promise.all(
+        rooms.map((followed) => CHECK_SEQUENCE.run(this.#host.command, [followed.metaKey], [followed.epoch, followed.cursor, randomId()])),
+      );
     } catch (error) {
       this.#fail(error);
       await sleep(Math.min(this.#host.blockMs, 200));
@@ -197,10 +197,10 @@ export class StreamFollower {
     }
     this.#checkEpochs = false;
     rooms.forEach((followed, i) => {
-      if (epochs[i] === followed.epoch) return;
+      if (Number(same[i]) === 1) return;
       this.#rooms.delete(followed.key);
       followed.follower.failed(
-        new SequenceResetError(`The sequence of room ${followed.room} in Redis is not the one it was opened with (Redis lost it)`, followed.room),
+        new SequenceResetError(`The sequence of room ${followed.room} in Redis is not the one it was opened with (Redis lost some of it)`, followed.room),
       );
     });
     return true;

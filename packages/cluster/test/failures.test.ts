@@ -171,6 +171,29 @@ describe('RedisStore when Redis fails', function () {
     expect(resumed[0]).to.include({ type: 'gap', reason: 'reset', epoch: again.epoch });
   });
 
+  it('restarted from an older snapshot: the sequence went back, so it gets a new epoch and no id is taken for another', async () => {
+    const redisServer = await redis('none');
+    const a = node();
+    const onA = hub(a);
+    const ada = member(onA, 'ada');
+    await onA.publish('kept');
+    await a.redis.save();
+    for (let i = 0; i < 3; i++) await onA.publish(`lost${i}`);
+    const epoch = onA.epoch;
+    const seen = onA.lastEventId;
+    await redisServer.restart();
+    const ended = await ada.ended;
+    expect((ended as StoreError).cause).to.be.instanceOf(SequenceResetError);
+    const again = hub(a);
+    const resumed: SessionEvent<string>[] = [];
+    again.add('ada', 's2', { since: seen, epoch }).subscribe((e) => resumed.push(e));
+    const id = await again.publish('after');
+    expect(again.epoch).to.not.equal(epoch);
+    expect(resumed[0]).to.include({ type: 'gap', reason: 'reset', epoch: again.epoch });
+    // The ids after the snapshot are given again, but in another epoch: nobody mistakes them.
+    expect(id).to.be.at.most(seen + 1);
+  });
+
   it('reports a foreign entry in a room\'s stream (MALFORMED_ENTRY), skips it, and the room goes on', async () => {
     await redis();
     const a = node();
