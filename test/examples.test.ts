@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@msghub/client/node';
+import { RedisServer } from '../packages/cluster/test/redis-server.js';
 
 // The code in README.md and docs/*.md is the code in examples/: a fenced block right after an
 // `<!-- example: examples/x.ts -->` line must be that file byte for byte, every block that is a
@@ -242,6 +243,21 @@ const runs: ExampleRun[] = [
       expect(stderr).to.equal('');
       expect(code).to.equal(0);
       expect(stdout).to.equal('closed\n');
+    },
+  },
+  {
+    title: 'cluster.md: two nodes on one Redis serve one room; a message crosses from one to the other',
+    files: ['examples/cluster/nodes.ts'],
+    async run() {
+      const redis = await RedisServer.start();
+      try {
+        const { code, stdout, stderr } = await runExample('examples/cluster/nodes.ts', { env: { MSGHUB_REDIS: redis.url } });
+        expect(stderr).to.equal('');
+        expect(code).to.equal(0);
+        expect(stdout).to.equal('node A saw 1 join ada\nnode A saw 2 message bob: hello from B\nnode B published it as 2\nnode A saw 3 close\n');
+      } finally {
+        await redis.stop();
+      }
     },
   },
   {
