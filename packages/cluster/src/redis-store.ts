@@ -24,6 +24,8 @@ interface OpenRoom {
   readonly json: string;
   /** Entries its stream keeps. */
   readonly maxlen: number;
+  /** The highest id this node's appends reached. */
+  appended: number;
 }
 
 /**
@@ -133,26 +135,53 @@ export class RedisStore implements RoomStore {
     }
     const members: RoomMember[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) members.push({ userId: flat[i] as string, sessions: Number(flat[i + 1]) });
-    this.#rooms.set(room, { keys, epoch, json: JSON.stringify(room), maxlen: Math.max(this.#options.retain, historySize) });
+    this.#rooms.set(room, { keys, epoch, json: JSON.stringify(room), maxlen: Math.max(this.#options.retain, historySize), appended: Number(head) });
     return { epoch, lastEventId: Number(head), history, members };
   }
 
   async append<T>(room: string, events: readonly HubEvent<T>[], lines: readonly string[] | undefined): Promise<readonly number[]> {
     const open = this.#rooms.get(room);
     if (open === undefined) throw new Error(`Room ${JSON.stringify(room)} is not open in this store`);
-    const args: (string | number)[] = [open.epoch, this.nodeId, open.maxlen, open.json, Date.now()];
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i] as HubEvent<T>;
-      let key = '';
-      let value = '';
-      if (event.type !== 'message' && event.type !== 'close') {
-        key = JSON.stringify([event.userId, event.sessionId]);
-        value = JSON.stringify([this.nodeId, event.userId, event.sessionId]);
+    // The stream keeps about `maxlen` entries: a batch goes in chunks of at most half of that, each
+    // once this node has read nearly all it appended before, so trimming never overtakes its reader.
+    const chunk = Math.max(1, Math.floor(open.maxlen / 2));
+    const ids: number[] = [];
+    for (let from = 0; from < events.length; from += chunk) {
+      const size = Math.min(chunk, events.length - from);
+      await this.#readUpTo(open, open.appended + size - chunk);
+      const args: (string | number)[] = [open.epoch, this.nodeId, open.maxlen, open.json, Date.now()];
+      for (let i = from; i < from + size; i++) {
+        const event = events[i] as HubEvent<T>;
+        let key = '';
+        let value = '';
+        if (event.type !== 'message' && event.type !== 'close') {
+          key = JSON.stringify([event.userId, event.sessionId]);
+          value = JSON.stringify([this.nodeId, event.userId, event.sessionId]);
+        }
+        args.push(KIND[event.type], key, value, tailOf(event, lines?.[i], open.json));
       }
-      args.push(KIND[event.type], key, value, tailOf(event, lines?.[i], open.json));
+      const given = (await this.#call(APPEND.run(this.#command, keysOf(open.keys), args))) as number[];
+      for (const id of given) {
+        const n = Number(id);
+        ids.push(n);
+        if (n > open.appended) open.appended = n;
+      }
     }
-    const ids = (await this.#call(APPEND.run(this.#command, keysOf(open.keys), args))) as number[];
-    return ids.map(Number);
+    return ids;
+  }
+
+  /** Waits (at most `commandTimeoutMs`) until this node has read the room's stream up to `id`. */
+  async #readUpTo(open: OpenRoom, id: number): Promise<void> {
+    if (id <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailableError('This node could not read its own appends in time')), this.#options.commandTimeoutMs);
+    });
+    try {
+      await Promise.race([this.#follower.reached(open.keys.events, id), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async read<T>(room: string, since: number, limit = Infinity): Promise<HubEvent<T>[]> {

@@ -17,6 +17,8 @@ interface Followed {
   readonly follower: RoomFollower<unknown>;
   /** The id of the last event handed over. */
   cursor: number;
+  /** Appends waiting for the cursor to reach an id (see {@link StreamFollower.reached}). */
+  readonly waiters: { readonly id: number; readonly resolve: () => void }[];
 }
 
 /** What the follower needs from its store. */
@@ -76,14 +78,26 @@ export class StreamFollower {
   }
 
   follow(room: string, key: string, metaKey: string, epoch: string, afterId: number, follower: RoomFollower<unknown>): () => void {
-    const followed: Followed = { room, key, metaKey, epoch, follower, cursor: afterId };
+    const followed: Followed = { room, key, metaKey, epoch, follower, cursor: afterId, waiters: [] };
     this.#rooms.set(key, followed);
     this.#wake();
     return () => {
       if (this.#rooms.get(key) !== followed) return;
       this.#rooms.delete(key);
+      release(followed, Infinity);
       this.#wake();
     };
+  }
+
+  /**
+   * Resolves once the stream of the room followed at `key` has been read up to `id` (at once when
+   * the room is not followed, or stops being). The store waits here before appending more, so that
+   * a node never appends so far ahead of its own reading that the stream's trimming overtakes it.
+   */
+  reached(key: string, id: number): Promise<void> {
+    const followed = this.#rooms.get(key);
+    if (followed === undefined || followed.cursor >= id) return Promise.resolve();
+    return new Promise((resolve) => followed.waiters.push({ id, resolve }));
   }
 
   /** Stops reading; resolves once the loop has ended. */
@@ -167,6 +181,7 @@ export class StreamFollower {
         events.push(event);
         lines.push(line);
       }
+      release(followed, followed.cursor);
       if (events.length === 0) continue;
       try {
         const wait = followed.follower.events(events, lines);
@@ -199,6 +214,7 @@ export class StreamFollower {
     rooms.forEach((followed, i) => {
       if (Number(same[i]) === 1) return;
       this.#rooms.delete(followed.key);
+      release(followed, Infinity);
       followed.follower.failed(
         new SequenceResetError(`The sequence of room ${followed.room} in Redis is not the one it was opened with (Redis lost some of it)`, followed.room),
       );
@@ -211,6 +227,18 @@ export class StreamFollower {
     this.#failing = true;
     this.#host.report(new RedisUnavailableError('Reading the rooms\' streams failed; retrying', { cause: error }));
   }
+}
+
+/** Lets the appends waiting for `followed` up to `cursor` go on. */
+function release(followed: Followed, cursor: number): void {
+  const { waiters } = followed;
+  if (waiters.length === 0) return;
+  let kept = 0;
+  for (const waiter of waiters) {
+    if (waiter.id <= cursor) waiter.resolve();
+    else waiters[kept++] = waiter;
+  }
+  waiters.length = kept;
 }
 
 function fieldOf(fields: readonly string[], name: string): string | undefined {

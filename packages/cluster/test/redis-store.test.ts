@@ -71,6 +71,24 @@ describe('RedisStore', () => {
   });
 
   describe('with MessageHub', () => {
+    it('never lets the stream\'s trimming overtake what a busy room appends: 5000 publishes with retain 50 all arrive', async () => {
+      // A reader slower than the writer: 5 entries per read against chunks of 25 per append.
+      const store = open('flow', { retain: 50, readCount: 5 });
+      const reported: unknown[] = [];
+      const hub = new MessageHub<string>({ chatroomId: 'lobby', store, historySize: 10, onError: (e) => void reported.push(e) });
+      const ids: number[] = [];
+      hub.add('ada', 's1').subscribe((e) => void ids.push((e as HubEvent<string>).id));
+      await hub.getHistory();
+      const acks: Promise<number>[] = [];
+      for (let i = 0; i < 5000; i++) acks.push(hub.publish(`m${i}`));
+      const acked = await Promise.all(acks);
+      expect(acked).to.deep.equal(Array.from({ length: 5000 }, (_, i) => i + 2));
+      expect(ids).to.deep.equal(Array.from({ length: 5001 }, (_, i) => i + 1));
+      expect(reported).to.deep.equal([]);
+      expect(await store.redis.xlen('flow:{lobby}:events')).to.be.below(300);
+      await hub.close();
+    });
+
     it('acknowledges a publish with the id Redis gave and delivers it to the hub\'s sessions', async () => {
       const store = open('hub');
       const hub = new MessageHub<string>({ chatroomId: 'lobby', store });

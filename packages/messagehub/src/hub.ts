@@ -569,7 +569,9 @@ export class MessageHub<T = string> {
     this.#appendedId = state.lastEventId;
     for (const { userId, sessions } of state.members ?? []) this.#members.set(userId, sessions);
     const follower: RoomFollower<T> = {
-      events: (events, lines) => this.#mailbox.post(OP_EVENTS, events, lines),
+      // Committed events never wait behind the commands that produce more: the store's window of
+      // appended but unread events stays bounded by the store alone.
+      events: (events, lines) => this.#mailbox.postNow(OP_EVENTS, events, lines),
       failed: (error) => void this.#mailbox.post(OP_FOLLOW_FAILED, error),
     };
     this.#unfollow = (this.#store as Required<RoomStore>).follow<T>(this.chatroomId, state.lastEventId, follower);

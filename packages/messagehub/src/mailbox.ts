@@ -91,6 +91,21 @@ export class Mailbox {
     });
   }
 
+  /**
+   * Queues a command now, past the capacity and ahead of parked commands if need be: for what must
+   * never wait behind the commands that cause more of it (events a store has committed already).
+   */
+  postNow(op: number, a?: unknown, b?: unknown, c?: unknown): void {
+    const at = this.#inboxLength;
+    const inbox = this.#inbox;
+    inbox[at] = op;
+    inbox[at + 1] = a;
+    inbox[at + 2] = b;
+    inbox[at + 3] = c;
+    this.#inboxLength = at + STRIDE;
+    if (!this.#draining) this.#start();
+  }
+
   #start(): void {
     this.#draining = true;
     void this.#queue.add(this.#drain);

@@ -106,4 +106,22 @@ describe('Mailbox', () => {
     expect(handled).to.deep.equal([1, 2, 9]);
     expect(batches).to.equal(2);
   });
+
+  it('admits postNow commands at once, past the capacity and ahead of parked ones', async () => {
+    const handled: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const mailbox = new Mailbox(1, (op) => (op === 0 ? gate : void handled.push(op)), () => undefined, () => undefined, () => undefined);
+    void mailbox.post(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    void mailbox.post(1);
+    const parked = mailbox.post(2);
+    mailbox.postNow(3);
+    expect(mailbox.parked).to.equal(1);
+    expect(mailbox.size).to.equal(2);
+    release();
+    await parked;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handled).to.deep.equal([1, 3, 2]);
+  });
 });
