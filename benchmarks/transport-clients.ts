@@ -6,12 +6,13 @@
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
  *   → {cmd:'latencies'}               ← {p50, p99, samples} (ms, over every 10th client)
  *   → {cmd:'stop'}                    exits
- * Args: system url clients
+ * Args: system url clients [user prefix] (msghub users are `<prefix>u<index>`; distinct prefixes keep
+ * several client processes of one room apart)
  */
 import { io as socketIo, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 
-const [system = 'ws', url = '', countArg = '100'] = process.argv.slice(2);
+const [system = 'ws', url = '', countArg = '100', prefix = ''] = process.argv.slice(2);
 const clients = Number(countArg);
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -52,7 +53,7 @@ function openWs(index: number, hello: boolean): Promise<void> {
         return;
       }
       sockets.push(ws);
-      ws.send(JSON.stringify({ type: 'hello', v: 1, user: `u${index}` }));
+      ws.send(JSON.stringify({ type: 'hello', v: 1, user: `${prefix}u${index}` }));
       ws.once('message', () => resolve());
     });
   });
@@ -68,7 +69,7 @@ function joinAll(): Promise<void> {
           let joined = false;
           ws.on('message', (frame) => {
             if (joined) arrived(sampled, frame);
-            else if (String(frame).includes(`"type":"join","userId":"u${index}"`)) {
+            else if (String(frame).includes(`"type":"join","userId":"${prefix}u${index}"`)) {
               joined = true;
               resolve();
             }

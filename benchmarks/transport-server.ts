@@ -7,9 +7,14 @@
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
  *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
  *   → {cmd:'stop'}                      exits
+ * Args: system [redis URL]. With a Redis URL the server is one node of a cluster on it (msghub: a
+ * RedisStore; Socket.IO: @socket.io/redis-streams-adapter), for benchmarks/cluster-broadcast.bench.ts.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RedisStore } from '@msghub/cluster';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { Redis } from 'ioredis';
 import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -49,9 +54,16 @@ async function startWs(): Promise<System> {
   };
 }
 
+const redisUrl = process.argv[3];
+
 async function startSocketIo(): Promise<System> {
   const http = createServer();
-  const io = new SocketIoServer(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  const io = new SocketIoServer(http, {
+    transports: ['websocket'],
+    perMessageDeflate: false,
+    serveClient: false,
+    ...(redisUrl === undefined ? {} : { adapter: createAdapter(new Redis(redisUrl)) }),
+  });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   let id = 0;
   return {
@@ -66,10 +78,18 @@ async function startSocketIo(): Promise<System> {
   };
 }
 
-/** msghub with its default in-memory store, or (`durable`) with a FileStore that syncs every batch. */
+/**
+ * msghub with its default in-memory store, with a FileStore that syncs every batch (`durable`), or,
+ * given a Redis URL, as one node of a cluster on a RedisStore.
+ */
 async function startMsghub(durable = false): Promise<System> {
-  const dir = durable ? mkdtempSync(join(tmpdir(), 'msghub-bench-')) : undefined;
-  const store = dir === undefined ? undefined : new FileStore({ file: join(dir, 'events.log'), fsync: 'batch' });
+  const dir = durable && redisUrl === undefined ? mkdtempSync(join(tmpdir(), 'msghub-bench-')) : undefined;
+  const store =
+    redisUrl !== undefined
+      ? new RedisStore({ redis: redisUrl, retain: 10_000 })
+      : dir === undefined
+        ? undefined
+        : new FileStore({ file: join(dir, 'events.log'), fsync: 'batch' });
   const server = new HubServer({
     trustClientUser: true,
     heartbeatMs: 0,
