@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MessageHub, type HubEvent } from '@msghub/messagehub';
+import { MessageHub, StoreError, type HubEvent } from '@msghub/messagehub';
 import { until, useRedis } from './helpers.js';
 
 describe('NodeRegistry (through RedisStore)', function () {
@@ -46,5 +46,22 @@ describe('NodeRegistry (through RedisStore)', function () {
     expect(await survivors[0]?.redis.zscore('reap:nodes', 'ghost')).to.equal(null);
     expect(await survivors[0]?.redis.exists('reap:node:{ghost}:rooms')).to.equal(0);
     await Promise.all(hubs.map((hub) => hub.close()));
+  });
+
+  it('lets a node taken for dead (a long pause) find out: its removed sessions end with STORE_FAILED and its rooms go back on its list', async () => {
+    const paused = redis.store('pause', { heartbeatMs: 1000, nodeTimeoutMs: 5000, onError: () => undefined });
+    redis.store('pause', quick);
+    const hub = new MessageHub<string>({ chatroomId: 'lobby', store: paused });
+    const ended = new Promise<unknown>((resolve) => hub.add('ada', 'tab-1').subscribe({ error: resolve, complete: () => resolve(undefined) }));
+    await hub.getHistory();
+    // As if its heartbeats had stopped long ago: the survivor takes it for dead.
+    await paused.redis.zadd('pause:nodes', '0', paused.nodeId);
+    const error = await ended;
+    expect(error).to.be.instanceOf(StoreError).with.property('code', 'STORE_FAILED');
+    await until(async () => (await paused.redis.exists(`pause:node:{${paused.nodeId}}:rooms`)) === 0, 5000, 'the survivor to forget it');
+    // Its next heartbeat finds it off the list: it comes back, its open rooms with it.
+    await until(async () => (await paused.redis.sismember(`pause:node:{${paused.nodeId}}:rooms`, 'lobby')) === 1, 5000, 'the room back on the list');
+    expect(await paused.redis.zscore('pause:nodes', paused.nodeId)).to.not.equal(null);
+    await hub.close();
   });
 });
