@@ -7,7 +7,7 @@
 import type { HubEvent, RoomFollower, RoomMember, RoomOpenOptions, RoomState, RoomStore } from '@msghub/messagehub';
 import { randomId } from '@msghub/messagehub';
 import { Redis } from 'ioredis';
-import { RedisUnavailableError } from './errors.js';
+import { RedisUnavailableError, SequenceResetError } from './errors.js';
 import { nodeRoomsKey, nodeWakeKey, roomKeys, type RoomKeys } from './keys.js';
 import { NodeRegistry } from './node-registry.js';
 import { resolveRedisStoreOptions, type RedisStoreOptions, type ResolvedRedisStoreOptions } from './options.js';
@@ -160,7 +160,10 @@ export class RedisStore implements RoomStore {
         }
         args.push(KIND[event.type], key, value, tailOf(event, lines?.[i], open.json));
       }
-      const given = (await this.#call(APPEND.run(this.#command, keysOf(open.keys), args))) as number[];
+      const given = (await this.#call(APPEND.run(this.#command, keysOf(open.keys), args)).catch((error: unknown) => {
+        if (!String((error as Error | null)?.message).startsWith('SEQUENCE_RESET')) throw error;
+        throw new SequenceResetError(`The sequence of room ${room} in Redis is not the one it was opened with`, room, { cause: error });
+      })) as number[];
       for (const id of given) {
         const n = Number(id);
         ids.push(n);

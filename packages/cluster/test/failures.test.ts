@@ -194,6 +194,17 @@ describe('RedisStore when Redis fails', function () {
     expect(id).to.be.at.most(seen + 1);
   });
 
+  it('refuses to append to a room whose epoch changed under it: STORE_FAILED with cause SEQUENCE_RESET', async () => {
+    await redis();
+    const a = node();
+    const onA = hub(a);
+    await onA.publish('one');
+    await a.redis.hset('msghub:{lobby}:meta', 'epoch', 'another');
+    const error = await onA.publish('two').then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(StoreError);
+    expect((error as StoreError).cause).to.be.instanceOf(SequenceResetError).with.property('room', 'lobby');
+  });
+
   it('reports a foreign entry in a room\'s stream (MALFORMED_ENTRY), skips it, and the room goes on', async () => {
     await redis();
     const a = node();
