@@ -3,6 +3,7 @@
  * file, and holding entries that are not events. Every test runs its own redis-server.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { MessageHub, StoreError, type HubEvent, type SessionEvent } from '@msghub/messagehub';
 import { MalformedEntryError, RedisStore, RedisUnavailableError, SequenceResetError, type RedisStoreOptions } from '../src/index.js';
 import { until } from './helpers.js';
@@ -220,5 +221,34 @@ describe('RedisStore when Redis fails', function () {
     const malformed = reported.filter((e) => e instanceof MalformedEntryError) as MalformedEntryError[];
     expect(malformed.map((e) => e.entryId)).to.deep.equal(['3-0', '4-0']);
     expect(reported.some((e) => e instanceof StoreError && /missing/.test(e.message))).to.equal(true);
+  });
+
+  it('survives fuzzed entries in a room\'s stream: each is reported once, every real event still arrives in order', async () => {
+    await redis();
+    const a = node();
+    const onA = hub(a);
+    const ada = member(onA, 'ada');
+    await onA.publish('first');
+    let foreign = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.oneof(fc.constant('e'), fc.string({ maxLength: 8 })), fc.oneof(fc.string({ maxLength: 40 }), fc.json())), { minLength: 1, maxLength: 4 }),
+        async (fields) => {
+          const head = Number(await a.redis.hget('msghub:{lobby}:meta', 'head'));
+          const top = await a.redis.xrevrange('msghub:{lobby}:events', '+', '-', 'COUNT', '1');
+          const after = Math.max(head, Number(top[0]?.[0].split('-')[0] ?? 0));
+          await a.redis.xadd('msghub:{lobby}:events', `${after + 1}-0`, ...fields.flat());
+          foreign++;
+          const id = await onA.publish(`after ${foreign}`);
+          expect(id).to.equal(after + 2);
+        },
+      ),
+      { numRuns: 25 },
+    );
+    await until(() => reported.filter((e) => e instanceof MalformedEntryError).length === foreign, 5000, 'every foreign entry reported');
+    const messages = ada.events.filter((e) => e.type === 'message').map((e) => (e as { message: string }).message);
+    expect(messages).to.deep.equal(['first', ...Array.from({ length: foreign }, (_, i) => `after ${i + 1}`)]);
+    const ids = ada.events.map((e) => e.id);
+    expect(ids).to.deep.equal([...ids].sort((x, y) => x - y));
   });
 });
