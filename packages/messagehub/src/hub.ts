@@ -1,4 +1,5 @@
 import { Observable, Subject } from 'rxjs';
+import { AppendLedger, P_ADD, P_CLOSE, P_REMOVE, P_SEND, W_CLOSE, W_DETACH, W_QUERY, type Pending } from './append-ledger.js';
 import {
   AlreadyExistsError,
   BufferOverflowError,
@@ -43,34 +44,6 @@ const FX_DETACH = 6; // a: ListenerSlot, b: resolve
 const FX_CLOSE = 7; // a: sessions, b: listeners
 const FX_FAIL = 8; // a: Session, b: error
 const FX_STRIDE = 5;
-
-// With a sequencing store: what an event this hub appended stands for when it comes back.
-const P_SEND = 0; // a: Deferred<number> | undefined
-const P_ADD = 1; // a: Session, b: AddOptions
-const P_REMOVE = 2; // a: Session, b: Deferred | undefined
-const P_CLOSE = 3;
-
-interface Pending {
-  readonly kind: number;
-  readonly a: unknown;
-  readonly b: unknown;
-}
-
-// With a sequencing store: what waits until the room has delivered up to an id.
-const W_QUERY = 0; // a: () => R, b: resolve, c: reject
-const W_DETACH = 1; // a: ListenerSlot, b: resolve
-const W_CLOSE = 2;
-
-interface Waiting {
-  /** The id the room must have delivered first; -1 until the append of its batch has answered. */
-  at: number;
-  /** Events of its batch staged before it. */
-  readonly staged: number;
-  readonly kind: number;
-  readonly a: unknown;
-  readonly b: unknown;
-  readonly c: unknown;
-}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -238,14 +211,8 @@ export class MessageHub<T = string> {
    * from `store.follow`. The fields below serve this mode only.
    */
   readonly #sequenced: boolean;
-  /** What each event of the current batch stands for, parallel to `#staged`. */
-  #pending: Pending[] = [];
-  /** Appended events of this hub not delivered yet, by the id the store gave them. */
-  readonly #own = new Map<number, Pending>();
-  /** The highest id this hub's appends have reached. */
-  #appendedId = 0;
-  /** Queries, detaches and the close, in order, each waiting for the room to deliver up to an id. */
-  #waiting: Waiting[] = [];
+  /** What this hub's appended events stand for, and what waits for which id. */
+  readonly #ledger = new AppendLedger();
   /** Sessions whose join is appended but not delivered yet: user id → session id → session. */
   readonly #joining = new Map<string, Map<string, Session<T>>>();
   /** Sessions whose removal is asked for. */
@@ -566,7 +533,7 @@ export class MessageHub<T = string> {
     const keep = this.#options.historySize;
     for (let i = Math.max(0, history.length - keep); i < history.length; i++) this.#history.push(history[i] as HubEvent<T>);
     if (!this.#sequenced) return;
-    this.#appendedId = state.lastEventId;
+    this.#ledger.opened(state.lastEventId);
     for (const { userId, sessions } of state.members ?? []) this.#members.set(userId, sessions);
     const follower: RoomFollower<T> = {
       // Committed events never wait behind the commands that produce more: the store's window of
@@ -880,7 +847,7 @@ export class MessageHub<T = string> {
     this.#staged.push(event);
     this.#stagedCount++;
     if (this.#encodes) this.#lines.push(line ?? JSON.stringify(event));
-    this.#pending.push({ kind, a, b });
+    this.#ledger.stage(kind, a, b);
   }
 
   #requestAdd(session: Session<T>, options: AddOptions): void {
@@ -909,8 +876,7 @@ export class MessageHub<T = string> {
 
   /** Lets a query, a detach or the close happen once every event this hub appended before it is delivered. */
   #wait(kind: number, a?: unknown, b?: unknown, c?: unknown): void {
-    const staged = this.#stagedCount;
-    this.#waiting.push({ at: staged > 0 ? -1 : this.#appendedId, staged, kind, a, b, c });
+    this.#ledger.wait(kind, this.#stagedCount, a, b, c);
     this.#drainWaiting();
   }
 
@@ -920,22 +886,21 @@ export class MessageHub<T = string> {
     this.#stagedCount = 0;
     const events = this.#staged;
     const lines = this.#encodes ? this.#lines : undefined;
-    const pending = this.#pending;
+    const pending = this.#ledger.takeBatch();
     this.#staged = [];
-    this.#pending = [];
     if (lines !== undefined) this.#lines = [];
     let written: void | Promise<void | readonly number[]>;
     try {
       written = (this.#store as RoomStore).append<T>(this.chatroomId, events, lines);
     } catch (error) {
-      this.#pending = pending;
+      this.#ledger.restore(pending);
       return this.#failCommit(error);
     }
     return Promise.resolve(written).then(
       (ids) => this.#appended(pending, ids),
       (error: unknown) => {
         // The batch's publishers, joiners and leavers learn of the failure with everyone else.
-        this.#pending = [...pending, ...this.#pending];
+        this.#ledger.restore(pending);
         return this.#failCommit(error);
       },
     );
@@ -946,22 +911,9 @@ export class MessageHub<T = string> {
     if (!Array.isArray(ids) || ids.length !== pending.length) {
       return this.#failCommit(new TypeError(`Expected the store to answer ${pending.length} ids, got ${describe(ids)}`));
     }
-    const before = this.#appendedId;
-    let last = before;
-    // Waiters of this batch are counted in events staged before them.
-    const reached: number[] = [before];
-    for (let i = 0; i < pending.length; i++) {
-      const id = ids[i] as number;
-      const item = pending[i] as Pending;
-      if (id > last) last = id;
-      reached.push(last);
-      if (id === 0) this.#dropped(item);
-      else if (item.kind !== P_CLOSE && (item.kind !== P_SEND || item.a !== undefined)) this.#own.set(id, item);
-    }
-    this.#appendedId = last;
+    for (const item of this.#ledger.settle(pending, ids)) this.#dropped(item);
     this.#commits++;
     this.#committedEvents += pending.length;
-    for (const waiting of this.#waiting) if (waiting.at === -1) waiting.at = reached[waiting.staged] ?? last;
     this.#drainWaiting();
     return this.#fxLength > 0 ? this.#run() : undefined;
   }
@@ -996,8 +948,7 @@ export class MessageHub<T = string> {
       }
       // Replays computed for a session joining here end just before its own event.
       this.#lastId = id - 1;
-      const own = this.#own.get(id);
-      if (own !== undefined) this.#own.delete(id);
+      const own = this.#ledger.claim(id);
       const line = lines[i];
       if (event.type === 'join' || event.type === 'add') this.#arrive(event, own, line);
       else if (event.type === 'leave' || event.type === 'remove') this.#depart(event, own, line);
@@ -1007,7 +958,7 @@ export class MessageHub<T = string> {
       if (own?.kind === P_SEND) this.#effect(FX_ACK, own.a, id);
       this.#lastId = this.#committedId = id;
       // A detach or close waiting for this event happens before the next one is handed out.
-      if (this.#waiting.length > 0) this.#drainWaiting();
+      if (this.#ledger.waiting) this.#drainWaiting();
     }
   }
 
@@ -1061,19 +1012,14 @@ export class MessageHub<T = string> {
 
   /** Lets the waiting queries, detaches and close happen whose events are delivered, in order. */
   #drainWaiting(): void {
-    const waiting = this.#waiting;
-    let done = 0;
-    while (done < waiting.length) {
-      const item = waiting[done] as Waiting;
-      if (item.at === -1 || item.at > this.#committedId) break;
-      done++;
+    for (const item of this.#ledger.due(this.#committedId)) {
       if (item.kind === W_QUERY) this.#effect(FX_QUERY, item.a, item.b, item.c);
       else if (item.kind === W_DETACH) {
         const before = this.#listeners;
         this.#listeners = before.filter((slot) => slot !== item.a);
         if (this.#listeners.length === before.length) (item.b as () => void)();
         else this.#effect(FX_DETACH, item.a, item.b);
-      } else {
+      } else if (item.kind === W_CLOSE) {
         // The close: this hub's part in the room ends; the room goes on for the other nodes.
         const sessions = this.#sessions;
         const listeners = this.#listeners;
@@ -1085,21 +1031,18 @@ export class MessageHub<T = string> {
         this.#effect(FX_CLOSE, sessions, listeners);
       }
     }
-    if (done > 0) this.#waiting = waiting.slice(done);
   }
 
   /** The room failed: what waits for the store gets the failure. Returns the detaches to wait for. */
   #abandon(failure: StoreError): Promise<void>[] {
     const detached: Promise<void>[] = [];
-    const items = [...this.#pending, ...this.#own.values()];
-    this.#pending = [];
-    this.#own.clear();
+    const { items, waiting } = this.#ledger.abandon();
     for (const item of items) {
       if (item.kind === P_SEND && item.a !== undefined) (item.a as Deferred<number>).reject(failure);
       else if (item.kind === P_REMOVE && item.b !== undefined) (item.b as Deferred).reject(failure);
       else if (item.kind === P_ADD) (item.a as Session<T>).fail(failure);
     }
-    for (const item of this.#waiting) {
+    for (const item of waiting) {
       if (item.kind === W_QUERY) (item.c as (error: unknown) => void)(failure);
       else if (item.kind === W_DETACH) {
         const slot = item.a as ListenerSlot<T>;
@@ -1107,7 +1050,6 @@ export class MessageHub<T = string> {
         detached.push(slot.finish().then(item.b as () => void));
       }
     }
-    this.#waiting = [];
     this.#joining.clear();
     this.#leaving.clear();
     return detached;
