@@ -27,8 +27,10 @@ end
 
 local function add(kind, tail)
   head = head + 1
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, head .. '-0', 'e',
-    '{"id":' .. head .. ',"chatroomId":' .. room .. ',"type":"' .. kind .. '"' .. tail)
+  -- '%d': Lua would write a large id in exponent notation.
+  local id = string.format('%d', head)
+  redis.call('XADD', events, 'MAXLEN', '~', maxlen, id .. '-0', 'e',
+    '{"id":' .. id .. ',"chatroomId":' .. room .. ',"type":"' .. kind .. '"' .. tail)
   closed = kind == 'close'
   return head
 end

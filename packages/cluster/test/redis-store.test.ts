@@ -58,6 +58,17 @@ describe('RedisStore', () => {
       }
     });
 
+    it('writes ids past 10^14 as integers, never in exponent notation', async () => {
+      const store = open('large');
+      await store.open('lobby', { historySize: 10 });
+      await store.redis.hset('large:{lobby}:meta', 'head', String(10 ** 15));
+      const events = [message('lobby', 0)];
+      expect(await store.append('lobby', events, events.map((e) => JSON.stringify(e)))).to.deep.equal([10 ** 15 + 1]);
+      const [entry] = await store.redis.xrange('large:{lobby}:events', '-', '+');
+      expect(entry?.[0]).to.equal('1000000000000001-0');
+      expect((await store.read('lobby', 10 ** 15))[0]?.id).to.equal(10 ** 15 + 1);
+    });
+
     it('trims each room\'s stream to about `retain` events', async () => {
       const store = open('trim', { retain: 100 });
       await store.open('lobby', { historySize: 10 });
