@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AlreadyExistsError, MessageHub, StoreError, type HubEvent, type SessionEvent } from '../src/index.js';
+import { AlreadyExistsError, BufferOverflowError, MessageHub, StoreError, type HubEvent, type SessionEvent } from '../src/index.js';
 import { clock, record, turns } from './helpers.js';
 import { SequencingNodeStore, SharedSequencer } from './sequencing-store.js';
 import { describeRoomStore } from './store-conformance.js';
@@ -82,6 +82,21 @@ describe('MessageHub with a store that sequences rooms across nodes', () => {
     void hub.message('ada', 'two');
     expect((await hub.getHistory()).map((e) => e.type === 'message' && e.message)).to.deep.equal(['one', 'two']);
     await hub.close();
+  });
+
+  it('removes a session nobody reads past sessionBufferSize: BUFFER_OVERFLOW, and every node sees it leave once', async () => {
+    const onA = new MessageHub<string>({ chatroomId: 'lobby', store: a, clock, sessionBufferSize: 3 });
+    const onB = new MessageHub<string>({ chatroomId: 'lobby', store: b, clock });
+    const idle = onA.add('idle', 's1');
+    const watcher = record(onB.add('watcher', 's1'));
+    await onB.getHistory();
+    for (let i = 0; i < 10; i++) await onB.publish(`m${i}`);
+    await turns(20);
+    const error = await new Promise<unknown>((resolve) => idle.subscribe({ error: resolve, complete: () => resolve(null) }));
+    expect(error).to.be.instanceOf(BufferOverflowError);
+    expect(await onA.presence()).to.deep.equal([{ userId: 'watcher', sessions: 1 }]);
+    await Promise.all([onA.close(), onB.close()]);
+    expect((await watcher.done).filter((e) => e.type === 'leave' && e.userId === 'idle')).to.have.length(1);
   });
 
   it('detaches a listener after the events appended before the detach, not one more', async () => {
