@@ -102,6 +102,21 @@ describe('HubServers on one Redis (a cluster)', () => {
     for (const [id, text] of seen) expect(acks.get(text as string)).to.equal(id);
   });
 
+  it('sequences rooms through Redis with metrics on too (commits timed around the RedisStore)', async () => {
+    const [a, b] = (await nodes(2, { metrics: true })) as [Node, Node];
+    const ada = await member(a, 'ada', 'lobby');
+    const bob = await member(b, 'bob', 'lobby');
+    ada.send({ type: 'publish', ref: 'p1', room: 'lobby', data: 'from a' });
+    bob.send({ type: 'publish', ref: 'p2', room: 'lobby', data: 'from b' });
+    const ids = [
+      (await ada.waitFor((f) => f.type === 'ok' && f['ref'] === 'p1', 5000))['id'],
+      (await bob.waitFor((f) => f.type === 'ok' && f['ref'] === 'p2', 5000))['id'],
+    ];
+    expect([...ids].sort()).to.deep.equal([3, 4]);
+    await until(() => messages(ada).length === 2 && messages(bob).length === 2, 5000, 'both messages on both nodes');
+    expect(messages(bob)).to.deep.equal(messages(ada));
+  });
+
   it('shows members of every node in presence, and a user\'s sessions on two nodes as join then add', async () => {
     const [a, b] = (await nodes(2)) as [Node, Node];
     const first = await member(a, 'ada', 'lobby');
