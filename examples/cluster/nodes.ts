@@ -1,4 +1,4 @@
-import { ClusterPresence, RedisOfflineQueue, RedisStore } from '@msghub/cluster';
+import { ClusterPresence, ClusterSignals, RedisOfflineQueue, RedisStore } from '@msghub/cluster';
 import { HubServer, type DirectFrame } from '@msghub/transport';
 
 const redis = process.env['MSGHUB_REDIS'] ?? 'redis://127.0.0.1:6379';
@@ -11,6 +11,7 @@ async function startNode(): Promise<{ server: HubServer; close(): Promise<void> 
     store,
     singleSession: true,
     offlineQueue: new RedisOfflineQueue<DirectFrame>(store),
+    signalBus: new ClusterSignals(store), // typing indicators and the like reach every node
     onConnect: presence.onConnect,
     onDisconnect: presence.onDisconnect,
   });

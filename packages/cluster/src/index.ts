@@ -8,3 +8,4 @@ export { RedisTokenStore } from './tokens.js';
 export type { ClusterTokenGrant, RedisTokenStoreOptions } from './tokens.js';
 export { RedisOfflineQueue } from './offline-queue.js';
 export type { QueuedMessage, RedisOfflineQueueOptions } from './offline-queue.js';
+export { ClusterSignals } from './signals.js';

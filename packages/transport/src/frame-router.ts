@@ -81,6 +81,8 @@ export class FrameRouter implements ConnectionHost {
       users: state.users,
       onError: state.options.onError,
     });
+    // Signals sent to a room's members on other servers of a cluster reach this server's members.
+    state.options.signalBus?.follow((room, from, data) => void this.#signals.deliver(room, from, data));
   }
 
   /** User-to-user direct messages, for senders other than connections (the HTTP API). */
@@ -399,6 +401,7 @@ export class FrameRouter implements ConnectionHost {
     }
     try {
       this.#signals.fanOut(connection, frame.room, frame.data);
+      this.options.signalBus?.publish(frame.room, connection.userId, frame.data);
     } catch (error) {
       // Only a `beforeReceive` hook can put data JSON cannot write back into a frame.
       this.#fail(connection, error, frame);

@@ -13,6 +13,7 @@ export type {
   RequestHandler,
   RoomAuthorizer,
   RoomRequest,
+  SignalBus,
 } from './options.js';
 export type { MetricsSnapshot } from './metrics.js';
 export type { MetricsOption, MetricsOptions } from './prometheus.js';

@@ -270,7 +270,7 @@ function explainListenError(error: unknown, carrier: string, flag: '--ws-port' |
 /** What a node of a cluster adds to the server. */
 interface ClusterNode {
   /** The rooms' store, the offline queue and the presence hooks, all in Redis. */
-  readonly serverOptions: Pick<HubServerOptions, 'store' | 'offlineQueue' | 'onConnect' | 'onDisconnect'>;
+  readonly serverOptions: Pick<HubServerOptions, 'store' | 'offlineQueue' | 'signalBus' | 'onConnect' | 'onDisconnect'>;
   /** `online`, `presence` and kicks for the whole cluster. */
   attach(server: HubServer): Promise<void>;
   close(): Promise<void>;
@@ -294,6 +294,7 @@ async function clusterNode(url: string): Promise<ClusterNode> {
     serverOptions: {
       store,
       offlineQueue: new cluster.RedisOfflineQueue<DirectFrame>(store),
+      signalBus: new cluster.ClusterSignals(store, { onError: report }),
       onConnect: presence.onConnect,
       onDisconnect: presence.onDisconnect,
     },

@@ -186,13 +186,18 @@ export interface HubServerOptions {
    * @default undefined (the API is off)
    */
   apiKey?: string;
+  /**
+   * Carries `signal` frames between the servers of a cluster (`@msghub/cluster`'s
+   * `ClusterSignals`), so that a room's members on other servers get them too. @default none
+   */
+  signalBus?: SignalBus;
   /** Errors with no client to go to (a hook that threw, an internal failure). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus'>> {
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -212,6 +217,24 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly metrics: ResolvedMetrics | false;
   readonly admin: { token: string } | false;
   readonly apiKey: string | undefined;
+  readonly signalBus: SignalBus | undefined;
+}
+
+/** Carries ephemeral signals between servers (see `HubServerOptions.signalBus`). */
+export interface SignalBus {
+  /** A member of this server sent `data` to `room`; it has gone to this server's members already. */
+  publish(room: string, from: string, data: unknown): void;
+  /** Called once by the server: `deliver` hands it each signal sent on another server. */
+  follow(deliver: (room: string, from: string, data: unknown) => void): void;
+}
+
+function signalBusOption(value: unknown): SignalBus | undefined {
+  if (value === undefined) return undefined;
+  const bus = value as Partial<SignalBus> | null;
+  if (typeof bus !== 'object' || bus === null || typeof bus.publish !== 'function' || typeof bus.follow !== 'function') {
+    throw new TypeError(`Expected \`signalBus\` to be an object with publish() and follow(), got ${describe(value)}`);
+  }
+  return bus as SignalBus;
 }
 
 function describe(value: unknown): string {
@@ -298,6 +321,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     authorizePublish: fn('authorizePublish', options.authorizePublish),
     messageEncoder: fn('messageEncoder', options.messageEncoder),
     offlineQueue: offlineQueueOption(options.offlineQueue),
+    signalBus: signalBusOption(options.signalBus),
     beforeReceive: fn('beforeReceive', options.beforeReceive),
     beforeSend: fn('beforeSend', options.beforeSend),
     afterSend: fn('afterSend', options.afterSend),

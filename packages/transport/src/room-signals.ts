@@ -38,9 +38,18 @@ export class RoomSignals {
    * @returns how many connections it was queued to
    */
   fanOut(sender: Connection, room: string, data: unknown): number {
+    return this.#send(sender, room, sender.userId, data);
+  }
+
+  /** Sends a signal another server's member sent (see `HubServerOptions.signalBus`) to every connection in `room`. */
+  deliver(room: string, from: string, data: unknown): number {
+    return this.#send(undefined, room, from, data);
+  }
+
+  #send(sender: Connection | undefined, room: string, from: string, data: unknown): number {
     const feeds = this.#members.get(room);
     if (feeds === undefined) return 0;
-    const frame: SignalFrame = { type: 'signal', room, from: sender.userId, data };
+    const frame: SignalFrame = { type: 'signal', room, from, data };
     let text: string | undefined;
     let sent = 0;
     const seen = new Set<Connection>();

@@ -3,8 +3,8 @@
  * any room, with one id sequence for the whole room.
  */
 import { expect } from 'chai';
-import { ClusterPresence, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
-import type { DirectFrame, HubServerOptions } from '../src/index.js';
+import { ClusterPresence, ClusterSignals, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
+import { HubServer, type DirectFrame, type HubServerOptions } from '../src/index.js';
 import { until } from '../../cluster/test/helpers.js';
 import { RedisServer } from '../../cluster/test/redis-server.js';
 import { TestClient, cleanup, startServer, type Running } from './helpers.js';
@@ -47,6 +47,7 @@ describe('HubServers on one Redis (a cluster)', () => {
         store,
         singleSession,
         offlineQueue: new RedisOfflineQueue<DirectFrame>(store),
+        signalBus: new ClusterSignals(store),
         onConnect: presence.onConnect,
         onDisconnect: presence.onDisconnect,
         ...options,
@@ -212,6 +213,23 @@ describe('HubServers on one Redis (a cluster)', () => {
       await bob.waitFor((f) => f.type === 'ok' && f['ref'] === 'd2', 5000);
       const cyd = await a.user('cyd');
       expect(await cyd.next('direct', 5000)).to.include({ from: 'bob', data: 'for later' });
+    });
+
+    it('refuses a signalBus without publish() and follow() with a TypeError', () => {
+      expect(() => new HubServer({ signalBus: { publish() {} } as never })).to.throw(TypeError, /signalBus/);
+    });
+
+    it('passes a member\'s signal to the room\'s members on other nodes, and only to them', async () => {
+      const [a, b] = (await nodes(2)) as [Node, Node];
+      const ada = await member(a, 'ada', 'lobby');
+      const bob = await member(b, 'bob', 'lobby');
+      const cyd = await member(b, 'cyd', 'kitchen');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      ada.send({ type: 'signal', ref: 's', room: 'lobby', data: { typing: true } });
+      expect(await bob.next('signal', 5000)).to.deep.equal({ type: 'signal', room: 'lobby', from: 'ada', data: { typing: true } });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(ada.frames.some((f) => f.type === 'signal')).to.equal(false);
+      expect(cyd.frames.some((f) => f.type === 'signal')).to.equal(false);
     });
 
     it('answers presence for a room open only on other nodes', async () => {
