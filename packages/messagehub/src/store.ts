@@ -111,8 +111,8 @@ export interface RoomStore {
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
- * A random URL-safe id of 128 bits (22 characters), unique across restarts and processes: the
- * epoch of a new room sequence.
+ * A random URL-safe id: 22 characters of 6 random bits each (132 bits), unique across restarts and
+ * processes. The epoch of a new room sequence, and the transport's connection and message ids.
  */
 export function randomId(): string {
   const bytes = new Uint8Array(22);

@@ -4,7 +4,6 @@
  * write per event-loop turn. The connection is the socket's {@link SocketHandler}, so it holds
  * no per-connection closures.
  */
-import { randomBytes } from 'node:crypto';
 import type { MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
 import { RateLimitedError, type WireError } from './errors.js';
@@ -13,15 +12,6 @@ import { countIn, type Counters } from './metrics.js';
 import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
 import { Outbox, type FrameData } from './outbox.js';
 import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
-
-/**
- * A new connection id: 16 random bytes (128 bits), base64url, 22 characters. The id is also the
- * connection's session id in every room it joins, and rooms seeded from an event log hold the
- * sessions of earlier runs: a counter would hand the same ids out again after a restart.
- */
-export function newConnectionId(): string {
-  return randomBytes(16).toString('base64url');
-}
 
 /** A connection's place in one room. `hub` is undefined while the join is being authorized. */
 export interface Membership {

@@ -5,20 +5,12 @@
  * once to every connection, exactly once to a client that drops repeated ids. Without a queue a
  * message reaches the connections open at the time, at most once.
  */
-import { randomBytes } from 'node:crypto';
+import { randomId } from '@msghub/messagehub';
 import type { Connection } from './connection.js';
 import { NotFoundWireError, OfflineError, OfflineQueueFullError, toWireError } from './errors.js';
 import type { Counters } from './metrics.js';
 import type { OfflineQueue } from './offline-queue.js';
 import type { AckFrame, DirectFrame, DirectSendFrame } from './protocol.js';
-
-/**
- * A new direct message id: 16 random bytes (128 bits), base64url, 22 characters. A counter would
- * start again after a restart, and a client would take a new message for one it has seen.
- */
-export function newDirectId(): string {
-  return randomBytes(16).toString('base64url');
-}
 
 /** What {@link DirectDelivery} works with; owned by the server. */
 export interface DirectDeliveryState {
@@ -50,7 +42,9 @@ export class DirectDelivery {
    *   frames wait for it, so its messages keep their order)
    */
   send(connection: Connection, frame: DirectSendFrame): void | Promise<void> {
-    const message: DirectFrame = { type: 'direct', id: newDirectId(), from: connection.userId, data: frame.data, ts: Date.now() };
+    // A random id, not a counter: a counter would start again after a restart, and a client would
+    // take a new message for one it has seen.
+    const message: DirectFrame = { type: 'direct', id: randomId(), from: connection.userId, data: frame.data, ts: Date.now() };
     const queue = this.#state.offlineQueue;
     if (queue === false) return this.#sendUnqueued(connection, frame, message);
     let kept: boolean | Promise<boolean>;
@@ -76,7 +70,7 @@ export class DirectDelivery {
    *   there is no queue and `to` is offline; {@link OfflineError} for `ttlMs` 0 and `to` offline
    */
   async deliver(to: string, from: string, data: unknown, ttlMs?: number): Promise<string> {
-    const message: DirectFrame = { type: 'direct', id: newDirectId(), from, data, ts: Date.now() };
+    const message: DirectFrame = { type: 'direct', id: randomId(), from, data, ts: Date.now() };
     const queue = this.#state.offlineQueue;
     if (ttlMs === 0) {
       const targets = this.#state.users.get(to) ?? [];

@@ -5,9 +5,10 @@
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomId } from '@msghub/messagehub';
 import type { TransportAdapter, TransportSocket } from './adapter.js';
 import { createAssetHandler } from './assets.js';
-import { Connection, newConnectionId } from './connection.js';
+import { Connection } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
@@ -295,7 +296,9 @@ export class HubServer {
       socket.destroy();
       return;
     }
-    const connection = new Connection(newConnectionId(), socket, this.#router, Date.now());
+    // The id is also the connection's session id in every room it joins, and a room's store holds
+    // the sessions of earlier runs: random, so that no restart hands one out again.
+    const connection = new Connection(randomId(), socket, this.#router, Date.now());
     this.#connections.add(connection);
     socket.start(connection);
   }
