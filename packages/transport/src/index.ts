@@ -28,6 +28,7 @@ export { FileOfflineQueue } from './file-offline-queue.js';
 export type { FileOfflineQueueOptions } from './file-offline-queue.js';
 export type { SlowConsumerPolicy } from './outbox.js';
 export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
+export type { HttpCarrierCode } from './http-adapter.js';
 export { WsAdapter } from './ws-adapter.js';
 export type { WsAdapterOptions } from './ws-adapter.js';
 export { TcpAdapter } from './tcp-adapter.js';

@@ -1,5 +1,5 @@
 /**
- * The msghub server: rooms (one MessageHub each) reached over WebSocket and TCP with protocol v1
+ * The msghub server: rooms (one MessageHub each) reached over WebSocket, HTTP and TCP with protocol v1
  * (docs/protocol.md). It owns the connections, the rooms registry, the connect tokens, the RPC
  * handlers and the heartbeat, and shuts all of them down in order.
  */
@@ -12,6 +12,7 @@ import { Connection } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
+import { HttpAdapter } from './http-adapter.js';
 import { createHttpApi } from './http-api.js';
 import { InvalidUserIdError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
@@ -28,8 +29,14 @@ import { WsAdapter } from './ws-adapter.js';
 
 /** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
 export interface ListenOptions {
-  /** WebSocket on its own HTTP server (which also serves `assets`). */
-  ws?: { port?: number; host?: string; path?: string } | false;
+  /**
+   * The server's HTTP listener: WebSocket upgrades (at `path`, any path when absent), the HTTP
+   * fallback carrier (at `<path>/_http`), `assets` and the other HTTP endpoints.
+   * - `websocket: false` refuses every upgrade (`403`), so clients use the HTTP carrier. @default true
+   * - `http: false` turns the HTTP carrier off; `{ graceMs }` is how long a connection whose
+   *   stream dropped waits for the client to open it again. @default true (`graceMs` 10000)
+   */
+  ws?: { port?: number; host?: string; path?: string; websocket?: boolean; http?: boolean | { graceMs?: number } } | false;
   /** TCP with length-prefixed frames. */
   tcp?: { port?: number; host?: string } | false;
 }
@@ -162,8 +169,15 @@ export class HubServer {
     const result: ListenAddresses = {};
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
-      this.#observability?.checkListen(options.ws.host ?? '127.0.0.1');
-      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, onError, requestHandler: this.#httpRequest });
+      const { websocket = true, http = true, ...listen } = options.ws;
+      if (typeof websocket !== 'boolean') throw new TypeError(`Expected \`ws.websocket\` to be a boolean, got ${String(websocket)}`);
+      this.#observability?.checkListen(listen.host ?? '127.0.0.1');
+      const carrier = http === false ? undefined : this.#httpCarrier(listen.path, http === true ? {} : http);
+      const requestHandler = carrier === undefined ? this.#httpRequest : (request: IncomingMessage, response: ServerResponse): void => {
+        if (!carrier.handle(request, response)) this.#httpRequest(request, response);
+      };
+      const ws = new WsAdapter({ ...listen, maxFrameBytes, onError, requestHandler, refuseUpgrades: !websocket });
+      if (carrier !== undefined) await this.addAdapter(carrier);
       await this.addAdapter(ws);
       result.ws = ws.address();
     }
@@ -173,6 +187,22 @@ export class HubServer {
       result.tcp = tcp.address();
     }
     return result;
+  }
+
+  #httpCarrier(path: string | undefined, options: { graceMs?: number }): HttpAdapter {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Expected `ws.http` to be a boolean or an object');
+    const { graceMs } = options;
+    if (graceMs !== undefined && (!Number.isSafeInteger(graceMs) || graceMs < 1)) {
+      throw new TypeError(`Expected \`ws.http.graceMs\` to be an integer >= 1, got ${String(graceMs)}`);
+    }
+    const { maxFrameBytes, maxQueuedFrames, maxQueuedBytes } = this.#options;
+    return new HttpAdapter({
+      ...(path === undefined ? {} : { path }),
+      ...(graceMs === undefined ? {} : { graceMs }),
+      maxFrameBytes,
+      maxUnackedFrames: maxQueuedFrames,
+      maxUnackedBytes: maxQueuedBytes,
+    });
   }
 
   /**

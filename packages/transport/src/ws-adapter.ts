@@ -27,6 +27,8 @@ export interface WsAdapterOptions {
   maxFrameBytes: number;
   /** Errors of the listening socket once bound (an accept that failed). @default console.error */
   onError?: (error: unknown) => void;
+  /** Refuse every upgrade with `403` (clients fall back to the HTTP carrier). @default false */
+  refuseUpgrades?: boolean;
   /** Answers plain HTTP requests on a server the adapter created (assets, 404). */
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
 }
@@ -222,6 +224,11 @@ export class WsAdapter implements TransportAdapter {
     const accept = this.#accept;
     if (accept === undefined) {
       socket.destroy();
+      return;
+    }
+    if (this.#options.refuseUpgrades === true) {
+      const body = 'WebSocket is turned off on this server: use the HTTP carrier\n';
+      socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     const maxFrameBytes = this.#options.maxFrameBytes;
