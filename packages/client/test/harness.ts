@@ -71,14 +71,14 @@ class ProxyPair {
  * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback. With `ports`
  * (those of a server closed before) it listens where that one did, as a restarted server would.
  */
-export async function startServer(options: HubServerOptions = {}, ports?: ServerPorts): Promise<TestServer> {
+export async function startServer(options: HubServerOptions = {}, ports?: ServerPorts, carriers: { websocket?: boolean } = {}): Promise<TestServer> {
   const server = new HubServer({ trustClientUser: true, onError: () => {}, ...options });
   const sockets = new Set<Socket>();
   const http = createHttpServer((request, response) => {
-    if (!server.assetHandler(request, response)) response.writeHead(404).end();
+    if (!server.httpHandler(request, response)) response.writeHead(404).end();
   });
   http.on('connection', (socket: Socket) => track(sockets, socket));
-  await server.attach(http, { path: '/hub' });
+  await server.attach(http, { path: '/hub', ...carriers });
   const httpPort = await listen(http, ports?.http);
   const { tcp } = await server.listen({ tcp: { port: 0, host: '127.0.0.1' } });
   const upstreamPort = tcp!.port;

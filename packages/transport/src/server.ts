@@ -92,6 +92,16 @@ export class HubServer {
    * first in the request handler: it returns true when it answered.
    */
   readonly assetHandler: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /**
+   * For an HTTP server the caller owns (see {@link attach}): answers the HTTP carrier's requests
+   * (`<path>/_http…`) and serves `assets`. Call it first in the request handler: it returns true
+   * when it answered.
+   */
+  readonly httpHandler = (request: IncomingMessage, response: ServerResponse): boolean => {
+    for (const carrier of this.#attachedCarriers) if (carrier.handle(request, response)) return true;
+    return this.assetHandler(request, response);
+  };
+  readonly #attachedCarriers: HttpAdapter[] = [];
   readonly #options: ResolvedServerOptions;
   readonly #counters = new Counters();
   readonly #handlers = new Map<string, RequestHandler>();
@@ -207,10 +217,19 @@ export class HubServer {
 
   /**
    * Accepts WebSocket upgrades on an HTTP server the caller owns, at `path` (any path when
-   * absent). Serve assets there with {@link assetHandler}.
+   * absent), and the HTTP carrier at `<path>/_http` through {@link httpHandler}, which the
+   * server's request handler calls first (it also serves assets). `websocket` and `http` as in
+   * {@link ListenOptions}.
    */
-  async attach(server: HttpServer, options: { path?: string } = {}): Promise<void> {
-    await this.addAdapter(new WsAdapter({ server, ...options, maxFrameBytes: this.#options.maxFrameBytes }));
+  async attach(server: HttpServer, options: { path?: string; websocket?: boolean; http?: boolean | { graceMs?: number } } = {}): Promise<void> {
+    const { websocket = true, http = true, path } = options;
+    if (typeof websocket !== 'boolean') throw new TypeError(`Expected \`websocket\` to be a boolean, got ${String(websocket)}`);
+    if (http !== false) {
+      const carrier = this.#httpCarrier(path, http === true ? {} : http);
+      await this.addAdapter(carrier);
+      this.#attachedCarriers.push(carrier);
+    }
+    await this.addAdapter(new WsAdapter({ server, ...(path === undefined ? {} : { path }), maxFrameBytes: this.#options.maxFrameBytes, refuseUpgrades: !websocket }));
   }
 
   /** Starts accepting from another carrier. */
