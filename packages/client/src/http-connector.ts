@@ -157,7 +157,7 @@ class HttpConnection implements Connection {
   async #read(url: string): Promise<void> {
     let response: Response;
     try {
-      response = await this.#fetch(url, { headers: this.#headers({ accept: 'text/event-stream' }), cache: 'no-store', signal: this.#abort.signal });
+      response = await this.#fetch(url, { headers: this.#headers({ accept: 'text/event-stream' }), signal: this.#abort.signal });
     } catch (error) {
       this.#dropped(error);
       return;
@@ -261,7 +261,6 @@ class HttpConnection implements Connection {
           method: 'POST',
           headers: this.#headers({ 'content-type': 'text/plain; charset=utf-8' }),
           body: frames.join('\n'),
-          cache: 'no-store',
           signal: this.#abort.signal,
         });
       } catch (error) {

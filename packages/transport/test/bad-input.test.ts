@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { cleanup, startServer, type Running, type TestClient } from './helpers.js';
+import { cleanup, startServer, type Carrier, type Running, type TestClient } from './helpers.js';
 
 /** `ada` and `bob` in room `r` over `carrier`; bob has seen ada's join. */
-async function twoMembers(running: Running, carrier: 'ws' | 'tcp'): Promise<{ ada: TestClient; bob: TestClient }> {
+async function twoMembers(running: Running, carrier: Carrier): Promise<{ ada: TestClient; bob: TestClient }> {
   const ada = await running.user('ada', carrier);
   const bob = await running.user('bob', carrier);
   bob.send({ type: 'join', ref: 'j', room: 'r' });
@@ -41,7 +41,7 @@ describe('bad input', () => {
     ['a whisper with a ttlMs', '{"type":"direct","ref":7,"to":"bob","room":"r","data":1,"ttlMs":10}', { code: 'INVALID_FIELD', frame: 'direct', ref: 7 }],
   ];
 
-  for (const carrier of ['ws', 'tcp'] as const) {
+  for (const carrier of ['ws', 'tcp', 'http'] as const) {
     for (const [what, text, expected] of cases) {
       it(`answers ${what} over ${carrier} with ${String(expected['code'])} and keeps the connection`, async () => {
         const { user } = await startServer();
@@ -54,7 +54,7 @@ describe('bad input', () => {
     }
   }
 
-  for (const carrier of ['ws', 'tcp'] as const) {
+  for (const carrier of ['ws', 'tcp', 'http'] as const) {
     it(`refuses a payload nested 100,000 deep over ${carrier} with FRAME_TOO_DEEP, consuming no event id`, async () => {
       const errors: unknown[] = [];
       const running = await startServer({ onError: (error) => errors.push(error) });
