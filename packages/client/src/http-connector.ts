@@ -264,7 +264,15 @@ class HttpConnection implements Connection {
           signal: this.#abort.signal,
         });
       } catch (error) {
-        if (!this.#closed) this.#finish(new ConnectionFailedError('A POST of the HTTP carrier failed', { cause: error }));
+        if (this.#closed) return;
+        if (frames.length === 0 && this.#queue.length === 0) {
+          // Only an acknowledgement was lost: the next POST says the same again.
+          this.#posting = false;
+          this.#ackTimer ??= setTimeout(() => this.#ackNow(), this.#settings.ackDelayMs);
+          return;
+        }
+        // Frames whose arrival is unknown: end the connection, so that their senders hear of it.
+        this.#finish(new ConnectionFailedError('A POST of the HTTP carrier failed', { cause: error }));
         return;
       }
       if (this.#closed) return;
