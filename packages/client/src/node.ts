@@ -48,20 +48,21 @@ function nodeWebSocket(headers: Record<string, string> | undefined): WebSocketCo
 
 /** Options of {@link connectorFor}. */
 export interface ConnectorForOptions extends WsConnectorOptions, FallbackOptions {
-  /** For `ws://`, `wss://`, `http://`, `https://` URLs. @default 'auto' */
+  /** For `ws://` and `wss://` URLs. @default 'auto' */
   carrier?: CarrierOption;
 }
 
 /**
- * The connector for `url`: `tcp://host:port` over TCP; `ws://`/`wss://` (or `http://`/`https://`)
- * over WebSocket (`ws`) with the HTTP carrier as fallback, as `carrier` and the fallback options say.
+ * The connector for `url`: `tcp://host:port` over TCP; `ws://`/`wss://` over WebSocket (`ws`)
+ * with the HTTP carrier at the same host and path as fallback, as `carrier` and the fallback
+ * options say.
  */
 export function connectorFor(url: string, options: ConnectorForOptions = {}): Connector {
   if (typeof url === 'string' && url.startsWith('tcp://')) {
     const parsed = new URL(url);
     return tcpConnector({ host: parsed.hostname || '127.0.0.1', port: Number(parsed.port) });
   }
-  if (typeof url === 'string' && /^(wss?|https?):\/\//.test(url)) {
+  if (typeof url === 'string' && /^wss?:\/\//.test(url)) {
     const { headers, carrier, ...fallback } = options;
     return autoConnector(url, {
       ...fallback,
@@ -70,7 +71,7 @@ export function connectorFor(url: string, options: ConnectorForOptions = {}): Co
       ...(headers === undefined ? {} : { http: { headers } }),
     });
   }
-  throw new InvalidOptionError(`Expected a ws://, wss://, http://, https:// or tcp:// URL, got ${String(url)}`);
+  throw new InvalidOptionError(`Expected a ws://, wss:// or tcp:// URL, got ${String(url)}`);
 }
 
 /** Options of the Node {@link createClient}. */
