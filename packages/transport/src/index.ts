@@ -1,6 +1,6 @@
 export * from './protocol.js';
 export { HubServer } from './server.js';
-export type { ConnectionSummary, ListenAddresses, ListenOptions, SendOptions, ServerStatus } from './server.js';
+export type { ConnectionSummary, ListenAddresses, ListenOptions, SendOptions, ServerStatus, WebSocketOption } from './server.js';
 export type {
   AuthRequest,
   AuthResult,

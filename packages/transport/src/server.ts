@@ -32,13 +32,24 @@ export interface ListenOptions {
   /**
    * The server's HTTP listener: WebSocket upgrades (at `path`, any path when absent), the HTTP
    * fallback carrier (at `<path>/_http`), `assets` and the other HTTP endpoints.
-   * - `websocket: false` refuses every upgrade (`403`), so clients use the HTTP carrier. @default true
+   * - `websocket: false` refuses every upgrade (`403`), so clients use the HTTP carrier; a function
+   *   decides per upgrade request (true accepts; a throw refuses and goes to `onError`). @default true
    * - `http: false` turns the HTTP carrier off; `{ graceMs }` is how long a connection whose
    *   stream dropped waits for the client to open it again. @default true (`graceMs` 10000)
    */
-  ws?: { port?: number; host?: string; path?: string; websocket?: boolean; http?: boolean | { graceMs?: number } } | false;
+  ws?: { port?: number; host?: string; path?: string; websocket?: WebSocketOption; http?: boolean | { graceMs?: number } } | false;
   /** TCP with length-prefixed frames. */
   tcp?: { port?: number; host?: string } | false;
+}
+
+/** Whether to accept WebSocket upgrades: all, none, or as a function decides per request. */
+export type WebSocketOption = boolean | ((request: IncomingMessage) => boolean);
+
+function checkWebSocketOption(value: unknown): WebSocketOption {
+  if (typeof value !== 'boolean' && typeof value !== 'function') {
+    throw new TypeError(`Expected \`websocket\` to be a boolean or a function, got ${String(value)}`);
+  }
+  return value as WebSocketOption;
 }
 
 /** The addresses bound by {@link HubServer.listen}. */
@@ -180,13 +191,13 @@ export class HubServer {
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
       const { websocket = true, http = true, ...listen } = options.ws;
-      if (typeof websocket !== 'boolean') throw new TypeError(`Expected \`ws.websocket\` to be a boolean, got ${String(websocket)}`);
+      checkWebSocketOption(websocket);
       this.#observability?.checkListen(listen.host ?? '127.0.0.1');
       const carrier = http === false ? undefined : this.#httpCarrier(listen.path, http === true ? {} : http);
       const requestHandler = carrier === undefined ? this.#httpRequest : (request: IncomingMessage, response: ServerResponse): void => {
         if (!carrier.handle(request, response)) this.#httpRequest(request, response);
       };
-      const ws = new WsAdapter({ ...listen, maxFrameBytes, onError, requestHandler, refuseUpgrades: !websocket });
+      const ws = new WsAdapter({ ...listen, maxFrameBytes, onError, requestHandler, websocket });
       if (carrier !== undefined) await this.addAdapter(carrier);
       await this.addAdapter(ws);
       result.ws = ws.address();
@@ -221,15 +232,15 @@ export class HubServer {
    * server's request handler calls first (it also serves assets). `websocket` and `http` as in
    * {@link ListenOptions}.
    */
-  async attach(server: HttpServer, options: { path?: string; websocket?: boolean; http?: boolean | { graceMs?: number } } = {}): Promise<void> {
+  async attach(server: HttpServer, options: { path?: string; websocket?: WebSocketOption; http?: boolean | { graceMs?: number } } = {}): Promise<void> {
     const { websocket = true, http = true, path } = options;
-    if (typeof websocket !== 'boolean') throw new TypeError(`Expected \`websocket\` to be a boolean, got ${String(websocket)}`);
+    checkWebSocketOption(websocket);
     if (http !== false) {
       const carrier = this.#httpCarrier(path, http === true ? {} : http);
       await this.addAdapter(carrier);
       this.#attachedCarriers.push(carrier);
     }
-    await this.addAdapter(new WsAdapter({ server, ...(path === undefined ? {} : { path }), maxFrameBytes: this.#options.maxFrameBytes, refuseUpgrades: !websocket }));
+    await this.addAdapter(new WsAdapter({ server, ...(path === undefined ? {} : { path }), maxFrameBytes: this.#options.maxFrameBytes, onError: this.#options.onError, websocket }));
   }
 
   /** Starts accepting from another carrier. */

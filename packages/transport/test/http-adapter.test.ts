@@ -433,6 +433,38 @@ describe('HTTP carrier', () => {
       }
     });
 
+    it('with a websocket function, decides per upgrade request; one that throws refuses and goes to onError', async () => {
+      const errors: unknown[] = [];
+      const server = new HubServer({ trustClientUser: true, onError: (error) => errors.push(error) });
+      const { ws } = await server.listen({
+        ws: {
+          port: 0,
+          websocket: (request) => {
+            if (request.headers['x-boom'] !== undefined) throw new Error('boom');
+            return request.headers['user-agent'] !== 'blocked';
+          },
+        },
+      });
+      const statusOf = (headers: Record<string, string>): Promise<number> =>
+        new Promise((resolve) => {
+          const socket = new WebSocket(`ws://127.0.0.1:${ws?.port}/`, { headers });
+          socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+          socket.on('error', () => {});
+          socket.on('open', () => {
+            socket.close();
+            resolve(101);
+          });
+        });
+      try {
+        expect(await statusOf({ 'user-agent': 'fine' })).to.equal(101);
+        expect(await statusOf({ 'user-agent': 'blocked' })).to.equal(403);
+        expect(await statusOf({ 'x-boom': '1' })).to.equal(403);
+        expect(errors.map((e) => (e as Error).message)).to.deep.equal(['boom']);
+      } finally {
+        await closeServers(server);
+      }
+    });
+
     it('rejects a malformed ws.websocket or ws.http option with a TypeError', async () => {
       const server = new HubServer();
       try {

@@ -131,6 +131,12 @@ describe('main job', () => {
       expect(() => parseMainArgs([], { MSGHUB_DEV_TOKENS: 'yes please' })).to.throw(TypeError);
     });
 
+    it('turns WebSocket upgrades and the HTTP carrier off with --no-websocket, --no-http or their variables', () => {
+      expect(parseMainArgs([], {})).to.include({ websocket: true, http: true });
+      expect(parseMainArgs(['--no-websocket', '--no-http'], {})).to.include({ websocket: false, http: false });
+      expect(parseMainArgs([], { MSGHUB_WEBSOCKET: '0', MSGHUB_HTTP: '0' })).to.include({ websocket: false, http: false });
+    });
+
     it('rejects a bad port, a bad asset and an unknown flag with a TypeError', () => {
       expect(() => parseMainArgs(['--ws-port', 'x'], {})).to.throw(TypeError);
       expect(() => parseMainArgs(['--asset', 'nope'], {})).to.throw(TypeError);
