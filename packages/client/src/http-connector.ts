@@ -147,7 +147,8 @@ class HttpConnection implements Connection {
       return;
     }
     // What is being POSTed (a `bye`) goes out first; the server's `end` event then closes.
-    setTimeout(() => this.#finish(undefined), FLUSH_TIMEOUT_MS);
+    const timer = setTimeout(() => this.#finish(undefined), FLUSH_TIMEOUT_MS) as { unref?: () => void };
+    timer.unref?.();
   }
 
   #headers(extra: Record<string, string>): Record<string, string> {
@@ -251,6 +252,7 @@ class HttpConnection implements Connection {
   /** POSTs what is queued, one request at a time so that frames arrive in order. */
   async #post(): Promise<void> {
     const sid = this.#sid as string;
+    let failedAcks = 0;
     do {
       const frames = this.#queue;
       this.#queue = [];
@@ -265,23 +267,24 @@ class HttpConnection implements Connection {
         });
       } catch (error) {
         if (this.#closed) return;
-        if (frames.length === 0 && this.#queue.length === 0) {
-          // Only an acknowledgement was lost: the next POST says the same again.
-          this.#posting = false;
-          this.#ackTimer ??= setTimeout(() => this.#ackNow(), this.#settings.ackDelayMs);
-          return;
+        if (frames.length === 0 && ++failedAcks <= this.#settings.reopenAttempts) {
+          // Only an acknowledgement was lost, no frame: say it again (with what queued meanwhile).
+          await new Promise((resolve) => setTimeout(resolve, this.#settings.ackDelayMs));
+          if (this.#closed) return;
+          continue;
         }
         // Frames whose arrival is unknown: end the connection, so that their senders hear of it.
         this.#finish(new ConnectionFailedError('A POST of the HTTP carrier failed', { cause: error }));
         return;
       }
+      failedAcks = 0;
       if (this.#closed) return;
       if (response.status !== 204) {
         this.#finish(new ConnectionFailedError(`The HTTP carrier refused a POST (${await refusalOf(response)})`));
         return;
       }
       if (seen > this.#acked) this.#acked = seen;
-    } while (this.#queue.length > 0);
+    } while (this.#queue.length > 0 || failedAcks > 0);
     this.#posting = false;
     if (this.#closing) this.#finish(undefined);
   }

@@ -167,7 +167,13 @@ class HttpSocket implements TransportSocket {
     this.#ended = true;
     const stream = this.#stream;
     this.#stream = undefined;
-    stream?.end(END_EVENT);
+    if (stream !== undefined && this.#adapter.stopped) {
+      // The server is shutting down: no keep-alive socket may hold its HTTP listener open.
+      const socket = stream.socket;
+      stream.end(END_EVENT, () => socket?.destroySoon());
+    } else {
+      stream?.end(END_EVENT);
+    }
     this.#refusePosts();
     this.#closed();
     // Kept a while, so that a client whose stream dropped just before can still read the last
@@ -372,6 +378,11 @@ export class HttpAdapter implements TransportAdapter {
     };
   }
 
+  /** Whether {@link stop} was called: no connection opens any more. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /** Connections the adapter knows, ended ones still readable included. */
   get size(): number {
     return this.#sockets.size;
@@ -402,6 +413,8 @@ export class HttpAdapter implements TransportAdapter {
     const match = ROUTE.exec(pathOf(request));
     if (match === null) return false;
     if (this.#prefix !== undefined && match[1] !== this.#prefix) return false;
+    // While the server shuts down, every answer closes its socket, so that the listener can close.
+    if (this.#stopped) response.shouldKeepAlive = false;
     const sid = match[2];
     if (sid === undefined) this.#open(request, response);
     else this.#bound(sid, request, response);

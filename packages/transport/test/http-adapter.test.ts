@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { HubServer, type HubServerOptions } from '../src/index.js';
 import { parseExposition, valueOf } from './exposition.js';
@@ -173,6 +174,32 @@ describe('HTTP carrier', () => {
       await refused.done;
       expect(refused.frames.map((f) => [f['type'], f['code']])).to.deep.equal([['error', 'AUTH_FAILED'], ['bye', 'AUTH_FAILED']]);
       expect(refused.events.at(-1)?.event).to.equal('end');
+    });
+
+    it('answers 503 SHUTDOWN while the server shuts down, closing the socket, and close() completes with a stream open', async () => {
+      const server = new HubServer({ trustClientUser: true });
+      const { ws } = await server.listen({ ws: { port: 0 } });
+      const base = `http://127.0.0.1:${ws?.port}`;
+      const { stream } = await member(base, 'ada');
+      // A request still arriving when the shutdown starts (its headers not complete yet).
+      const socket = connect(ws?.port ?? 0, '127.0.0.1');
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      const socketClosed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write('GET /_http HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+      await delay(50);
+      const closed = server.close().then(() => 'closed');
+      socket.write('\r\n');
+      const outcome = await Promise.race([closed, delay(5000).then(() => 'still open')]);
+      expect(outcome).to.equal('closed');
+      await socketClosed;
+      expect(answer).to.match(/^HTTP\/1\.1 503 /);
+      expect(answer.toLowerCase()).to.include('connection: close');
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).to.include({ code: 'SHUTDOWN' });
+      await stream.done;
+      expect(stream.frames.at(-1)).to.include({ type: 'bye', code: 'SHUTDOWN' });
+      expect(stream.events.at(-1)?.event).to.equal('end');
     });
 
     it('answers another method with 405 METHOD_NOT_ALLOWED and opens nothing', async () => {
