@@ -96,6 +96,28 @@ describe('HTTP carrier (client)', () => {
       expect(test!.server.connections().map((c) => `${c.userId} ${c.carrier}`).sort()).to.deep.equal(['ada http', 'bob ws']);
     });
 
+    it('receives direct messages queued while offline once, acknowledging them over HTTP', async () => {
+      const { wsUrl } = await serve();
+      const bob = client(wsUrl, { user: 'bob', carrier: 'websocket' });
+      await waitFor(bob.state$, (s) => s === 'connected');
+      await bob.directAsync('ada', 'while you were away');
+      const first = client(wsUrl, { carrier: 'http' });
+      const got: unknown[] = [];
+      first.direct$.subscribe((m) => got.push(m.data));
+      await until(() => got.length === 1);
+      expect(first.carrier).to.equal('http');
+      // Acknowledged (in a POST before the bye's): a later connection does not get it again.
+      await first.close();
+      const second = client(wsUrl, { carrier: 'http' });
+      const again: unknown[] = [];
+      second.direct$.subscribe((m) => again.push(m.data));
+      await waitFor(second.state$, (s) => s === 'connected');
+      await bob.directAsync('ada', 'now');
+      await until(() => again.length === 1);
+      expect(got).to.deep.equal(['while you were away']);
+      expect(again).to.deep.equal(['now']);
+    });
+
     it('opens the stream again when it drops, so the connection goes on with nothing lost or repeated', async () => {
       const { httpUrl, server } = await serve();
       const ada = new MsghubClient({ connector: httpConnector(`${httpUrl}/hub`), user: 'ada', reconnect: fast });
