@@ -1,6 +1,6 @@
 /**
  * WebSocket broadcast over loopback: msghub's HubServer against raw `ws` and Socket.IO 4, measured
- * in the same run. For 100 and 1000 clients (all in one child process, the server in another):
+ * in the same run, and msghub's HTTP fallback carrier against its WebSocket. For 100 and 1000 clients (all in one child process, the server in another):
  * broadcast deliveries per second, p50/p99 latency at a paced 100 msg/s, and server RSS per idle
  * connection. Every wait is bounded; the table and ratios go to stdout and
  * benchmarks/results/transport.json.
@@ -25,13 +25,14 @@ if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MS
 const here = dirname(fileURLToPath(import.meta.url));
 const { quick, rounds: roundsOption } = cliOptions();
 const rounds = roundsOption ?? (quick ? 1 : 3);
-const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file'] as const;
+const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file', 'msghub-http'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 const LABEL: Record<SystemName, string> = {
   ws: 'raw ws',
   socketio: 'Socket.IO 4',
   msghub: 'msghub',
   'msghub-file': 'msghub, FileStore (fsync batch)',
+  'msghub-http': 'msghub, HTTP carrier (SSE + POST)',
 };
 const clientsAt = process.argv.indexOf('--clients');
 const SIZES = clientsAt >= 0 ? [Number(process.argv[clientsAt + 1])] : [100, 1000];
@@ -197,14 +198,22 @@ async function main(): Promise<void> {
     ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection', 'JS heap per idle connection'],
     rows,
   );
-  const hub = find('msghub', 1000);
-  const durable = find('msghub-file', 1000);
-  const targets = [
-    `durable (FileStore, fsync batch) vs in-memory store at 1000 clients: deliveries/s ${formatRatio(durable.rate / hub.rate)} (target >= 0.8x), p99 at 100 msg/s ${(durable.p99 - hub.p99).toFixed(2)} ms added (target <= 5 ms)`,
-    `deliveries/s at 1000 clients vs Socket.IO: ${formatRatio(hub.rate / find('socketio', 1000).rate)} (target >= 2x)`,
-    `p99 at 100 msg/s, 1000 clients vs raw ws: ${formatRatio(hub.p99 / find('ws', 1000).p99)} (target <= 1x)`,
-    `RSS per idle connection at 1000 clients: ${hub.rssPerConnectionKiB.toFixed(1)} KiB (target <= 8 KB)`,
-  ];
+  const targets: string[] = [];
+  if (SIZES.includes(1000)) {
+    const hub = find('msghub', 1000);
+    const durable = find('msghub-file', 1000);
+    targets.push(
+      `durable (FileStore, fsync batch) vs in-memory store at 1000 clients: deliveries/s ${formatRatio(durable.rate / hub.rate)} (target >= 0.8x), p99 at 100 msg/s ${(durable.p99 - hub.p99).toFixed(2)} ms added (target <= 5 ms)`,
+      `deliveries/s at 1000 clients vs Socket.IO: ${formatRatio(hub.rate / find('socketio', 1000).rate)} (target >= 2x)`,
+      `p99 at 100 msg/s, 1000 clients vs raw ws: ${formatRatio(hub.p99 / find('ws', 1000).p99)} (target <= 1x)`,
+      `RSS per idle connection at 1000 clients: ${hub.rssPerConnectionKiB.toFixed(1)} KiB (target <= 8 KB)`,
+    );
+  }
+  for (const clients of SIZES) {
+    const http = find('msghub-http', clients);
+    const over = find('msghub', clients);
+    targets.push(`HTTP carrier vs WebSocket at ${clients} clients: deliveries/s ${formatRatio(http.rate / over.rate)}, p99 at 100 msg/s ${formatRatio(http.p99 / over.p99)}, RSS per idle connection ${http.rssPerConnectionKiB.toFixed(1)} vs ${over.rssPerConnectionKiB.toFixed(1)} KiB`);
+  }
   console.log(targets.join('\n'));
   const file = writeResults('transport', { quick, rounds, table, targets, results });
   console.log(`\nresults: ${file}`);

@@ -93,8 +93,8 @@ class HttpSocket implements TransportSocket {
   #stream: ServerResponse | undefined;
   /** The number of the last frame written. */
   #seq = 0;
-  /** Written frames the client has not acknowledged, as SSE chunks, oldest first. */
-  #unacked: { seq: number; chunk: string }[] = [];
+  /** Written frames the client has not acknowledged, oldest first (a room event's bytes are shared). */
+  #unacked: { seq: number; frame: string | Buffer }[] = [];
   #unackedBytes = 0;
   #acked = 0;
   /** The connection ended: no more frames; the stream may still be re-read until it is forgotten. */
@@ -142,15 +142,14 @@ class HttpSocket implements TransportSocket {
 
   write(frames: readonly (string | Buffer)[]): void {
     if (this.#ended) return;
-    let text = '';
+    const first = this.#unacked.length;
     for (let i = 0; i < frames.length; i++) {
-      const seq = ++this.#seq;
-      const chunk = `id: ${seq}\ndata: ${String(frames[i])}\n\n`;
-      this.#unacked.push({ seq, chunk });
-      this.#unackedBytes += chunk.length;
-      text += chunk;
+      const frame = frames[i] as string | Buffer;
+      this.#unacked.push({ seq: ++this.#seq, frame });
+      this.#unackedBytes += frame.length + EVENT_OVERHEAD;
     }
-    this.#stream?.write(text);
+    const stream = this.#stream;
+    if (stream !== undefined) writeEvents(stream, this.#unacked, first);
   }
 
   pause(): void {
@@ -217,19 +216,19 @@ class HttpSocket implements TransportSocket {
     this.#graceTimer = undefined;
     response.writeHead(200, STREAM_HEADERS);
     response.socket?.setNoDelay(true);
-    let text = this.#opened ? '' : openEvent(this.sid, this.#options.graceMs);
+    if (!this.#opened) response.write(openEvent(this.sid, this.#options.graceMs));
     this.#opened = true;
-    for (const { chunk } of this.#unacked) text += chunk;
+    writeEvents(response, this.#unacked, 0);
     if (this.#ended) {
-      response.end(text + END_EVENT);
+      response.end(END_EVENT);
       return;
     }
-    if (text === '') response.flushHeaders();
-    else response.write(text);
+    response.flushHeaders();
     this.#stream = response;
-    response.on('close', () => this.#streamClosed(response));
-    response.on('drain', () => this.#drained());
-    this.#drained();
+    (response as TaggedResponse)[kSocket] = this;
+    response.on('close', responseOnClose);
+    response.on('drain', responseOnDrain);
+    this.drained();
   }
 
   /** Takes the frames of a POST (after frame `seen` was read downstream). */
@@ -278,21 +277,23 @@ class HttpSocket implements TransportSocket {
     this.#acked = seen;
     let drop = 0;
     while (drop < this.#unacked.length && (this.#unacked[drop] as { seq: number }).seq <= seen) {
-      this.#unackedBytes -= (this.#unacked[drop] as { chunk: string }).chunk.length;
+      this.#unackedBytes -= (this.#unacked[drop] as { frame: string | Buffer }).frame.length + EVENT_OVERHEAD;
       drop++;
     }
     if (drop > 0) this.#unacked.splice(0, drop);
-    this.#drained();
+    this.drained();
   }
 
-  #drained(): void {
+  /** The stream flushed, or acknowledgements freed room: the connection may write again. */
+  drained(): void {
     if (!this.#drainWanted || this.#ended) return;
     if (this.needsDrain) return;
     this.#drainWanted = false;
     this.handler?.drain();
   }
 
-  #streamClosed(response: ServerResponse): void {
+  /** A stream's response closed (the client went away, or the stream was replaced or ended). */
+  streamClosed(response: ServerResponse): void {
     if (this.#stream !== response) return;
     this.#stream = undefined;
     if (this.#ended) return;
@@ -305,6 +306,40 @@ class HttpSocket implements TransportSocket {
     this.#closedReported = true;
     this.handler?.closed();
   }
+}
+
+/** Bytes an SSE event adds to its frame (`id: ` and a number up to 15 digits, `data: `, three line feeds), at most. */
+const EVENT_OVERHEAD = 32;
+
+/**
+ * Writes `events` from index `from` as SSE `message` events, in one system call (corked). A frame
+ * shared by every member of a room is written as is, never copied into a per-connection string.
+ */
+function writeEvents(stream: ServerResponse, events: readonly { seq: number; frame: string | Buffer }[], from: number): void {
+  if (from >= events.length) return;
+  stream.cork();
+  for (let i = from; i < events.length; i++) {
+    const { seq, frame } = events[i] as { seq: number; frame: string | Buffer };
+    stream.write(`id: ${seq}\ndata: `);
+    stream.write(frame);
+    stream.write('\n\n');
+  }
+  process.nextTick(uncork, stream);
+}
+
+function uncork(stream: ServerResponse): void {
+  stream.uncork();
+}
+
+const kSocket = Symbol('msghub.http');
+type TaggedResponse = ServerResponse & { [kSocket]?: HttpSocket };
+
+function responseOnClose(this: ServerResponse): void {
+  (this as TaggedResponse)[kSocket]?.streamClosed(this);
+}
+
+function responseOnDrain(this: ServerResponse): void {
+  (this as TaggedResponse)[kSocket]?.drained();
 }
 
 function openEvent(sid: string, graceMs: number): string {
