@@ -176,12 +176,14 @@ class HttpConnection implements Connection {
         const { done, value } = await reader.read();
         if (done || this.#closed) break;
         pending += decoder.decode(value, { stream: true });
+        // One cut of what is left per chunk, however many events it held.
+        let start = 0;
         let at: number;
-        while ((at = pending.indexOf('\n\n')) >= 0 && !this.#closed) {
-          const block = pending.slice(0, at);
-          pending = pending.slice(at + 2);
-          this.#event(parseEvent(block));
+        while ((at = pending.indexOf('\n\n', start)) >= 0 && !this.#closed) {
+          this.#event(parseEvent(pending.slice(start, at)));
+          start = at + 2;
         }
+        pending = pending.slice(start);
       }
     } catch (error) {
       this.#dropped(error);

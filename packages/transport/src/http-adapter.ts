@@ -312,23 +312,28 @@ class HttpSocket implements TransportSocket {
 const EVENT_OVERHEAD = 32;
 
 /**
- * Writes `events` from index `from` as SSE `message` events, in one system call (corked). A frame
- * shared by every member of a room is written as is, never copied into a per-connection string.
+ * Writes `events` from index `from` as SSE `message` events in one write (one HTTP chunk). A frame
+ * shared by every member of a room is copied as bytes, never decoded into a per-connection string.
  */
 function writeEvents(stream: ServerResponse, events: readonly { seq: number; frame: string | Buffer }[], from: number): void {
   if (from >= events.length) return;
-  stream.cork();
+  const parts: Buffer[] = [];
+  let text = '';
   for (let i = from; i < events.length; i++) {
     const { seq, frame } = events[i] as { seq: number; frame: string | Buffer };
-    stream.write(`id: ${seq}\ndata: `);
-    stream.write(frame);
-    stream.write('\n\n');
+    if (typeof frame === 'string') {
+      text += `id: ${seq}\ndata: ${frame}\n\n`;
+    } else {
+      parts.push(Buffer.from(`${text}id: ${seq}\ndata: `), frame);
+      text = '\n\n';
+    }
   }
-  process.nextTick(uncork, stream);
-}
-
-function uncork(stream: ServerResponse): void {
-  stream.uncork();
+  if (parts.length === 0) {
+    stream.write(text);
+    return;
+  }
+  parts.push(Buffer.from(text));
+  stream.write(Buffer.concat(parts));
 }
 
 const kSocket = Symbol('msghub.http');
