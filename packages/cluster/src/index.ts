@@ -5,7 +5,7 @@ export type { ClusterErrorCode } from './errors.js';
 export { ClusterPresence, SIGNED_IN_ELSEWHERE } from './presence.js';
 export type { ClusterPresenceOptions, PresenceConnection, PresenceMember, PresenceServer } from './presence.js';
 export { RedisTokenStore } from './tokens.js';
-export type { ClusterTokenGrant, RedisTokenStoreOptions } from './tokens.js';
+export type { ClusterIssueOptions, ClusterTokenGrant, RedisTokenStoreOptions } from './tokens.js';
 export { RedisOfflineQueue } from './offline-queue.js';
 export type { QueuedMessage, RedisOfflineQueueOptions } from './offline-queue.js';
 export { ClusterSignals } from './signals.js';

@@ -30,6 +30,11 @@ export interface ConnectionInfo {
   readonly handshake: Handshake;
   /** Rooms this connection has joined. */
   readonly rooms: ReadonlySet<string>;
+  /**
+   * The rooms its connect token (or authenticator) binds it to: exact names, and prefixes written
+   * as `'name*'`. undefined: any room.
+   */
+  readonly allowedRooms: readonly string[] | undefined;
 }
 
 /** What an authenticator gets: the `hello` frame and how the client connected. */
@@ -42,8 +47,17 @@ export interface AuthRequest {
   readonly tokens: TokenStore;
 }
 
-/** An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. */
-export type AuthResult = { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>> } | string | false | null | undefined;
+/**
+ * An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. `rooms` binds the
+ * connection to those rooms (see `TokenGrant.rooms`); a `rooms` that is not an array of at most 256
+ * room names fails the authentication (`AUTH_FAILED`, and `onError` gets a `TypeError`).
+ */
+export type AuthResult =
+  | { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>>; readonly rooms?: readonly string[] }
+  | string
+  | false
+  | null
+  | undefined;
 
 export type Authenticator = (request: AuthRequest) => AuthResult | Promise<AuthResult>;
 
@@ -122,6 +136,12 @@ export interface HubServerOptions {
   autoCreateRooms?: boolean;
   /** Close a room no connection has joined for this long. 0 = never. @default 300000 */
   roomIdleTimeoutMs?: number;
+  /**
+   * Rooms that admit one session per user: a user's second connection joining such a room is
+   * refused with `USER_IN_ROOM` (docs/transport.md). `true` for every room, or a function of the
+   * room name; `server.rooms.create(name, { uniqueUsers })` sets it for one room. @default false
+   */
+  uniqueUsers?: boolean | ((room: string) => boolean);
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /**
@@ -197,7 +217,8 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers'>> {
+  readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -313,6 +334,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     singleSession: boolean('singleSession', options.singleSession, false),
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
+    uniqueUsers: uniqueUsersOption(options.uniqueUsers),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
@@ -334,6 +356,14 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     apiKey: resolveApiKey(options.apiKey),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
+}
+
+function uniqueUsersOption(value: unknown): boolean | ((room: string) => boolean) {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean' && typeof value !== 'function') {
+    throw new TypeError(`Expected \`uniqueUsers\` to be a boolean or a function, got ${describe(value)}`);
+  }
+  return value as boolean | ((room: string) => boolean);
 }
 
 function storeOption(store: unknown): RoomStore | undefined {

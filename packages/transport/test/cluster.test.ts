@@ -194,7 +194,7 @@ describe('HubServers on one Redis (a cluster)', () => {
       const tokens = new RedisTokenStore(login, { ttlMs: 5000 });
       const authenticate: HubServerOptions['authenticate'] = ({ hello }) => (hello.token === undefined ? undefined : tokens.consume(hello.token));
       const [c, d] = (await nodes(2, { authenticate })) as [Node, Node];
-      const token = await tokens.issue('ada', { plan: 'pro' });
+      const token = await tokens.issue('ada', { meta: { plan: 'pro' } });
       const first = await TestClient.ws(d.wsUrl);
       expect(await first.hello({ token })).to.include({ userId: 'ada' });
       const again = await TestClient.ws(c.wsUrl);
