@@ -202,6 +202,39 @@ describe('HubServers on one Redis (a cluster)', () => {
       expect(await again.next('error', 5000)).to.include({ code: 'AUTH_FAILED' });
     });
 
+    it('binds a cluster token to its rooms on whichever node redeems it', async () => {
+      const login = new RedisStore({ redis: redis.url, prefix: 'bound-tokens' });
+      stores.push(login);
+      const tokens = new RedisTokenStore(login, { ttlMs: 5000 });
+      const authenticate: HubServerOptions['authenticate'] = ({ hello }) => (hello.token === undefined ? undefined : tokens.consume(hello.token));
+      const [, d] = (await nodes(2, { authenticate })) as [Node, Node];
+      const ada = await TestClient.ws(d.wsUrl);
+      await ada.hello({ token: await tokens.issue('ada', { rooms: ['match:*'], meta: { plan: 'pro' } }) });
+      ada.send({ type: 'join', ref: 1, room: 'match:9' });
+      expect(await ada.next('ok', 5000)).to.include({ ref: 1 });
+      ada.send({ type: 'join', ref: 2, room: 'lobby' });
+      expect(await ada.next('error', 5000)).to.include({ code: 'FORBIDDEN', ref: 2 });
+      for (const options of [{ rooms: 'match' }, { rooms: [''] }, { plan: 'pro' }, null]) {
+        let thrown: unknown;
+        await tokens.issue('ada', options as never).catch((error: unknown) => (thrown = error));
+        expect(thrown, JSON.stringify(options)).to.be.instanceOf(TypeError);
+      }
+    });
+
+    it('refuses a user\'s second session in a unique room on another node once the first is known there', async () => {
+      const [a, b] = (await nodes(2, { uniqueUsers: true })) as [Node, Node];
+      await member(a, 'ada', 'duel');
+      await member(b, 'bob', 'duel');
+      // b opened the room from Redis and follows its stream: its membership knows ada.
+      await until(async () => (await b.server.rooms.get('duel')!.presence()).some((m) => m.userId === 'ada'), 5000, 'ada known on b');
+      const second = await b.user('ada');
+      second.send({ type: 'join', ref: 'j2', room: 'duel' });
+      expect(await second.next('error', 5000)).to.include({ code: 'USER_IN_ROOM', ref: 'j2' });
+      const cyd = await b.user('cyd');
+      cyd.send({ type: 'join', ref: 'j3', room: 'duel' });
+      expect(await cyd.next('ok', 5000)).to.include({ ref: 'j3' });
+    });
+
     it('delivers a direct message to the recipient\'s connection on another node, and keeps it for an offline one', async () => {
       const [a, b] = (await nodes(2)) as [Node, Node];
       const ada = await a.user('ada');
