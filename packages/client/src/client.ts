@@ -1,7 +1,7 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { backoffDelay } from './backoff.js';
 import { DirectInbox, MAX_DIRECT_TTL_MS } from './direct-inbox.js';
-import { DiscardCallbacks, reportLater, type DiscardCallback } from './discard-callbacks.js';
+import { DiscardCallbacks, discardCallbackOf, reportLater, type DiscardCallback } from './discard-callbacks.js';
 import {
   ClientClosedError,
   ConnectionFailedError,
@@ -18,7 +18,7 @@ import {
 } from './errors.js';
 import { Link, type LinkEvents, type LinkOptions } from './link.js';
 import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
-import { whenOnline } from './online.js';
+import { OnlineWait } from './online.js';
 import { PendingRequests, type Answer } from './pending.js';
 import type { ClientFrame, DirectSendFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
 import { RoomChannel, type JoinOptions, type RoomItem, type RoomPosition } from './room.js';
@@ -103,17 +103,6 @@ function committedId(answer: Answer): number | undefined {
   return answer.type === 'ok' && typeof answer.id === 'number' ? answer.id : undefined;
 }
 
-function discardCallbackOf(options: PublishOptions): DiscardCallback | undefined {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidArgumentError(`Expected options to be an object, got ${describe(options)}`);
-  }
-  const { onDiscard } = options;
-  if (onDiscard !== undefined && typeof onDiscard !== 'function') {
-    throw new InvalidArgumentError(`Expected options.onDiscard to be a function, got ${describe(onDiscard)}`);
-  }
-  return onDiscard;
-}
-
 function checkName(what: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidArgumentError(`Expected ${what} to be a non-empty string, got ${describe(value)}`);
@@ -154,8 +143,8 @@ export class MsghubClient {
   #ready = false;
   #attempt = 0;
   #reconnectTimer: unknown;
-  /** Stops waiting for the platform to be online again (browsers), while the client waits. */
-  #offlineWait: (() => void) | undefined;
+  /** Waits for the platform to be online again (browsers). */
+  readonly #online = new OnlineWait();
   /** The link was dropped by {@link reconnect}: the next attempt goes at once. */
   #reconnectNow = false;
   #closed = false;
@@ -580,21 +569,17 @@ export class MsghubClient {
   #waitForOnline(): boolean {
     if (!this.#options.waitForOnline) return false;
     this.#stopWaiting();
-    const stop = whenOnline(() => {
-      this.#offlineWait = undefined;
+    return this.#online.start(() => {
       if (this.#closed) return;
       this.#attempt = 0;
       this.#connect();
     });
-    this.#offlineWait = stop;
-    return stop !== undefined;
   }
 
   #stopWaiting(): void {
     if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
-    this.#offlineWait?.();
-    this.#offlineWait = undefined;
+    this.#online.cancel();
   }
 
   /** Ends everything: pending requests and the buffer fail, rooms complete (or fail with `roomError`). */

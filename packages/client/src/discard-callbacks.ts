@@ -1,8 +1,24 @@
-import type { DiscardReason } from './errors.js';
+import { InvalidArgumentError, type DiscardReason } from './errors.js';
+import { describe } from './options.js';
 import type { ClientFrame } from './protocol.js';
 
 /** What a caller hands `publish` or `direct` to learn that its frame was dropped unsent. */
 export type DiscardCallback = (reason: DiscardReason) => void;
+
+/**
+ * The `onDiscard` of the options of a `publish` or `direct`.
+ * @throws InvalidArgumentError for options that are not an object, or a callback that is not a function
+ */
+export function discardCallbackOf(options: { readonly onDiscard?: unknown }): DiscardCallback | undefined {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError(`Expected options to be an object, got ${describe(options)}`);
+  }
+  const { onDiscard } = options;
+  if (onDiscard !== undefined && typeof onDiscard !== 'function') {
+    throw new InvalidArgumentError(`Expected options.onDiscard to be a function, got ${describe(onDiscard)}`);
+  }
+  return onDiscard as DiscardCallback | undefined;
+}
 
 /**
  * The per-call `onDiscard` callbacks of frames not yet written. A frame leaves the send buffer

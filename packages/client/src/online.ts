@@ -28,3 +28,27 @@ export function whenOnline(callback: () => void): (() => void) | undefined {
   addEventListener.call(scope, 'online', listener);
   return () => removeEventListener.call(scope, 'online', listener);
 }
+
+/** One wait for the platform to be online again, cancelled by starting another or by {@link cancel}. */
+export class OnlineWait {
+  #stop: (() => void) | undefined;
+
+  /**
+   * While the platform says it is offline: calls `callback` once it is online again.
+   * @returns whether it waits (false: online, or the platform cannot tell; `callback` is not called)
+   */
+  start(callback: () => void): boolean {
+    this.cancel();
+    this.#stop = whenOnline(() => {
+      this.#stop = undefined;
+      callback();
+    });
+    return this.#stop !== undefined;
+  }
+
+  /** Stops waiting. */
+  cancel(): void {
+    this.#stop?.();
+    this.#stop = undefined;
+  }
+}
