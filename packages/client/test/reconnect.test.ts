@@ -230,6 +230,26 @@ describe('MsghubClient: reconnect, onDiscard, and room access against the real s
       expect(second.state).to.equal('connected');
     });
 
+    for (const carrier of ['ws', 'tcp'] as const) {
+      it(`resumes a unique room after reconnect(): the old connection has left it by the time the new one joins (${carrier})`, async () => {
+        test = await startServer({ uniqueUsers: true });
+        const c = client(carrier === 'ws' ? test.wsUrl : test.tcpUrl);
+        const items: RoomItem[] = [];
+        let failure: unknown;
+        c.join('duel').subscribe({ next: (item) => items.push(item), error: (e: unknown) => (failure = e) });
+        await waitFor(c.state$, (s) => s === 'connected');
+        for (let round = 0; round < 5; round++) {
+          c.reconnect();
+          await waitFor(c.state$, (s) => s === 'connected');
+          expect(await c.publishAsync('duel', round)).to.be.a('number');
+        }
+        await until(() => messages(items).length === 5);
+        expect(failure).to.equal(undefined);
+        expect(messages(items)).to.deep.equal([0, 1, 2, 3, 4]);
+        expect(await test.server.rooms.get('duel')!.presence()).to.deep.equal([{ userId: 'ada', sessions: 1 }]);
+      });
+    }
+
     it('receives server.sendTo on direct$ of that one client only', async () => {
       test = await startServer();
       const { server } = test;
