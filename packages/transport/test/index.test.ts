@@ -48,6 +48,7 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'roomAllowed',
       'toWireError',
     ]);
   });
