@@ -9,3 +9,4 @@ export type { ClusterIssueOptions, ClusterTokenGrant, RedisTokenStoreOptions } f
 export { RedisOfflineQueue } from './offline-queue.js';
 export type { QueuedMessage, RedisOfflineQueueOptions } from './offline-queue.js';
 export { ClusterSignals } from './signals.js';
+export { ClusterRoomClaims } from './room-claims.js';

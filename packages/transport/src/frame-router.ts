@@ -37,7 +37,7 @@ import {
   type RequestFrame,
   type SignalSendFrame,
 } from './protocol.js';
-import { outsideGrant, roomsProblem, sameUserHere, sameUserInHub } from './room-access.js';
+import { outsideGrant, roomsProblem, sameUserClaimed, sameUserHere, sameUserInHub } from './room-access.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomSignals } from './room-signals.js';
 import type { RoomRegistry } from './rooms.js';
@@ -70,6 +70,8 @@ export class FrameRouter implements ConnectionHost {
   readonly #directs: DirectDelivery;
   readonly #signals = new RoomSignals();
   readonly #feedEnded = (feed: RoomFeed): void => this.#leftRoom(feed);
+  /** Memberships that hold a claim of their room (`roomClaims`), let go when they end. */
+  readonly #claimed = new WeakSet<RoomFeed>();
 
   constructor(state: RouterState, onDisconnect: (connection: Connection) => void) {
     this.#state = state;
@@ -309,12 +311,19 @@ export class FrameRouter implements ConnectionHost {
     }
     // Joining meanwhile: another connection of the user that joins now is refused by the check above.
     connection.joined.set(room, PENDING);
-    return sameUserInHub(hub, connection.userId, room).then(
+    const claims = this.options.roomClaims;
+    const { userId, id } = connection;
+    const check = claims === undefined ? sameUserInHub(hub, userId, room) : sameUserClaimed(claims, room, userId, id);
+    return check.then(
       (refusal) => {
-        if (connection.joined.get(room) !== PENDING) return;
+        if (connection.joined.get(room) !== PENDING) {
+          // Gone meanwhile (disconnected): a claim it got is let go at once.
+          if (refusal === undefined && claims !== undefined) this.#release(room, userId, id);
+          return;
+        }
         connection.joined.delete(room);
         if (refusal !== undefined) connection.error(refusal, frame.ref, 'join');
-        else this.#start(connection, frame, hub);
+        else this.#start(connection, frame, hub, claims !== undefined);
       },
       (error: unknown) => {
         if (connection.joined.get(room) === PENDING) connection.joined.delete(room);
@@ -323,18 +332,33 @@ export class FrameRouter implements ConnectionHost {
     );
   }
 
-  #start(connection: Connection, frame: JoinFrame, hub: MessageHub<unknown>): void {
+  /** Starts the membership; `claimed`: it holds a claim of the room, let go when it ends (which may be at once). */
+  #start(connection: Connection, frame: JoinFrame, hub: MessageHub<unknown>, claimed = false): void {
     const { room } = frame;
     const feed = new RoomFeed(connection, room, hub, frame.ref, this.#feedEnded);
+    if (claimed) this.#claimed.add(feed);
     connection.joined.set(room, feed);
     this.#signals.add(feed);
     this.#state.rooms.retain(room);
     feed.start(frame.since, frame.epoch);
   }
 
+  /** Lets a room claim go; a failure is reported (the claim then stays until its server is taken for dead). */
+  #release(room: string, userId: string, sessionId: string): void {
+    try {
+      void Promise.resolve(this.options.roomClaims?.release(room, userId, sessionId)).catch(this.options.onError);
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+
   #leftRoom(feed: RoomFeed): void {
     const { joined } = feed.connection;
     if (joined.get(feed.room) === feed) joined.delete(feed.room);
+    if (this.#claimed.has(feed)) {
+      this.#claimed.delete(feed);
+      this.#release(feed.room, feed.connection.userId, feed.connection.id);
+    }
     this.#signals.delete(feed);
     this.#state.rooms.release(feed.room, feed.hub);
   }

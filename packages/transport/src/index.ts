@@ -20,6 +20,7 @@ export type { MetricsOption, MetricsOptions } from './prometheus.js';
 export type { AdminOption, AdminOptions } from './admin.js';
 export { RoomRegistry } from './rooms.js';
 export { roomAllowed } from './room-access.js';
+export type { RoomClaims } from './room-access.js';
 export type { CreateRoomOptions, RoomRegistryOptions, RoomSeed } from './rooms.js';
 export { TokenStore } from './tokens.js';
 export type { IssueOptions, TokenGrant, TokenStoreOptions } from './tokens.js';

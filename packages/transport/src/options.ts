@@ -10,6 +10,7 @@ import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import { resolveApiKey } from './http-api.js';
 import type { OfflineQueue } from './offline-queue.js';
 import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
+import type { RoomClaims } from './room-access.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
@@ -142,6 +143,12 @@ export interface HubServerOptions {
    * room name; `server.rooms.create(name, { uniqueUsers })` sets it for one room. @default false
    */
   uniqueUsers?: boolean | ((room: string) => boolean);
+  /**
+   * Where the servers of a cluster record which session holds a `uniqueUsers` room, so that a
+   * user's second session is refused on every server, atomically (`@msghub/cluster`'s
+   * `ClusterRoomClaims`). @default none: each server refuses what it knows of (docs/cluster.md)
+   */
+  roomClaims?: RoomClaims;
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /**
@@ -217,7 +224,8 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims'>> {
+  readonly roomClaims: RoomClaims | undefined;
   readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
@@ -335,6 +343,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
     uniqueUsers: uniqueUsersOption(options.uniqueUsers),
+    roomClaims: roomClaimsOption(options.roomClaims),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
@@ -356,6 +365,15 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     apiKey: resolveApiKey(options.apiKey),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
+}
+
+function roomClaimsOption(value: unknown): RoomClaims | undefined {
+  if (value === undefined) return undefined;
+  const claims = value as Partial<RoomClaims> | null;
+  if (typeof claims !== 'object' || claims === null || typeof claims.claim !== 'function' || typeof claims.release !== 'function') {
+    throw new TypeError(`Expected \`roomClaims\` to be an object with claim() and release(), got ${describe(value)}`);
+  }
+  return claims as RoomClaims;
 }
 
 function uniqueUsersOption(value: unknown): boolean | ((room: string) => boolean) {

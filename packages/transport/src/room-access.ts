@@ -48,6 +48,18 @@ export function outsideGrant(connection: BoundConnection, room: string): Forbidd
   return new ForbiddenError(`The connect token of this connection does not allow room ${room}`);
 }
 
+/**
+ * Where the servers of a cluster record which session holds a room that admits one session per
+ * user (`@msghub/cluster`'s `ClusterRoomClaims`): without it each server knows its own sessions and
+ * the room's membership as the room's store reports it.
+ */
+export interface RoomClaims {
+  /** Claims `room` for `sessionId`; true when that session holds it now, false when another session of `userId` does. */
+  claim(room: string, userId: string, sessionId: string): boolean | Promise<boolean>;
+  /** Lets the claim of `sessionId` go; nothing happens when it holds none. */
+  release(room: string, userId: string, sessionId: string): void | Promise<void>;
+}
+
 /** A connection as {@link sameUserHere} sees it. */
 export interface MemberConnection {
   readonly userId: string;
@@ -73,4 +85,9 @@ export function sameUserHere(connection: MemberConnection, own: readonly MemberC
  */
 export async function sameUserInHub(hub: MessageHub<unknown>, userId: string, room: string): Promise<UserInRoomError | undefined> {
   return (await hub.isOnline(userId)) ? userInRoom(userId, room) : undefined;
+}
+
+/** The refusal when `claims` says another session of the user holds `room`. */
+export async function sameUserClaimed(claims: RoomClaims, room: string, userId: string, sessionId: string): Promise<UserInRoomError | undefined> {
+  return (await claims.claim(room, userId, sessionId)) ? undefined : userInRoom(userId, room);
 }

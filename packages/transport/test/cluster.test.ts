@@ -3,7 +3,7 @@
  * any room, with one id sequence for the whole room.
  */
 import { expect } from 'chai';
-import { ClusterPresence, ClusterSignals, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
+import { ClusterPresence, ClusterRoomClaims, ClusterSignals, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
 import { HubServer, type DirectFrame, type HubServerOptions } from '../src/index.js';
 import { until } from '../../cluster/test/helpers.js';
 import { RedisServer } from '../../cluster/test/redis-server.js';
@@ -36,7 +36,7 @@ describe('HubServers on one Redis (a cluster)', () => {
    * `count` servers, each with its own RedisStore (its own node) on one prefix, with the cluster's
    * presence (online, kicks, single sign-on) and offline queue.
    */
-  async function nodes(count: number, options: HubServerOptions = {}, singleSession = false): Promise<Node[]> {
+  async function nodes(count: number, options: HubServerOptions | ((store: RedisStore) => HubServerOptions) = {}, singleSession = false): Promise<Node[]> {
     const prefix = `nodes${++prefixes}`;
     const started: Node[] = [];
     for (let i = 0; i < count; i++) {
@@ -50,7 +50,7 @@ describe('HubServers on one Redis (a cluster)', () => {
         signalBus: new ClusterSignals(store),
         onConnect: presence.onConnect,
         onDisconnect: presence.onDisconnect,
-        ...options,
+        ...(typeof options === 'function' ? options(store) : options),
       });
       await presence.attach(running.server);
       started.push({ ...running, store, presence });
@@ -233,6 +233,33 @@ describe('HubServers on one Redis (a cluster)', () => {
       const cyd = await b.user('cyd');
       cyd.send({ type: 'join', ref: 'j3', room: 'duel' });
       expect(await cyd.next('ok', 5000)).to.include({ ref: 'j3' });
+    });
+
+    it('with ClusterRoomClaims, lets exactly one of a user\'s connections joining a unique room at once on two nodes in', async () => {
+      const [ca, cb] = (await nodes(2, (store) => ({ uniqueUsers: true, roomClaims: new ClusterRoomClaims(store) }))) as [Node, Node];
+      for (let round = 0; round < 10; round++) {
+        const room = `duel-${round}`;
+        const [x, y] = await Promise.all([ca.user('ada'), cb.user('ada')]);
+        x.send({ type: 'join', ref: 'j', room });
+        y.send({ type: 'join', ref: 'j', room });
+        const answers = await Promise.all([x, y].map((c) => c.waitFor((f) => f['ref'] === 'j', 5000)));
+        expect(answers.map((f) => (f.type === 'ok' ? 'ok' : f['code'])).sort(), `round ${round}`).to.deep.equal(['USER_IN_ROOM', 'ok']);
+        // The holder leaves (or disconnects): the other gets in.
+        const [holder, other] = answers[0]!.type === 'ok' ? [x, y] : [y, x];
+        if (round % 2 === 0) {
+          holder.send({ type: 'leave', ref: 'l', room });
+          await holder.waitFor((f) => f['ref'] === 'l', 5000);
+        } else {
+          holder.close();
+          await holder.closed;
+        }
+        await until(async () => {
+          other.send({ type: 'join', ref: `again-${round}`, room });
+          const answer = await other.waitFor((f) => f['ref'] === `again-${round}`, 5000);
+          return answer.type === 'ok';
+        }, 5000, 'the claim to be let go');
+        other.close();
+      }
     });
 
     it('delivers a direct message to the recipient\'s connection on another node, and keeps it for an offline one', async () => {

@@ -259,8 +259,53 @@ describe('room access', () => {
       expect(await second.next('ok')).to.include({ ref: 6 });
     });
 
+    it('asks roomClaims when given, lets the claim go when the membership ends, and answers a failing claim with INTERNAL', async () => {
+      const log: string[] = [];
+      const errors: unknown[] = [];
+      let failNext = true;
+      const held = new Map<string, string>();
+      const { user } = await startServer({
+        uniqueUsers: true,
+        onError: (error) => errors.push(error),
+        roomClaims: {
+          async claim(room, userId, sessionId) {
+            log.push(`claim ${room} ${userId}`);
+            if (failNext) {
+              failNext = false;
+              throw new Error('claims unreachable');
+            }
+            const key = `${room} ${userId}`;
+            if (held.has(key) && held.get(key) !== sessionId) return false;
+            held.set(key, sessionId);
+            return true;
+          },
+          release(room, userId, sessionId) {
+            log.push(`release ${room} ${userId}`);
+            if (held.get(`${room} ${userId}`) === sessionId) held.delete(`${room} ${userId}`);
+          },
+        },
+      });
+      const ada = await user('ada');
+      ada.send({ type: 'join', ref: 1, room: 'r' });
+      expect(await ada.next('error')).to.include({ code: 'INTERNAL', ref: 1 });
+      expect(errors).to.have.length(1);
+      ada.send({ type: 'join', ref: 2, room: 'r' });
+      expect(await ada.next('ok')).to.include({ ref: 2 });
+      ada.send({ type: 'leave', ref: 3, room: 'r' });
+      await ada.next('ok');
+      ada.send({ type: 'join', ref: 4, room: 'r' });
+      await ada.next('ok');
+      ada.close();
+      await ada.closed;
+      for (let i = 0; i < 100 && held.size > 0; i++) await delay(5);
+      expect(log).to.deep.equal(['claim r ada', 'claim r ada', 'release r ada', 'claim r ada', 'release r ada']);
+      expect(held.size).to.equal(0);
+    });
+
     it('refuses a bad uniqueUsers option with a TypeError, and counts a throwing predicate as unique', async () => {
       expect(() => new HubServer({ uniqueUsers: 'yes' as never })).to.throw(TypeError, /uniqueUsers/);
+      expect(() => new HubServer({ roomClaims: { claim() {} } as never })).to.throw(TypeError, /roomClaims/);
+      expect(() => new HubServer({ roomClaims: 'redis' as never })).to.throw(TypeError, /roomClaims/);
       expect(() => new RoomRegistry({ uniqueUsers: 1 as never })).to.throw(TypeError, /uniqueUsers/);
       const errors: unknown[] = [];
       const registry = new RoomRegistry({
