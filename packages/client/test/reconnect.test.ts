@@ -115,6 +115,23 @@ describe('MsghubClient: reconnect, onDiscard, and room access against the real s
       await until(() => messages(items).includes('after'));
     });
 
+    it('reconnects by hand with reconnect: false, which only stops the client from reconnecting by itself', async () => {
+      test = await startServer();
+      const c = client(test.wsUrl, { reconnect: false });
+      const items: RoomItem[] = [];
+      let failure: unknown;
+      c.join('lobby').subscribe({ next: (item) => items.push(item), error: (e: unknown) => (failure = e) });
+      await waitFor(c.state$, (s) => s === 'connected');
+      c.reconnect();
+      await waitFor(c.state$, (s) => s === 'connected');
+      expect(await c.publishAsync('lobby', 'after')).to.be.a('number');
+      await until(() => messages(items).includes('after'));
+      test.dropAll();
+      await waitFor(c.state$, (s) => s === 'disconnected');
+      expect(failure).to.have.property('code', 'CONNECTION_FAILED');
+      expect(() => c.reconnect()).to.throw(ClientClosedError);
+    });
+
     it('throws ClientClosedError after close()', async () => {
       test = await startServer();
       const c = client(test.wsUrl);
