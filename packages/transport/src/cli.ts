@@ -39,9 +39,6 @@ async function run(): Promise<void> {
   const { ws, tcp } = job.addresses;
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
   if (config.websocket === false) console.log('msghub: WebSocket upgrades refused (--no-websocket)');
-  if (ws !== undefined && config.http !== false) {
-    console.log(`msghub: HTTP carrier ${httpBase(ws)}${(config.wsPath ?? '').replace(/\/+$/, '')}/_http`);
-  }
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
   if (config.redis !== undefined) {
