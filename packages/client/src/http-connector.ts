@@ -22,9 +22,15 @@ export interface HttpConnectorOptions {
    * counts as lost and the client reconnects. @default 3
    */
   reopenAttempts?: number;
-  /** How long after reading frames the client tells the server, if no POST told it sooner. @default 250 */
+  /**
+   * How long after reading frames the client tells the server, if no POST told it sooner; after
+   * 256 frames not yet acknowledged it tells at once. @default 1000
+   */
   ackDelayMs?: number;
 }
+
+/** Frames read and not yet acknowledged after which an acknowledgement goes out at once. */
+const ACK_EVERY = 256;
 
 /** How long closing waits for frames still being POSTed (the `bye`) before it drops them. */
 const FLUSH_TIMEOUT_MS = 2000;
@@ -54,7 +60,7 @@ export function httpConnector(url: string, options: HttpConnectorOptions = {}): 
     fetch: options.fetch,
     headers: options.headers ?? {},
     reopenAttempts: options.reopenAttempts ?? 3,
-    ackDelayMs: options.ackDelayMs ?? 250,
+    ackDelayMs: options.ackDelayMs ?? 1000,
   };
   return function openHttp(handlers: ConnectionHandlers): Connection {
     const fetchImpl = settings.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
@@ -219,9 +225,10 @@ class HttpConnection implements Connection {
     }
     this.#seen = seq;
     this.#handlers.onFrame(event.data);
-    if (this.#ackTimer === undefined && !this.#closed) {
-      this.#ackTimer = setTimeout(() => this.#ackNow(), this.#settings.ackDelayMs);
-    }
+    if (this.#closed) return;
+    // Well before the server's bound on unacknowledged frames (`maxQueuedFrames`, 4096 by default).
+    if (seq - this.#acked >= ACK_EVERY && !this.#posting) this.#ackNow();
+    else this.#ackTimer ??= setTimeout(() => this.#ackNow(), this.#settings.ackDelayMs);
   }
 
   /** The stream ended without the server's `end` event: open it again from the last frame read. */
@@ -245,6 +252,7 @@ class HttpConnection implements Connection {
   }
 
   #ackNow(): void {
+    if (this.#ackTimer !== undefined) clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     if (this.#closed || this.#posting || this.#seen <= this.#acked) return;
     this.#posting = true;
