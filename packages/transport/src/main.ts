@@ -13,7 +13,7 @@ import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
 import { adminConfig, metricsConfig, type AdminConfig } from './operator-config.js';
 import type { HubServerOptions } from './options.js';
-import { resolveAllowedOrigins } from './origins.js';
+import { OriginNotAllowedError, resolveAllowedOrigins } from './origins.js';
 import type { PerMessageDeflateOptions } from './per-message-deflate.js';
 import type { MetricsOptions } from './prometheus.js';
 import type { DirectFrame } from './protocol.js';
@@ -247,6 +247,7 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     devTokens: config.devTokens ?? false,
     ...(config.allowedOrigins === undefined ? {} : { allowedOrigins: config.allowedOrigins }),
     perMessageDeflate: config.perMessageDeflate ?? false,
+    onError: reportServerError,
     ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }),
     offlineQueue,
     ...(store === undefined ? {} : { store }),
@@ -350,6 +351,12 @@ async function clusterNode(url: string): Promise<ClusterNode> {
       await store.close();
     },
   };
+}
+
+/** A refused origin is a situation an operator reads in one line; anything else keeps its stack. */
+function reportServerError(error: unknown): void {
+  if (error instanceof OriginNotAllowedError) console.error(`msghub: ${error.message}`);
+  else console.error('msghub transport:', error);
 }
 
 function reportLogError(error: Error): void {
