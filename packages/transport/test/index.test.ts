@@ -28,6 +28,7 @@ describe('@msghub/transport exports', () => {
       'NotJoinedError',
       'OfflineError',
       'OfflineQueueFullError',
+      'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
       'RoomNotFoundError',
@@ -46,6 +47,8 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'isOriginAllowed',
+      'resolveAllowedOrigins',
       'toWireError',
     ]);
   });
