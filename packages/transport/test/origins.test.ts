@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
@@ -178,6 +180,53 @@ describe('allowedOrigins', () => {
     it('leaves the TCP carrier alone: it has no Origin', async () => {
       const running = await startServer({ allowedOrigins: [] });
       const client = await running.user('ada', 'tcp');
+      expect(client.isClosed).to.equal(false);
+    });
+  });
+
+  describe('bad input', () => {
+    it('never throws on any Origin or Host, and allows a foreign one only when listed or any', () => {
+      const policies = [resolveAllowedOrigins(undefined), resolveAllowedOrigins(['https://chat.example']), resolveAllowedOrigins([]), resolveAllowedOrigins(['*'])];
+      fc.assert(
+        fc.property(fc.option(fc.string({ maxLength: 300 }), { nil: undefined }), fc.option(fc.string({ maxLength: 100 }), { nil: undefined }), (origin, host) => {
+          for (const policy of policies) {
+            const allowed = isOriginAllowed(policy, origin, host);
+            expect(typeof allowed).to.equal('boolean');
+            if (origin === undefined || policy.kind === 'any') expect(allowed).to.equal(true);
+          }
+          // An empty list allows no origin at all.
+          if (origin !== undefined) expect(isOriginAllowed(policies[2]!, origin, host)).to.equal(false);
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it('answers upgrades with odd Origin headers with 403 or a connection, and goes on serving', async () => {
+      const running = await startServer({ onError: quiet });
+      const odd = ['null', '', ' ', 'http://', 'https://' + 'a'.repeat(3000), 'http://127.0.0.1:0', 'file://', 'javascript:alert(1)', 'http://[::1', 'HTTP://127.0.0.1'];
+      for (const origin of odd) {
+        const result = await upgrade(running.wsUrl, { origin });
+        if (result.opened) expect(origin, 'only an empty header may count as absent').to.match(/^\s*$/);
+        else expect(result.status).to.equal(403);
+      }
+      // Raw bytes that no HTTP client would send: an Origin with control and non-ASCII characters.
+      const { port } = new URL(running.wsUrl);
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+        socket.write(
+          Buffer.concat([
+            Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: `),
+            Buffer.from([0xe2, 0x82, 0xac, 0x7f, 0xff]),
+            Buffer.from('\r\n\r\n'),
+          ]),
+        );
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 (403|400)/);
+      const client = await running.user('ada');
       expect(client.isClosed).to.equal(false);
     });
   });
