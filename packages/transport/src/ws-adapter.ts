@@ -150,19 +150,28 @@ class WsConnection implements TransportSocket {
   /**
    * Compresses the frames of at least `threshold` bytes. ws deflates each one with this socket's
    * own zlib stream, off the main thread, and keeps the order; the callback on the last frame
-   * tells when the whole batch has reached the socket.
+   * tells when the whole batch has reached the socket. A batch with nothing to compress is written
+   * as without compression: at once, in one corked write.
    */
   #writeCompressing(frames: readonly (string | Buffer)[], threshold: number): void {
     const ws = this.#ws;
     const last = frames.length - 1;
-    for (let i = 0; i < last; i++) {
-      const frame = frames[i] as string | Buffer;
-      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN);
+    let compress = false;
+    for (let i = 0; i <= last && !compress; i++) compress = (frames[i] as string | Buffer).length >= threshold;
+    const raw = (ws as unknown as RawSocketOwner)._socket;
+    raw?.cork();
+    if (!compress) {
+      for (let i = 0; i <= last; i++) ws.send(frames[i] as string | Buffer, TEXT_PLAIN);
+    } else {
+      for (let i = 0; i < last; i++) {
+        const frame = frames[i] as string | Buffer;
+        ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN);
+      }
+      const frame = frames[last] as string | Buffer;
+      this.#compressing++;
+      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, this.#onCompressed);
     }
-    if (last < 0) return;
-    const frame = frames[last] as string | Buffer;
-    this.#compressing++;
-    ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, this.#onCompressed);
+    raw?.uncork();
   }
 
   pause(): void {
