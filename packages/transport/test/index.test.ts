@@ -31,6 +31,7 @@ describe('@msghub/transport exports', () => {
       'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
+      'RoomExistsError',
       'RoomNotFoundError',
       'RoomRegistry',
       'SUPPORTED_VERSIONS',
@@ -40,6 +41,7 @@ describe('@msghub/transport exports', () => {
       'UnknownOpError',
       'UnknownTypeError',
       'UnsupportedVersionError',
+      'UserInRoomError',
       'WIRE_ERROR_CODES',
       'WireError',
       'WsAdapter',
@@ -49,6 +51,7 @@ describe('@msghub/transport exports', () => {
       'encodeTcpFrames',
       'isOriginAllowed',
       'resolveAllowedOrigins',
+      'roomAllowed',
       'toWireError',
     ]);
   });
