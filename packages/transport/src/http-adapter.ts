@@ -21,6 +21,7 @@ import { randomId } from '@msghub/messagehub';
 import type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 import { FrameTooLargeError } from './errors.js';
 import { pathOf, replyJson } from './http-io.js';
+import { isOriginAllowed, ORIGIN_REFUSED_STATUS, originRefusal, SAME_ORIGIN, type OriginPolicy } from './origins.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
 
 /** Options of {@link HttpAdapter}. */
@@ -37,10 +38,15 @@ export interface HttpAdapterOptions {
   maxUnackedBytes: number;
   /** How long a connection whose stream dropped waits for it to be opened again. @default 10000 */
   graceMs?: number;
+  /** The origins whose pages may use the carrier (see `HubServerOptions.allowedOrigins`); others get 403. @default same-origin */
+  allowedOrigins?: OriginPolicy;
+  /** Called for each request refused for its origin, after the 403 is written. */
+  onOriginRefused?: (origin: string) => void;
 }
 
 /** The HTTP carrier's own refusals, answered as JSON `{ code, message }` (docs/errors.md). */
 export type HttpCarrierCode =
+  | 'ORIGIN_NOT_ALLOWED'
   | 'UNKNOWN_CONNECTION'
   | 'CONNECTION_CLOSED'
   | 'METHOD_NOT_ALLOWED'
@@ -49,6 +55,7 @@ export type HttpCarrierCode =
   | 'SHUTDOWN';
 
 const STATUS: Readonly<Record<HttpCarrierCode, number>> = {
+  ORIGIN_NOT_ALLOWED: ORIGIN_REFUSED_STATUS,
   UNKNOWN_CONNECTION: 404,
   CONNECTION_CLOSED: 410,
   METHOD_NOT_ALLOWED: 405,
@@ -88,7 +95,7 @@ class HttpSocket implements TransportSocket {
   readonly handshake: Handshake;
   readonly remoteAddress: string | undefined;
   readonly #adapter: HttpAdapter;
-  readonly #options: Required<HttpAdapterOptions>;
+  readonly #options: Required<Omit<HttpAdapterOptions, 'onOriginRefused'>>;
   handler: SocketHandler | undefined;
   #stream: ServerResponse | undefined;
   /** The number of the last frame written. */
@@ -107,7 +114,7 @@ class HttpSocket implements TransportSocket {
   #graceTimer: NodeJS.Timeout | undefined;
   #forgetTimer: NodeJS.Timeout | undefined;
 
-  constructor(adapter: HttpAdapter, request: IncomingMessage, options: Required<HttpAdapterOptions>) {
+  constructor(adapter: HttpAdapter, request: IncomingMessage, options: Required<Omit<HttpAdapterOptions, 'onOriginRefused'>>) {
     this.#adapter = adapter;
     this.#options = options;
     this.sid = randomId();
@@ -395,7 +402,8 @@ function framesOf(body: string): string[] {
  */
 export class HttpAdapter implements TransportAdapter {
   readonly transport = 'http';
-  readonly #options: Required<HttpAdapterOptions>;
+  readonly #options: Required<Omit<HttpAdapterOptions, 'onOriginRefused'>>;
+  readonly #onOriginRefused: ((origin: string) => void) | undefined;
   readonly #prefix: string | undefined;
   /** Binding id → connection: the only way a request reaches one (a map lookup, no comparison loop). */
   readonly #sockets = new Map<string, HttpSocket>();
@@ -415,7 +423,9 @@ export class HttpAdapter implements TransportAdapter {
       maxUnackedFrames: options.maxUnackedFrames,
       maxUnackedBytes: options.maxUnackedBytes,
       graceMs: options.graceMs ?? 10_000,
+      allowedOrigins: options.allowedOrigins ?? SAME_ORIGIN,
     };
+    this.#onOriginRefused = options.onOriginRefused;
   }
 
   /** Whether {@link stop} was called: no connection opens any more. */
@@ -455,6 +465,14 @@ export class HttpAdapter implements TransportAdapter {
     if (this.#prefix !== undefined && match[1] !== this.#prefix) return false;
     // While the server shuts down, every answer closes its socket, so that the listener can close.
     if (this.#stopped) response.shouldKeepAlive = false;
+    // Every request, not only the opening one: a foreign page holding a binding id gets nowhere.
+    const origin = request.headers.origin;
+    if (!isOriginAllowed(this.#options.allowedOrigins, origin, request.headers.host)) {
+      request.resume();
+      replyJson(response, ORIGIN_REFUSED_STATUS, originRefusal(origin as string));
+      this.#onOriginRefused?.(origin as string);
+      return true;
+    }
     const sid = match[2];
     if (sid === undefined) this.#open(request, response);
     else this.#bound(sid, request, response);

@@ -16,9 +16,10 @@ import { HttpAdapter } from './http-adapter.js';
 import { createHttpApi } from './http-api.js';
 import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
-import { Counters, type MetricsSnapshot } from './metrics.js';
+import { Counters, countIn, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
+import { OriginNotAllowedError, ORIGIN_REPORT_INTERVAL_MS } from './origins.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
@@ -26,7 +27,7 @@ import { outsideGrant } from './room-access.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
-import { WsAdapter } from './ws-adapter.js';
+import { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';
 
 /** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
 export interface ListenOptions {
@@ -129,6 +130,8 @@ export class HubServer {
   readonly #api: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** Metrics and the admin view; undefined when both are off. */
   readonly #observability: Observability | undefined;
+  /** Origin refusals not yet reported to `onError`, and when the last report went. */
+  #originRefusals = { pending: 0, reportedAt: Number.NEGATIVE_INFINITY };
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -204,7 +207,7 @@ export class HubServer {
       const requestHandler = carrier === undefined ? this.#httpRequest : (request: IncomingMessage, response: ServerResponse): void => {
         if (!carrier.handle(request, response)) this.#httpRequest(request, response);
       };
-      const ws = new WsAdapter({ ...listen, maxFrameBytes, onError, requestHandler, websocket });
+      const ws = new WsAdapter({ ...listen, ...this.#wsOptions(), maxFrameBytes, onError, requestHandler, websocket });
       if (carrier !== undefined) await this.addAdapter(carrier);
       await this.addAdapter(ws);
       result.ws = ws.address();
@@ -223,13 +226,17 @@ export class HubServer {
     if (graceMs !== undefined && (!Number.isSafeInteger(graceMs) || graceMs < 1)) {
       throw new TypeError(`Expected \`ws.http.graceMs\` to be an integer >= 1, got ${String(graceMs)}`);
     }
-    const { maxFrameBytes, maxQueuedFrames, maxQueuedBytes } = this.#options;
+    const { maxFrameBytes, maxQueuedFrames, maxQueuedBytes, allowedOrigins } = this.#options;
+    // The series exists from the start, as the WebSocket one does.
+    if (!this.#counters.originRefused.has('http')) this.#counters.originRefused.set('http', 0);
     return new HttpAdapter({
       ...(path === undefined ? {} : { path }),
       ...(graceMs === undefined ? {} : { graceMs }),
       maxFrameBytes,
       maxUnackedFrames: maxQueuedFrames,
       maxUnackedBytes: maxQueuedBytes,
+      allowedOrigins,
+      onOriginRefused: (origin) => this.#originRefused(origin, 'http'),
     });
   }
 
@@ -247,7 +254,36 @@ export class HubServer {
       await this.addAdapter(carrier);
       this.#attachedCarriers.push(carrier);
     }
-    await this.addAdapter(new WsAdapter({ server, ...(path === undefined ? {} : { path }), maxFrameBytes: this.#options.maxFrameBytes, onError: this.#options.onError, websocket }));
+    await this.addAdapter(
+      new WsAdapter({ server, ...(path === undefined ? {} : { path }), ...this.#wsOptions(), maxFrameBytes: this.#options.maxFrameBytes, onError: this.#options.onError, websocket }),
+    );
+  }
+
+  /** What every WebSocket adapter of this server shares: the origin check and compression. */
+  #wsOptions(): Pick<WsAdapterOptions, 'allowedOrigins' | 'perMessageDeflate' | 'onOriginRefused'> {
+    // The series exists from the start, so that an alert on its increase sees the first refusal.
+    if (!this.#counters.originRefused.has('ws')) this.#counters.originRefused.set('ws', 0);
+    return {
+      allowedOrigins: this.#options.allowedOrigins,
+      perMessageDeflate: this.#options.perMessageDeflate,
+      onOriginRefused: (origin) => this.#originRefused(origin, 'ws'),
+    };
+  }
+
+  /**
+   * Counts a browser request refused for its `Origin` (a carrier calls it after answering 403)
+   * and reports it to `onError`, at most once per 10 s with the count since the last report.
+   */
+  #originRefused(origin: string, carrier: string): void {
+    countIn(this.#counters.originRefused, carrier);
+    const refusals = this.#originRefusals;
+    refusals.pending++;
+    const now = Date.now();
+    if (now - refusals.reportedAt < ORIGIN_REPORT_INTERVAL_MS) return;
+    const error = new OriginNotAllowedError(origin, carrier, refusals.pending);
+    refusals.pending = 0;
+    refusals.reportedAt = now;
+    this.#options.onError(error);
   }
 
   /** Starts accepting from another carrier. */

@@ -503,6 +503,37 @@ describe('HTTP carrier', () => {
     });
   });
 
+  describe('browser origins (allowedOrigins)', () => {
+    it('by default serves pages of the server itself and programs without Origin, and refuses every request of another origin with 403 ORIGIN_NOT_ALLOWED', async () => {
+      const errors: unknown[] = [];
+      const running = await serve({ metrics: true, onError: (error) => errors.push(error) });
+      const own = new URL(running.httpUrl).host;
+      const opened = await fetch(`${running.httpUrl}/_http`, { headers: { origin: `http://${own}` } });
+      expect(opened.status).to.equal(200);
+      await opened.body?.cancel();
+      const { sid } = await member(running.httpUrl, 'ada');
+      const foreign = { origin: 'https://evil.example' };
+      for (const [method, path] of [['GET', '/_http'], ['POST', `/_http/${sid}?seen=0`], ['GET', `/_http/${sid}?seen=0`]] as const) {
+        const response = await fetch(`${running.httpUrl}${path}`, { method, headers: foreign, ...(method === 'POST' ? { body: '{"type":"ping"}' } : {}) });
+        expect(await refusal(response), `${method} ${path}`).to.deep.equal({ status: 403, code: 'ORIGIN_NOT_ALLOWED' });
+      }
+      // The POST refused for its origin acted on nothing: the binding still works for its own client.
+      expect((await post(running.httpUrl, sid, [{ type: 'ping', ts: 5 }], 1)).status).to.equal(204);
+      const families = parseExposition(await (await fetch(`${running.httpUrl}/metrics`)).text());
+      expect(valueOf(families, 'msghub_origin_refusals_total', { carrier: 'http' })).to.equal(3);
+      expect(errors.map((e) => (e as { code?: unknown }).code)).to.deep.equal(['ORIGIN_NOT_ALLOWED']);
+    });
+
+    it('with a list, serves exactly the listed origins', async () => {
+      const running = await serve({ allowedOrigins: ['https://chat.example'] });
+      const listed = await fetch(`${running.httpUrl}/_http`, { headers: { origin: 'https://chat.example' } });
+      expect(listed.status).to.equal(200);
+      await listed.body?.cancel();
+      const own = await fetch(`${running.httpUrl}/_http`, { headers: { origin: running.httpUrl } });
+      expect(await refusal(own)).to.deep.equal({ status: 403, code: 'ORIGIN_NOT_ALLOWED' });
+    });
+  });
+
   describe('observability', () => {
     it('counts HTTP connections under carrier "http" in the metrics and the admin view', async () => {
       const token = 'admin-token-0123456789';
