@@ -99,6 +99,8 @@ function openHttp(index: number): Promise<void> {
   });
   httpClients.push(client);
   closers.push(() => void client.close());
+  // fetch does not show its socket: the HTTP row has no wire-bytes figure ('—'), rather than 0.
+  readers.push(() => Number.NaN);
   return new Promise<void>((resolve, reject) => {
     client.state$.subscribe((state) => {
       if (state === 'connected') resolve();
