@@ -156,7 +156,8 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
     server.send({ cmd: 'cpu' });
     const cpuBefore = (await server.next('cpu'))['cpu'] as CpuUsage;
     load.send({ cmd: 'bytes' });
-    const bytesBefore = (await load.next('bytes'))['bytes'] as number;
+    // NaN (a client whose socket is out of reach) crosses IPC as null: keep it NaN.
+    const bytesBefore = ((await load.next('bytes'))['bytes'] as number | null) ?? Number.NaN;
     for (let round = 0; round < rounds; round++) {
       progress(`${LABEL[system]} ${clients} clients: throughput round ${round + 1}/${rounds}`);
       load.send({ cmd: 'expect', total: messages * clients });
@@ -170,7 +171,7 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
     server.send({ cmd: 'cpu' });
     const cpuAfter = (await server.next('cpu'))['cpu'] as CpuUsage;
     load.send({ cmd: 'bytes' });
-    const bytesAfter = (await load.next('bytes'))['bytes'] as number;
+    const bytesAfter = ((await load.next('bytes'))['bytes'] as number | null) ?? Number.NaN;
     const deliveries = messages * clients * rounds;
     const wireBytesPerDelivery = (bytesAfter - bytesBefore) / deliveries;
     const serverCpuUsPerDelivery = (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / deliveries;
