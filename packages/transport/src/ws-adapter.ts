@@ -34,31 +34,82 @@ export interface WsAdapterOptions {
 const TEXT = { binary: false } as const;
 type RawSocketOwner = { _socket?: Socket };
 
+/** What a WebSocket frame header of a server (unmasked, FIN set) is made of: opcode 1, text. */
+const TEXT_OPCODE = 0x81;
+
+/**
+ * The WebSocket frame of each shared frame text: a room event is framed once for every connection
+ * it goes to. Weak, so a frame lives as long as the text it was made from.
+ */
+const framed = new WeakMap<Buffer, Buffer>();
+
+/** `data` as one unmasked, unfragmented text frame: header and payload in one buffer. */
+function textFrame(data: Buffer): Buffer {
+  let frame = framed.get(data);
+  if (frame !== undefined) return frame;
+  const length = data.length;
+  const header = length > 65535 ? 10 : length > 125 ? 4 : 2;
+  frame = Buffer.allocUnsafe(header + length);
+  frame[0] = TEXT_OPCODE;
+  if (header === 2) {
+    frame[1] = length;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  data.copy(frame, header);
+  framed.set(data, frame);
+  return frame;
+}
+
 /** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
 class HubWebSocket extends WebSocket {
   connection: WsConnection | undefined = undefined;
 }
 
+// Flags of a WsConnection, in one small integer (an idle connection is mostly its fields).
+const CLOSED = 1;
+const DRAIN_ARMED = 2;
+/** No extension (permessage-deflate) was negotiated: shared frames may be written as they are. */
+const PLAIN = 4;
+
+const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
+
 class WsConnection implements TransportSocket {
-  readonly transport = 'ws';
-  readonly handshake: Handshake;
   readonly remoteAddress: string | undefined;
   readonly #ws: HubWebSocket;
   readonly #maxFrameBytes: number;
+  /** The upgrade request's headers and URL; the handshake is made of them when asked for. */
+  readonly #headers: IncomingMessage['headers'];
+  readonly #url: string | undefined;
   handler: SocketHandler | undefined;
-  #closed = false;
+  #flags = 0;
   /** Made the first time the socket needs a drain; most connections never do. */
   #onDrain: (() => void) | undefined;
-  #drainArmed = false;
 
   constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number) {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
     this.remoteAddress = request.socket.remoteAddress;
-    this.handshake = readHandshake(request);
+    this.#headers = request.headers;
+    this.#url = request.url;
+    if (ws.extensions === '') this.#flags = PLAIN;
     ws.connection = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
+  }
+
+  get transport(): string {
+    return 'ws';
+  }
+
+  /** Made on each access from what the upgrade request said, so an idle connection keeps no copy. */
+  get handshake(): Handshake {
+    return { headers: this.#headers, query: readQuery(this.#url), url: this.#url };
   }
 
   get bufferedAmount(): number {
@@ -68,10 +119,10 @@ class WsConnection implements TransportSocket {
   get needsDrain(): boolean {
     const raw = (this.#ws as unknown as RawSocketOwner)._socket;
     if (raw === undefined || !raw.writableNeedDrain) return false;
-    if (!this.#drainArmed) {
-      this.#drainArmed = true;
+    if ((this.#flags & DRAIN_ARMED) === 0) {
+      this.#flags |= DRAIN_ARMED;
       this.#onDrain ??= () => {
-        this.#drainArmed = false;
+        this.#flags &= ~DRAIN_ARMED;
         this.handler?.drain();
       };
       raw.once('drain', this.#onDrain);
@@ -93,14 +144,31 @@ class WsConnection implements TransportSocket {
     this.handler?.frame(buffer.toString('utf8'));
   }
 
+  /**
+   * A Buffer is a frame's UTF-8 text shared by many connections. Without an extension it is
+   * framed once (see {@link textFrame}) and that frame is written to the TCP socket as is; text
+   * and compressed messages go through `ws`. Both write synchronously to the same socket (ws
+   * queues only while compressing, and then every frame goes through it), so the order holds.
+   */
   write(frames: readonly (string | Buffer)[]): void {
     const ws = this.#ws;
-    if (this.#closed || ws.readyState !== 1) return;
+    if ((this.#flags & CLOSED) !== 0 || ws.readyState !== 1) return;
     const raw = (ws as unknown as RawSocketOwner)._socket;
-    raw?.cork();
-    // A Buffer is a frame's UTF-8 text shared by many connections: sent as a text message, uncopied.
-    for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
-    raw?.uncork();
+    if (raw === undefined) return;
+    const plain = (this.#flags & PLAIN) !== 0;
+    if (frames.length === 1) {
+      const frame = frames[0] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+      return;
+    }
+    raw.cork();
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+    }
+    raw.uncork();
   }
 
   pause(): void {
@@ -122,21 +190,19 @@ class WsConnection implements TransportSocket {
   }
 
   onClose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if ((this.#flags & CLOSED) !== 0) return;
+    this.#flags |= CLOSED;
     this.handler?.closed();
   }
-
 }
 
-function readHandshake(request: IncomingMessage): Handshake {
+/** The query string of an upgrade URL, one value per name. */
+function readQuery(url: string | undefined): Readonly<Record<string, string>> {
+  const at = url === undefined ? -1 : url.indexOf('?');
+  if (at < 0) return NO_QUERY;
   const query: Record<string, string> = {};
-  const url = request.url;
-  if (url !== undefined) {
-    const at = url.indexOf('?');
-    if (at >= 0) for (const [name, value] of new URLSearchParams(url.slice(at + 1))) query[name] = value;
-  }
-  return { headers: request.headers, query, url };
+  for (const [name, value] of new URLSearchParams((url as string).slice(at + 1))) query[name] = value;
+  return query;
 }
 
 function terminate(ws: WebSocket): void {
