@@ -79,6 +79,39 @@ const PLAIN = 4;
 
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
+/** Headers whose values most connections share (the same host, browser, protocol version). */
+const SHARED_HEADERS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'user-agent',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'pragma',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+]);
+/** One copy of each such value, for every connection that sent it; bounded. */
+const sharedValues = new Map<string, string>();
+const MAX_SHARED_VALUES = 1024;
+
+/**
+ * Replaces the values of {@link SHARED_HEADERS} with the copy kept for them, so that an idle
+ * connection keeps its own copy of the values only it sent (its WebSocket key, its cookies).
+ */
+function shareValues(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string' || value.length > 512 || !SHARED_HEADERS.has(name)) continue;
+    const kept = sharedValues.get(value);
+    if (kept !== undefined) headers[name] = kept;
+    else if (sharedValues.size < MAX_SHARED_VALUES) sharedValues.set(value, value);
+  }
+  return headers;
+}
+
 class WsConnection implements TransportSocket {
   readonly remoteAddress: string | undefined;
   readonly #ws: HubWebSocket;
@@ -95,7 +128,7 @@ class WsConnection implements TransportSocket {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
     this.remoteAddress = request.socket.remoteAddress;
-    this.#headers = request.headers;
+    this.#headers = shareValues(request.headers);
     this.#url = request.url;
     if (ws.extensions === '') this.#flags = PLAIN;
     ws.connection = this;
