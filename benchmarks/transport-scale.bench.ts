@@ -8,8 +8,12 @@
  *   (msghub: past `welcome`, not yet in a room), after GC, divided by the clients;
  * - deliveries/s: broadcasts to every client handed to the server as fast as it takes them, timed
  *   until every client process has counted all of them;
- * - p50/p99 latency at a paced 100 msg/s for a few seconds, sampled at every 10th client, merged
- *   over the client processes.
+ * - p50/p99 latency at a paced 100 msg/s, sampled at every 10th client, merged over the client
+ *   processes: for 3 s, or at most 1M deliveries (5000 clients: 2 s, 10,000: 1 s), so that a system
+ *   that cannot keep up builds the same backlog at every size instead of running into the bound.
+ *
+ * msghub's clients join the room in waves of 500 before the throughput phase; each join is announced
+ * to every member, so joining N clients costs N²/2 deliveries (50M at 10,000), bounded like the rest.
  *
  * Rounds go round-robin over the systems so that the machine's load drifts hit each alike; tables
  * give the median and the spread (min-max) over the rounds, and the ratios are of the medians.
@@ -19,8 +23,10 @@
  *
  *   node --expose-gc --import tsx benchmarks/transport-scale.bench.ts [--quick] [--rounds N]
  *     [--clients 100,1000,5000,10000] [--systems ws,socketio,msghub] [--paced-seconds S]
+ *     [--memory-only]   (idle connections only: no join, no broadcast)
  *
- * Results: benchmarks/results/transport-scale.json (every round); `pnpm bench:charts` draws them.
+ * Results: benchmarks/results/transport-scale.json (every round; with --memory-only
+ * transport-scale-memory.json); `pnpm bench:charts` draws them.
  */
 import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, quantile, writeResults } from './lib.js';
 import { checkFileLimit, Peer } from './peer.js';
@@ -40,6 +46,9 @@ const SIZES = (listOption('--clients') ?? (quick ? ['100', '500'] : ['100', '100
 const SYSTEMS = (listOption('--systems') ?? [...ALL_SYSTEMS]) as SystemName[];
 const pacedAt = process.argv.indexOf('--paced-seconds');
 const PACED_SECONDS = pacedAt >= 0 ? Number(process.argv[pacedAt + 1]) : quick ? 1 : 3;
+/** The paced run's length at a size: PACED_SECONDS, cut to at most 1M deliveries. */
+const pacedSeconds = (clients: number): number => Math.min(PACED_SECONDS, Math.max(0.1, 10_000 / clients));
+const MEMORY_ONLY = process.argv.includes('--memory-only');
 /** Deliveries per throughput round: about a second of work for msghub. */
 const DELIVERIES = quick ? 50_000 : 400_000;
 /** Clients per client process (--quick: small, so that a smoke run also merges several). */
@@ -111,6 +120,7 @@ async function runRound(system: SystemName, clients: number, round: number, step
     const { rss, heapUsed } = (await server.next('rss')) as { rss: number; heapUsed: number };
     result.rssPerConnectionKiB = (rss - base.rss) / clients / 1024;
     result.heapPerConnectionKiB = (heapUsed - base.heapUsed) / clients / 1024;
+    if (MEMORY_ONLY) return result;
 
     if (system === 'msghub') {
       phase = 'joining';
@@ -133,7 +143,7 @@ async function runRound(system: SystemName, clients: number, round: number, step
 
     phase = 'latency at 100 msg/s';
     step(phase);
-    const paced = Math.round(100 * PACED_SECONDS);
+    const paced = Math.round(100 * pacedSeconds(clients));
     for (const [i, load] of loads.entries()) load.send({ cmd: 'expect', total: paced * (counts[i] as number), latency: true });
     await all(loads, 'armed');
     server.send({ cmd: 'pace', count: paced, rate: 100 });
@@ -202,7 +212,7 @@ async function main(): Promise<void> {
   checkFileLimit(largest + 256, `The server with ${largest} connections`);
   const results: Round[] = [];
   // Per round of a system at a size: connecting, (joining,) throughput, latency.
-  progressPlan(SIZES.length * rounds * SYSTEMS.reduce((sum, s) => sum + (s === 'msghub' ? 4 : 3), 0));
+  progressPlan(SIZES.length * rounds * (MEMORY_ONLY ? SYSTEMS.length : SYSTEMS.reduce((sum, s) => sum + (s === 'msghub' ? 4 : 3), 0)));
   for (const clients of SIZES) {
     for (let round = 1; round <= rounds; round++) {
       for (const system of SYSTEMS) {
@@ -224,10 +234,11 @@ async function main(): Promise<void> {
     withSpread(s.p50, ms),
     withSpread(s.p99, ms),
     ratio(s.p99?.[0], find('ws', s.clients)?.p99?.[0]),
+    `${pacedSeconds(s.clients)} s`,
   ]);
-  const broadcast = printTable(
+  const broadcast = MEMORY_ONLY ? '' : printTable(
     `WebSocket broadcast at scale, loopback, ~150 B frames, ${title}`,
-    ['system', 'deliveries/s', 'vs Socket.IO', `p50 ms at 100 msg/s`, `p99 ms at 100 msg/s`, 'p99 vs raw ws'],
+    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 ms at 100 msg/s', 'p99 ms at 100 msg/s', 'p99 vs raw ws', 'paced for'],
     rows,
   );
   const memoryRows = summaries.map((s) => [
@@ -239,12 +250,13 @@ async function main(): Promise<void> {
   const memory = printTable(`Server memory per idle connection (KiB), ${title}`, ['system', 'RSS', 'RSS vs raw ws', 'JS heap'], memoryRows);
   const timedOut = summaries.filter((s) => s.timedOut.length > 0).map((s) => `${LABEL[s.system]} at ${s.clients}: ${s.timedOut.join(', ')}`);
   if (timedOut.length > 0) console.log(`Did not finish within ${WAIT_MS / 1000} s: ${timedOut.join('; ')}`);
-  const file = writeResults('transport-scale', {
+  const file = writeResults(MEMORY_ONLY ? 'transport-scale-memory' : 'transport-scale', {
     quick,
     rounds,
     sizes: SIZES,
     systems: SYSTEMS,
-    pacedSeconds: PACED_SECONDS,
+    memoryOnly: MEMORY_ONLY,
+    pacedSeconds: Object.fromEntries(SIZES.map((n) => [n, pacedSeconds(n)])),
     deliveriesPerRound: DELIVERIES,
     tables: [broadcast, memory],
     summaries,
