@@ -24,6 +24,7 @@
  *   node --expose-gc --import tsx benchmarks/transport-scale.bench.ts [--quick] [--rounds N]
  *     [--clients 100,1000,5000,10000] [--systems ws,socketio,msghub] [--paced-seconds S]
  *     [--memory-only]   (idle connections only: no join, no broadcast)
+ *     [--join-seconds S] (bound of connecting and of msghub's join phase, default 180)
  *
  * Results: benchmarks/results/transport-scale.json (every round; with --memory-only
  * transport-scale-memory.json); `pnpm bench:charts` draws them.
@@ -55,7 +56,8 @@ const DELIVERIES = quick ? 50_000 : 400_000;
 const CLIENTS_PER_PROCESS = quick ? 250 : 5000;
 /** Waits for a phase (a blast, a paced run); connecting and joining get SETUP_MS. */
 const WAIT_MS = 60_000;
-const SETUP_MS = 180_000;
+const joinAt = process.argv.indexOf('--join-seconds');
+const SETUP_MS = (joinAt >= 0 ? Number(process.argv[joinAt + 1]) : 180) * 1000;
 /** msghub clients join in waves of this many: each join is announced to every member. */
 const JOIN_BATCH = 500;
 
@@ -183,7 +185,7 @@ function spread(values: (number | undefined)[]): [number, number, number] | unde
 
 function summarise(results: readonly Round[]): Summary[] {
   const summaries: Summary[] = [];
-  for (const clients of SIZES) {
+  for (const clients of SIZES.filter((n) => results.some((r) => r.clients === n))) {
     for (const system of SYSTEMS) {
       const mine = results.filter((r) => r.system === system && r.clients === clients);
       const summary: Summary = { system, clients, timedOut: mine.flatMap((r) => (r.timedOut === undefined ? [] : [`round ${r.round}: ${r.timedOut}`])) };
@@ -220,6 +222,8 @@ async function main(): Promise<void> {
         results.push(await runRound(system, clients, round, step));
       }
     }
+    // What is done so far survives a run cut short.
+    save(results, []);
   }
   progressDone();
 
@@ -249,8 +253,12 @@ async function main(): Promise<void> {
   ]);
   const memory = printTable(`Server memory per idle connection (KiB), ${title}`, ['system', 'RSS', 'RSS vs raw ws', 'JS heap'], memoryRows);
   const timedOut = summaries.filter((s) => s.timedOut.length > 0).map((s) => `${LABEL[s.system]} at ${s.clients}: ${s.timedOut.join(', ')}`);
-  if (timedOut.length > 0) console.log(`Did not finish within ${WAIT_MS / 1000} s: ${timedOut.join('; ')}`);
-  const file = writeResults(MEMORY_ONLY ? 'transport-scale-memory' : 'transport-scale', {
+  if (timedOut.length > 0) console.log(`Did not finish within its bound (${WAIT_MS / 1000} s a phase, ${SETUP_MS / 1000} s connecting or joining): ${timedOut.join('; ')}`);
+  console.log(`\nresults: ${save(results, [broadcast, memory])}`);
+}
+
+function save(results: readonly Round[], tables: string[]): string {
+  return writeResults(MEMORY_ONLY ? 'transport-scale-memory' : 'transport-scale', {
     quick,
     rounds,
     sizes: SIZES,
@@ -258,11 +266,10 @@ async function main(): Promise<void> {
     memoryOnly: MEMORY_ONLY,
     pacedSeconds: Object.fromEntries(SIZES.map((n) => [n, pacedSeconds(n)])),
     deliveriesPerRound: DELIVERIES,
-    tables: [broadcast, memory],
-    summaries,
+    tables,
+    summaries: summarise(results),
     results,
   });
-  console.log(`\nresults: ${file}`);
 }
 
 main().catch((error: unknown) => {
