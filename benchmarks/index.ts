@@ -28,10 +28,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 let failed = 0;
-for (const file of files) {
-  console.log(`\n## ${file.replace('.bench.ts', '')}\n`);
+for (const [index, file] of files.entries()) {
+  const name = file.replace('.bench.ts', '');
+  console.log(`\n## ${name}\n`);
   const { status } = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, file), ...passThrough], {
     stdio: 'inherit',
+    // The progress line names the benchmark and where it is in the whole run.
+    env: { ...process.env, MSGHUB_BENCH_NAME: `${name} ${index + 1}/${files.length}` },
   });
   if (status !== 0) {
     failed++;
