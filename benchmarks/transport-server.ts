@@ -33,6 +33,11 @@ interface System {
 }
 
 const TEXT = 'x'.repeat(40);
+/**
+ * MSGHUB_BENCH_LATENCY_FROM=schedule stamps a paced broadcast with the time it was due instead of
+ * the time it was sent, so a server that falls behind the pace is charged for its backlog.
+ */
+const FROM_SCHEDULE = process.env['MSGHUB_BENCH_LATENCY_FROM'] === 'schedule';
 const now = (): number => performance.timeOrigin + performance.now();
 
 async function startWs(): Promise<System> {
@@ -159,7 +164,7 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
       const due = start + seq * interval;
       const wait = due - now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await system.broadcast({ seq, sentAt: now(), text: TEXT });
+      await system.broadcast({ seq, sentAt: FROM_SCHEDULE ? due : now(), text: TEXT });
     }
     process.send?.({ done: true });
   } else if (message.cmd === 'stop') {
