@@ -9,7 +9,7 @@
  * Charting library: Vega-Lite specs compiled to Vega and rendered by Vega's headless SVG renderer
  * (`view.toSVG()`), which runs in plain Node with no browser and no native module (node-canvas is
  * only needed for PNG). A spec is data, so each chart below is a short declarative object (log
- * scales, min-max error bars and legends come from the grammar), and the output is deterministic
+ * scales, min-max bands and legends come from the grammar), and the output is deterministic
  * text that diffs sensibly in git. Chart.js or ECharts would need a canvas or a DOM shim to render
  * server-side.
  */
@@ -118,7 +118,7 @@ const COLORS: Record<string, string> = {
 };
 
 /**
- * A line per system over a log-scaled x axis, with the min-max of the rounds as error bars.
+ * A line per system over a log-scaled x axis, with the min-max of the rounds as a band.
  * @param yLog a log y axis (latencies spanning decades)
  */
 function lineChart(options: {
@@ -140,18 +140,26 @@ function lineChart(options: {
   };
   const xs = [...new Set(options.points.map((p) => p.x))].sort((a, b) => a - b);
   const x = { field: 'x', type: 'quantitative' as const, title: options.x, scale: { type: 'log' as const }, axis: { values: xs, format: '~s' } };
-  const yScale = options.yLog === true ? { type: 'log' as const } : { zero: true };
+  // A negative spread (memory handed back to the system during a round) is clipped at zero.
+  const yScale = options.yLog === true ? { type: 'log' as const } : { zero: true, domainMin: 0 };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: 560,
     height: 300,
     background: 'white',
-    title: { text: options.title, subtitle: options.subtitle, anchor: 'start' },
+    title: {
+      text: options.title,
+      subtitle: options.points.some((p) => p.min < 0)
+        ? [options.subtitle, 'A band below zero (a round in which the server handed memory back) is clipped at zero.']
+        : options.subtitle,
+      anchor: 'start',
+    },
     data: { values: options.points },
     config: { font: 'Helvetica, Arial, sans-serif', view: { stroke: null } },
     layer: [
       {
-        mark: { type: 'rule', strokeWidth: 1.5, opacity: 0.6 },
+        // The spread over the rounds: a band from the slowest to the fastest round.
+        mark: { type: 'area', opacity: 0.15, clip: true },
         encoding: { x, y: { field: 'min', type: 'quantitative', scale: yScale }, y2: { field: 'max' }, color },
       },
       {
@@ -192,11 +200,11 @@ async function main(): Promise<void> {
   const charts: [string, TopLevelSpec][] = [];
   const { hubFanout, broadcast, memory } = data;
   if (hubFanout !== undefined) {
-    const of = `${day(hubFanout.date)}, median of ${hubFanout.rounds} rounds (bars: min-max), ${hubFanout.machine}`;
+    const of = `${day(hubFanout.date)}, median of ${hubFanout.rounds} rounds (band: min to max), ${hubFanout.machine}`;
     charts.push(['hub-fanout.svg', lineChart({ title: 'In-process fan-out: delivered events/s vs subscribers', subtitle: of, points: hubFanout.points, x: 'subscribers S', y: 'delivered events/s' })]);
   }
   if (broadcast !== undefined) {
-    const of = `${day(broadcast.date)}, median of ${broadcast.rounds} rounds (bars: min-max), ${broadcast.machine}`;
+    const of = `${day(broadcast.date)}, median of ${broadcast.rounds} rounds (band: min to max), ${broadcast.machine}`;
     charts.push(
       ['broadcast-throughput.svg', lineChart({ title: 'WebSocket broadcast: deliveries/s vs clients', subtitle: of, points: broadcast.throughput, x: 'WebSocket clients (loopback)', y: 'deliveries/s' })],
       [
@@ -214,7 +222,7 @@ async function main(): Promise<void> {
     );
   }
   if (memory !== undefined) {
-    const of = `${day(memory.date)}, median of ${memory.rounds} rounds (bars: min-max), ${memory.machine}`;
+    const of = `${day(memory.date)}, median of ${memory.rounds} rounds (band: min to max), ${memory.machine}`;
     charts.push(
       [
         'memory-per-connection.svg',

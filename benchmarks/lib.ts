@@ -67,7 +67,7 @@ export function progressDone(): void {
 }
 
 function drawProgress(): void {
-  const width = Math.max(20, (process.stderr.columns ?? 100) - 1);
+  const width = Math.max(20, (process.stderr.columns || 100) - 1);
   process.stderr.write(`\r\x1b[2K${progressLine().slice(0, width)}`);
 }
 

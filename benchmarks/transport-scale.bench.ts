@@ -16,7 +16,7 @@
  * to every member, so joining N clients costs N²/2 deliveries (50M at 10,000), bounded like the rest.
  *
  * Rounds go round-robin over the systems so that the machine's load drifts hit each alike; tables
- * give the median and the spread (min-max) over the rounds, and the ratios are of the medians.
+ * give the median and the spread (min to max) over the rounds, and the ratios are of the medians.
  * Open files: each child raises its soft limit (see peer.ts); the run stops with a clear message if
  * the hard limit is below what the server needs (clients + 256). Every wait is bounded; a phase that
  * does not finish in time is reported as such, not dropped.
@@ -205,7 +205,7 @@ function summarise(results: readonly Round[]): Summary[] {
 }
 
 const withSpread = (s: [number, number, number] | undefined, format: (v: number) => string): string =>
-  s === undefined ? 'timed out' : rounds === 1 ? format(s[0]) : `${format(s[0])} (${format(s[1])}-${format(s[2])})`;
+  s === undefined ? 'timed out' : rounds === 1 ? format(s[0]) : `${format(s[0])} (${format(s[1])} to ${format(s[2])})`;
 const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const kib = (v: number): string => v.toFixed(1);
 
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   const summaries = summarise(results);
   const find = (system: SystemName, clients: number): Summary | undefined => summaries.find((s) => s.system === system && s.clients === clients);
   const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? '-' : formatRatio(a / b));
-  const title = `median of ${rounds} round${rounds === 1 ? '' : 's'}${rounds === 1 ? '' : ' (min-max)'}`;
+  const title = `median of ${rounds} round${rounds === 1 ? '' : 's'}${rounds === 1 ? '' : ' (min to max)'}`;
   const rows = summaries.map((s) => [
     `${LABEL[s.system]}, ${s.clients} clients`,
     withSpread(s.rate, formatRate),
