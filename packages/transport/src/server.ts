@@ -13,7 +13,7 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
-import { InvalidUserIdError, NotJoinedError } from './errors.js';
+import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
@@ -21,6 +21,7 @@ import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
+import { outsideGrant } from './room-access.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
@@ -90,6 +91,8 @@ export class HubServer {
   readonly #handlers = new Map<string, RequestHandler>();
   readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
+  /** The same connections by id, for {@link sendTo}. */
+  readonly #byId = new Map<string, Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
@@ -113,10 +116,11 @@ export class HubServer {
       kick: (userId) => this.kick(userId),
       closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
     });
-    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
+    const { autoCreateRooms, roomIdleTimeoutMs, uniqueUsers, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
       idleTimeoutMs: roomIdleTimeoutMs,
+      uniqueUsers,
       hubOptions,
       ...(store === undefined ? {} : { store }),
       onRoomCreated,
@@ -138,7 +142,10 @@ export class HubServer {
         handlers: this.#handlers,
         users: this.#users,
       },
-      (connection) => this.#connections.delete(connection),
+      (connection) => {
+        this.#connections.delete(connection);
+        this.#byId.delete(connection.id);
+      },
     );
     this.#api = createHttpApi(this.#options.apiKey, {
       rooms: this.rooms,
@@ -258,6 +265,36 @@ export class HubServer {
     return this.#router.directs.deliver(userId, from, data, ttlMs);
   }
 
+  /**
+   * Sends one connection (an id from {@link connections}, `welcome.connectionId`, or
+   * `connection.id` in a hook or handler) a direct message from server code: the client gets it
+   * on `direct$` like any `direct`, with `from` '' (the server) unless given. Only that connection
+   * gets it, at most once: it is neither queued for the user's other or later connections nor sent
+   * again; a connection that cannot keep up is closed (`SLOW_CONSUMER`) as for any frame.
+   *
+   * @returns the message id (`direct.id`)
+   * @throws {NotFoundWireError} (`NOT_FOUND`) when no authenticated connection has that id (it
+   *   closed, or never existed)
+   * @throws {TypeError} for a `connectionId` that is not a string, a `from` longer than 256
+   *   characters, or `data` that is not JSON-encodable
+   * @example
+   * server.handle('export', (input, { connection }) => {
+   *   void buildExport(input).then((url) => server.sendTo(connection.id, { url }));
+   *   return 'started';
+   * });
+   */
+  sendTo(connectionId: string, data: unknown, options: { readonly from?: string } = {}): string {
+    if (typeof connectionId !== 'string') throw new TypeError(`Expected \`connectionId\` to be a string, got ${typeof connectionId}`);
+    const from = options?.from ?? '';
+    if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
+    if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
+    const id = randomId();
+    connection.send({ type: 'direct', id, from, data, ts: Date.now() });
+    return id;
+  }
+
   /** Whether `userId` has an authenticated connection. */
   isOnline(userId: string): boolean {
     return (this.#users.get(userId)?.length ?? 0) > 0;
@@ -300,6 +337,7 @@ export class HubServer {
     // the sessions of earlier runs: random, so that no restart hands one out again.
     const connection = new Connection(randomId(), socket, this.#router, Date.now());
     this.#connections.add(connection);
+    this.#byId.set(connection.id, connection);
     socket.start(connection);
   }
 
@@ -324,6 +362,8 @@ export class HubServer {
     });
     this.handle('history', (input, { connection }) => {
       const request = parseHistoryRequest(input);
+      const forbidden = outsideGrant(connection, request.room);
+      if (forbidden !== undefined) throw forbidden;
       // Members only: whoever may not join a room (authorizeJoin) may not read it either.
       const hub = connection instanceof Connection ? connection.joined.get(request.room)?.hub : undefined;
       if (hub === undefined) throw new NotJoinedError(`Not in room ${request.room}`);

@@ -30,6 +30,7 @@ describe('@msghub/transport exports', () => {
       'OfflineQueueFullError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
+      'RoomExistsError',
       'RoomNotFoundError',
       'RoomRegistry',
       'SUPPORTED_VERSIONS',
@@ -39,6 +40,7 @@ describe('@msghub/transport exports', () => {
       'UnknownOpError',
       'UnknownTypeError',
       'UnsupportedVersionError',
+      'UserInRoomError',
       'WIRE_ERROR_CODES',
       'WireError',
       'WsAdapter',
@@ -46,6 +48,7 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'roomAllowed',
       'toWireError',
     ]);
   });
