@@ -28,6 +28,7 @@ describe('@msghub/transport exports', () => {
       'NotJoinedError',
       'OfflineError',
       'OfflineQueueFullError',
+      'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
       'RoomExistsError',
@@ -48,6 +49,8 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'isOriginAllowed',
+      'resolveAllowedOrigins',
       'roomAllowed',
       'toWireError',
     ]);
