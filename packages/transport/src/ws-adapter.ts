@@ -2,7 +2,8 @@
  * WebSocket carrier through `ws`: one text message per frame. It runs on its own HTTP server
  * (which also serves the server's assets) or attaches to an existing `http.Server` at a path.
  * A batch of frames is written with the TCP socket corked, so many messages leave in one system
- * call while each stays its own WebSocket message.
+ * call while each stays its own WebSocket message. A room event's frame is built once and written
+ * to every uncompressed socket as is.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
