@@ -3,8 +3,9 @@
  * reply) produces them and the next flush, which writes them all at once. The bound counts frames
  * and bytes; at the bound the policy decides: `close` reports overflow, `drop-oldest` discards the
  * oldest room events and puts a `gap` frame (reason `dropped`) in their place, so the loss is
- * visible, and reports overflow only when that cannot bring the queue under its bound. Entries live in parallel arrays so that queuing a shared room event allocates nothing;
- * the rooms and ids of entries are kept only under `drop-oldest`, the one policy that reads them.
+ * visible, and reports overflow only when that cannot bring the queue under its bound. Entries
+ * live in parallel arrays so that queuing a shared room event allocates nothing; the room and id of
+ * each entry are kept only under `drop-oldest`, the one policy that reads them.
  */
 import type { GapFrame } from './protocol.js';
 
