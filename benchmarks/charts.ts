@@ -147,13 +147,7 @@ function lineChart(options: {
     width: 560,
     height: 300,
     background: 'white',
-    title: {
-      text: options.title,
-      subtitle: options.points.some((p) => p.min < 0)
-        ? [options.subtitle, 'A band below zero (a round in which the server handed memory back) is clipped at zero.']
-        : options.subtitle,
-      anchor: 'start',
-    },
+    title: { text: options.title, subtitle: [options.subtitle, ...notes(options.points)], anchor: 'start' },
     data: { values: options.points },
     config: { font: 'Helvetica, Arial, sans-serif', view: { stroke: null } },
     layer: [
@@ -173,6 +167,19 @@ function lineChart(options: {
       },
     ],
   };
+}
+
+/** What a reader must know that the lines do not show: missing points, clipped bands. */
+function notes(points: readonly Point[]): string[] {
+  const systems = [...new Set(points.map((p) => p.system))];
+  const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  const missing = systems.flatMap((system) =>
+    xs.filter((x) => !points.some((p) => p.system === system && p.x === x)).map((x) => `${system} at ${x}`),
+  );
+  return [
+    ...(missing.length > 0 ? [`No point where no round finished within its time bound: ${missing.join(', ')}.`] : []),
+    ...(points.some((p) => p.min < 0) ? ['A band below zero (a round in which the server handed memory back) is clipped at zero.'] : []),
+  ];
 }
 
 async function toSvg(spec: TopLevelSpec): Promise<string> {
