@@ -125,7 +125,10 @@ export class FrameRouter implements ConnectionHost {
     }
     const own = this.#state.users.get(connection.userId);
     if (own !== undefined) {
-      const rest = own.filter((c) => c !== connection);
+      // Exact-size arrays: one connection per user is the common case, and an array grown by
+      // push or filter reserves room for 16.
+      const at = own.indexOf(connection);
+      const rest = at < 0 ? own : own.slice(0, at).concat(own.slice(at + 1));
       if (rest.length === 0) this.#state.users.delete(connection.userId);
       else this.#state.users.set(connection.userId, rest);
     }
@@ -238,7 +241,7 @@ export class FrameRouter implements ConnectionHost {
     if (rooms !== undefined) connection.allowedRooms = rooms;
     connection.state = 'open';
     // Replaced, never mutated: a loop over a user's connections is never disturbed.
-    users.set(userId, [...(users.get(userId) ?? []), connection]);
+    users.set(userId, users.get(userId)?.concat(connection) ?? [connection]);
     connection.send({
       type: 'welcome',
       v: PROTOCOL_VERSION,
