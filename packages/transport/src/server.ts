@@ -13,12 +13,19 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
-import { InvalidUserIdError, NotJoinedError } from './errors.js';
+import { ConnectionNotFoundError, InvalidUserIdError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
-import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
+import {
+  resolveServerOptions,
+  type HubServerOptions,
+  type NotifyHandler,
+  type RequestHandler,
+  type ResolvedServerOptions,
+  type ServerRequestOptions,
+} from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
 import { RoomRegistry } from './rooms.js';
@@ -88,8 +95,10 @@ export class HubServer {
   readonly #options: ResolvedServerOptions;
   readonly #counters = new Counters();
   readonly #handlers = new Map<string, RequestHandler>();
+  readonly #notifyHandlers = new Map<string, NotifyHandler>();
   readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
+  readonly #byId = new Map<string, Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
@@ -136,9 +145,13 @@ export class HubServer {
         tokens: this.tokens,
         offlineQueue,
         handlers: this.#handlers,
+        notifyHandlers: this.#notifyHandlers,
         users: this.#users,
       },
-      (connection) => this.#connections.delete(connection),
+      (connection) => {
+        this.#connections.delete(connection);
+        this.#byId.delete(connection.id);
+      },
     );
     this.#api = createHttpApi(this.#options.apiKey, {
       rooms: this.rooms,
@@ -204,6 +217,55 @@ export class HubServer {
     if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
     this.#handlers.set(op, this.#observability?.timed(op, handler) ?? handler);
     return this;
+  }
+
+  /**
+   * Registers the handler of the clients' named notification `op` (replacing an earlier one): a
+   * `notify` frame with that op calls it with its data. Nothing is answered; a notification with
+   * an op no handler is registered for gets an `error` frame `UNKNOWN_OP` (without `ref`).
+   *
+   * @example
+   * server.onNotify('cursor', (position, { connection }) => cursors.set(connection.userId, position));
+   */
+  onNotify(op: string, handler: NotifyHandler): this {
+    if (typeof op !== 'string' || op.length === 0) throw new TypeError('Expected `op` to be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
+    this.#notifyHandlers.set(op, handler);
+    return this;
+  }
+
+  /**
+   * Calls the operation `op` on the client of connection `connectionId` (a handler it registered
+   * with `client.handle(op, fn)`) and resolves with its answer. From a handler or hook, the same
+   * is `connection.request(op, data, options)`.
+   *
+   * Rejects with `ConnectionNotFoundError` (`NOT_FOUND`) for a connection this server does not
+   * hold (ended, never authenticated, or on another node of a cluster), `RequestTimeoutWireError`
+   * (`REQUEST_TIMEOUT`), `DisconnectedWireError` (`DISCONNECTED`: the connection ended before the
+   * answer), `ClientAnswerError` (the client answered with an error: `UNKNOWN_OP`, ...).
+   * @throws {TypeError} for an `op` that is not a string of 1 to 256 characters or a bad `timeoutMs`
+   * @example
+   * const { width, height } = await server.request(connectionId, 'viewport', undefined, { timeoutMs: 2000 });
+   */
+  request<T = unknown>(connectionId: string, op: string, data?: unknown, options: ServerRequestOptions = {}): Promise<T> {
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') {
+      if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+      return Promise.reject(new ConnectionNotFoundError('No such connection on this server'));
+    }
+    return connection.request<T>(op, data, options);
+  }
+
+  /**
+   * Sends the named notification `op` to the client of connection `connectionId`
+   * (`client.notifications(op)`). Fire and forget: nothing is answered.
+   * @throws {ConnectionNotFoundError} (`NOT_FOUND`) for a connection this server does not hold
+   * @throws {TypeError} for an `op` that is not a string of 1 to 256 characters, or `data` that is not JSON-encodable
+   */
+  notify(connectionId: string, op: string, data?: unknown): void {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || !connection.notify(op, data)) throw new ConnectionNotFoundError('No such connection on this server');
   }
 
   /**
@@ -300,6 +362,7 @@ export class HubServer {
     // the sessions of earlier runs: random, so that no restart hands one out again.
     const connection = new Connection(randomId(), socket, this.#router, Date.now());
     this.#connections.add(connection);
+    this.#byId.set(connection.id, connection);
     socket.start(connection);
   }
 
