@@ -278,11 +278,16 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
     this.schedule();
   }
 
-  /** Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. */
+  /**
+   * Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. For a client's
+   * `response` or `error` frame (an answer to a server request) `ref` is left out.
+   */
   error(error: WireError, ref?: Ref, frame?: string): void {
     this.#host.counters.errorsSent++;
     const out: ErrorFrame = { type: 'error', code: error.code, message: error.message };
-    if (ref !== undefined) out.ref = ref;
+    // The ref of a client's `response` or `error` is the server's own (it answers a server
+    // request): echoed back, the client would take it for one of its own refs.
+    if (ref !== undefined && frame !== 'response' && frame !== 'error') out.ref = ref;
     if (frame !== undefined) out.frame = frame;
     const supported = (error as { supported?: readonly number[] }).supported;
     if (supported !== undefined) out.supported = supported;

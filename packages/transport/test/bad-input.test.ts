@@ -47,12 +47,12 @@ describe('bad input', () => {
     ['a notify with an op of 257 characters', `{"type":"notify","op":"${'o'.repeat(257)}"}`, { code: 'INVALID_FIELD', frame: 'notify' }],
     ['a notify for an unknown op', '{"type":"notify","op":"nothing","data":1}', { code: 'UNKNOWN_OP', frame: 'notify' }],
     ['a response without ref', '{"type":"response","data":1}', { code: 'INVALID_FIELD', frame: 'response' }],
-    ['a response without data', '{"type":"response","ref":10}', { code: 'INVALID_FIELD', frame: 'response', ref: 10 }],
-    ['an error answer without code', '{"type":"error","ref":11}', { code: 'INVALID_FIELD', frame: 'error', ref: 11 }],
-    ['an error answer with a lower-case code', '{"type":"error","ref":12,"code":"oops"}', { code: 'INVALID_FIELD', frame: 'error', ref: 12 }],
-    ['an error answer with a code of 65 characters', `{"type":"error","ref":13,"code":"${'E'.repeat(65)}"}`, { code: 'INVALID_FIELD', frame: 'error', ref: 13 }],
-    ['an error answer with a number for a message', '{"type":"error","ref":14,"code":"INTERNAL","message":5}', { code: 'INVALID_FIELD', frame: 'error', ref: 14 }],
-    ['an error answer with a message of 1025 characters', `{"type":"error","ref":15,"code":"INTERNAL","message":"${'m'.repeat(1025)}"}`, { code: 'INVALID_FIELD', frame: 'error', ref: 15 }],
+    ['a response without data', '{"type":"response","ref":10}', { code: 'INVALID_FIELD', frame: 'response' }],
+    ['an error answer without code', '{"type":"error","ref":11}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a lower-case code', '{"type":"error","ref":12,"code":"oops"}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a code of 65 characters', `{"type":"error","ref":13,"code":"${'E'.repeat(65)}"}`, { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a number for a message', '{"type":"error","ref":14,"code":"INTERNAL","message":5}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a message of 1025 characters', `{"type":"error","ref":15,"code":"INTERNAL","message":"${'m'.repeat(1025)}"}`, { code: 'INVALID_FIELD', frame: 'error' }],
   ];
 
   for (const carrier of ['ws', 'tcp'] as const) {
@@ -118,6 +118,23 @@ describe('bad input', () => {
       await ada.next('pong');
       expect(ada.frames.filter((f) => f.type === 'error')).to.deep.equal([]);
       expect(errors).to.deep.equal([]);
+    });
+
+    it(`leaves the ref out of errors about answers to server requests over ${carrier}: it is the server's own`, async () => {
+      const running = await startServer({ rateLimit: { frames: 3, intervalMs: 60_000 } });
+      const ada = await running.user('ada', carrier);
+      ada.send({ type: 'error', ref: 7, code: 'lower' });
+      ada.send('{"type":"response","ref":8}');
+      ada.send({ type: 'response', ref: 9, data: 'over the limit' });
+      ada.send({ type: 'request', ref: 10, op: 'online', data: { user: 'ada' } });
+      await ada.waitFor((f) => f.type === 'error' && f['ref'] === 10 && f['code'] === 'RATE_LIMITED');
+      const errors = ada.frames.filter((f) => f.type === 'error');
+      expect(errors.map((f) => [f['code'], f['frame'], 'ref' in f])).to.deep.equal([
+        ['INVALID_FIELD', 'error', false],
+        ['INVALID_FIELD', 'response', false],
+        ['RATE_LIMITED', 'response', false],
+        ['RATE_LIMITED', 'request', true],
+      ]);
     });
 
     it(`refuses stream, cancel, notify and answer frames before hello over ${carrier} with NOT_AUTHENTICATED`, async () => {
