@@ -71,6 +71,11 @@ export class ClientCalls {
   readonly #streams = new Map<Ref, StreamEntry>();
   /** Refs of stream requests whose subscriber left before the request was written. */
   readonly #abandoned = new Set<Ref>();
+  /**
+   * Streams cancelled on the server, until their last frame (`end`, or an `error` sent before the
+   * cancel arrived): what still comes for them is dropped, not taken for an answer of another call.
+   */
+  readonly #cancelled = new Map<Ref, Link>();
   readonly #handlers = new Map<string, ServerRequestHandler>();
   readonly #notifications = new Subject<Notification>();
   /** Server requests whose handler is still running. */
@@ -112,7 +117,12 @@ export class ClientCalls {
     this.#host.changed();
     const link = entry.sentOn;
     if (link === undefined) this.#abandoned.add(ref);
-    else if (link.ready) link.send({ type: 'cancel', ref });
+    else if (link.ready) this.#cancel(link, ref);
+  }
+
+  #cancel(link: Link, ref: Ref): void {
+    this.#cancelled.set(ref, link);
+    link.send({ type: 'cancel', ref });
   }
 
   /** A frame was written to `link`: a stream request's entry now waits on that link. */
@@ -120,7 +130,7 @@ export class ClientCalls {
     if (frame.type !== 'request' || frame.stream !== true) return;
     const entry = this.#streams.get(frame.ref);
     if (entry !== undefined) entry.sentOn = link;
-    else if (this.#abandoned.delete(frame.ref)) link.send({ type: 'cancel', ref: frame.ref });
+    else if (this.#abandoned.delete(frame.ref)) this.#cancel(link, frame.ref);
   }
 
   /** A frame with `ref` was dropped from the send buffer, never written. */
@@ -134,6 +144,10 @@ export class ClientCalls {
    * @returns whether the frame was one of them
    */
   receive(link: Link, frame: ServerFrame): boolean {
+    if ((frame.type === 'response' || frame.type === 'end' || frame.type === 'error') && frame.ref !== undefined && this.#cancelled.has(frame.ref)) {
+      if (frame.type !== 'response' || frame.more !== true) this.#cancelled.delete(frame.ref);
+      return true;
+    }
     switch (frame.type) {
       case 'response': {
         const entry = this.#streams.get(frame.ref);
@@ -203,6 +217,7 @@ export class ClientCalls {
 
   /** The link ended: streams running on it fail with {@link DisconnectedError}. */
   linkEnded(link: Link, cause: Error): void {
+    for (const [ref, on] of [...this.#cancelled]) if (on === link) this.#cancelled.delete(ref);
     for (const [ref, entry] of [...this.#streams]) {
       if (entry.sentOn === link) this.#end(ref)?.subscriber.error(new DisconnectedError('The connection dropped during the stream', { cause }));
     }
@@ -215,10 +230,11 @@ export class ClientCalls {
   shutdown(error: Error): void {
     for (const [ref, entry] of [...this.#streams]) {
       this.#end(ref);
-      if (entry.sentOn?.ready === true) entry.sentOn.send({ type: 'cancel', ref });
+      if (entry.sentOn?.ready === true) this.#cancel(entry.sentOn, ref);
       entry.subscriber.error(error);
     }
     this.#abandoned.clear();
+    this.#cancelled.clear();
     this.#notifications.complete();
   }
 

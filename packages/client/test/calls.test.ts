@@ -97,6 +97,20 @@ describe('MsghubClient calls against the real server', () => {
         expect(runs[0]?.aborted).to.equal(true);
       });
 
+      it('drops what the server sent for a stream before it saw the cancel: nothing reaches errors$ or another call', async () => {
+        const t = await serve();
+        t.server.handle('one-then-fail', async function* () {
+          yield 'one';
+          throw new Refusal('too late');
+        });
+        const ada = client(urlOf(t));
+        const errors: ClientError[] = [];
+        ada.errors$.subscribe((e) => errors.push(e));
+        for (let i = 0; i < 5; i++) expect(await firstValueFrom(ada.stream('one-then-fail'))).to.equal('one');
+        expect(await ada.request('online', { user: 'ada' })).to.equal(true);
+        expect(errors).to.deep.equal([]);
+      });
+
       it('fails with DisconnectedError when the connection drops, and the server finalizes the generator', async () => {
         const t = await serve();
         const runs = countingStream(t.server);

@@ -167,12 +167,16 @@ export class ConnectionCalls {
     }
   }
 
-  /** The client's `cancel`: stops the stream of `ref` (nothing is answered; an unknown ref is ignored). */
+  /**
+   * The client's `cancel`: stops the stream of `ref` and answers `end`, its last frame. A ref that
+   * names no running stream (it ended already: its `end` or `error` is on its way) is ignored.
+   */
   cancel(ref: Ref): void {
     const stream = this.#streams.get(ref);
     if (stream === undefined) return;
     this.#streams.delete(ref);
     this.#stop(stream);
+    this.#host.send({ type: 'end', ref });
   }
 
   #stop(stream: RunningStream): void {

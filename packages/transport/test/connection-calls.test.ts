@@ -77,7 +77,10 @@ describe('connection calls', () => {
         ada.send({ type: 'ping', ts: 1 });
         await ada.next('pong');
         expect(runs[0]?.pulled).to.equal(pulled);
-        expect(ada.frames.some((f) => f.type === 'end')).to.equal(false);
+        // The cancel is answered with the stream's last frame, once, after every item it sent.
+        const ends = ada.frames.filter((f) => f.type === 'end');
+        expect(ends).to.deep.equal([{ type: 'end', ref: 's' }]);
+        expect(ada.frames.findIndex((f) => f.type === 'end')).to.be.above(ada.frames.findLastIndex((f) => f.type === 'response'));
         // The stream's slot is free again.
         ada.send({ type: 'request', ref: 's', op: 'count', stream: true });
         await ada.waitFor((f) => f.type === 'response' && f['ref'] === 's' && f['data'] === 1 && runs.length === 2);
