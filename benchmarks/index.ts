@@ -7,7 +7,7 @@
  *
  * hub-fanout (the room vs EventEmitter and Subject), datalog (the file log vs pino), startup (a
  * FileStore's restart vs a full scan of the log, and its commit cost vs the MemoryStore),
- * transport (WebSocket broadcast vs ws and Socket.IO).
+ * transport (WebSocket broadcast vs ws and Socket.IO), stream (a streaming request vs paged requests).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -27,8 +27,11 @@ export interface CallsHost {
   error(error: WireError, ref?: Ref, frame?: string): void;
   /** Passes an error with no client to go to to the server's `onError`. */
   report(error: unknown): void;
-  /** Resolves once the connection's outgoing queue and socket can take more (at once when they can). */
-  whenWritable(): Promise<void>;
+  /**
+   * Undefined while the connection's outgoing queue and socket can take more; else a promise that
+   * resolves once they can.
+   */
+  whenWritable(): Promise<void> | undefined;
   /** Whether the connection is authenticated and not closing. */
   readonly isOpen: boolean;
 }
@@ -147,7 +150,8 @@ export class ConnectionCalls {
       for (;;) {
         // Flow control: a connection whose queue is half full or whose socket is draining gets
         // no next item until it catches up, so a slow reader never makes the stream pile up.
-        await this.#host.whenWritable();
+        const congested = this.#host.whenWritable();
+        if (congested !== undefined) await congested;
         if (stream.cancelled) return;
         const next = await iterator.next();
         if (stream.cancelled) return;

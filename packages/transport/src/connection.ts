@@ -240,11 +240,11 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
   }
 
   /**
-   * Resolves once the outgoing queue is below half its bounds (frames and bytes) and the socket
-   * takes writes: at once when it is, or when the connection ends.
+   * Undefined while the outgoing queue is below half its bounds (frames and bytes) and the socket
+   * takes writes; else a promise that resolves once they are, or when the connection ends.
    */
-  whenWritable(): Promise<void> {
-    if (!this.#congested()) return Promise.resolve();
+  whenWritable(): Promise<void> | undefined {
+    if (!this.#congested()) return undefined;
     return new Promise<void>((resolve) => (this.#writableWaiters ??= []).push(resolve));
   }
 
