@@ -26,8 +26,13 @@ export type ServerRequestHandler = (data: unknown, context: ServerRequestContext
 export interface CallsHost {
   /** A fresh ref, unique among everything the client sends. */
   nextRef(): number;
-  /** Sends a frame now, or keeps it in the send buffer (as `publish` does). */
-  send(frame: ClientFrame): SendResult;
+  /**
+   * Sends a frame now, or keeps it in the send buffer (as `publish` does); `again`: a frame sent
+   * before that the server dropped unread, taken even while the client drains.
+   */
+  send(frame: ClientFrame, again?: boolean): SendResult;
+  /** Runs `callback` after `ms` (the client's timers). */
+  later(callback: () => void, ms: number): void;
   /** Whether the client takes no new calls (closed or closing). */
   refusing(): boolean;
   /** Something the client's drain waits for has ended (a stream, an answer). */
@@ -36,6 +41,8 @@ export interface CallsHost {
 
 interface StreamEntry {
   readonly subscriber: Subscriber<unknown>;
+  /** The `request` frame, to send again after a `RATE_LIMITED` with `retryAfterMs`. */
+  readonly frame: Extract<ClientFrame, { type: 'request' }>;
   /** The link the request was written to; undefined while it waits in the send buffer. */
   sentOn: Link | undefined;
 }
@@ -101,10 +108,10 @@ export class ClientCalls {
         return undefined;
       }
       const ref = this.#host.nextRef();
-      const entry: StreamEntry = { subscriber: subscriber as Subscriber<unknown>, sentOn: undefined };
-      this.#streams.set(ref, entry);
-      const frame: ClientFrame =
+      const frame: StreamEntry['frame'] =
         input === undefined ? { type: 'request', ref, op, stream: true } : { type: 'request', ref, op, data: input, stream: true };
+      const entry: StreamEntry = { subscriber: subscriber as Subscriber<unknown>, frame, sentOn: undefined };
+      this.#streams.set(ref, entry);
       // A discard (buffer full, client closed) ends the entry through `discarded`.
       this.#host.send(frame);
       return () => this.#unsubscribed(ref, entry);
@@ -161,8 +168,19 @@ export class ClientCalls {
         this.#end(frame.ref)?.subscriber.complete();
         return true;
       case 'error': {
-        if (frame.ref === undefined || !this.#streams.has(frame.ref)) return false;
-        this.#end(frame.ref)?.subscriber.error(errorFromWire(frame));
+        const entry = frame.ref === undefined ? undefined : this.#streams.get(frame.ref);
+        if (entry === undefined) return false;
+        if (frame.code === 'RATE_LIMITED' && typeof frame.retryAfterMs === 'number') {
+          // Dropped unread: sent again after the delay, unless the subscriber left meanwhile.
+          entry.sentOn = undefined;
+          const { ref } = entry.frame;
+          this.#host.later(() => {
+            if (this.#streams.get(ref) === entry) this.#host.send(entry.frame, true);
+            else this.#abandoned.delete(ref);
+          }, frame.retryAfterMs);
+          return true;
+        }
+        this.#end(frame.ref as Ref)?.subscriber.error(errorFromWire(frame));
         return true;
       }
       case 'request':

@@ -182,7 +182,8 @@ export class MsghubClient {
     this.#buffer = new SendBuffer(this.#options.sendBuffer, timers, (frame, reason) => this.#discard(frame, reason));
     this.#calls = new ClientCalls({
       nextRef: () => this.#pending.nextRef(),
-      send: (frame) => this.#send(frame),
+      send: (frame, again) => this.#send(frame, again),
+      later: (callback, ms) => void this.#options.timers.setTimeout(callback, ms),
       refusing: () => this.#closed || this.#draining,
       changed: () => this.#drainCheck?.(),
     });

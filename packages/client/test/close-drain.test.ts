@@ -96,6 +96,21 @@ describe('MsghubClient close({ drain }) and calls in virtual time', () => {
     await closing;
   });
 
+  it('sends a stream request the server dropped with RATE_LIMITED again after retryAfterMs', async () => {
+    const { peer, timers, client } = start();
+    const connection = await connect(peer);
+    const items: unknown[] = [];
+    client.stream('ticks').subscribe((item) => items.push(item));
+    const [first] = connection.sent('request');
+    connection.push({ type: 'error', ref: first!.ref, code: 'RATE_LIMITED', message: 'slow down', retryAfterMs: 40 });
+    timers.advance(39);
+    expect(connection.sent('request')).to.have.length(1);
+    timers.advance(1);
+    expect(connection.sent('request')).to.deep.equal([first, first]);
+    connection.push({ type: 'response', ref: first!.ref, data: 1, more: true }, { type: 'end', ref: first!.ref });
+    expect(items).to.deep.equal([1]);
+  });
+
   it('checks its options', () => {
     const { client } = start();
     expect(() => client.close({ drain: 'yes' as unknown as boolean })).to.throw(InvalidArgumentError);
