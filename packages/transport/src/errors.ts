@@ -90,6 +90,21 @@ export class AlreadyJoinedError extends WireError {
   readonly code = 'ALREADY_JOINED' as const;
 }
 
+/**
+ * The room admits one session per user (`uniqueUsers`) and the connection's user is in it already,
+ * through another connection.
+ */
+export class UserInRoomError extends WireError {
+  override readonly name = 'UserInRoomError';
+  readonly code = 'USER_IN_ROOM' as const;
+}
+
+/** `rooms.create(name, { ifExists: 'fail' })` found the room open already. */
+export class RoomExistsError extends WireError {
+  override readonly name = 'RoomExistsError';
+  readonly code = 'ROOM_EXISTS' as const;
+}
+
 /** No handler is registered for the requested operation. */
 export class UnknownOpError extends WireError {
   override readonly name = 'UnknownOpError';
@@ -158,15 +173,6 @@ export class RequestTimeoutWireError extends WireError {
 export class DisconnectedWireError extends WireError {
   override readonly name = 'DisconnectedWireError';
   readonly code = 'DISCONNECTED' as const;
-}
-
-/**
- * `server.request()` or `server.notify()` named a connection id this server does not hold: it
- * never existed, has ended, or (in a cluster) is on another node.
- */
-export class ConnectionNotFoundError extends WireError {
-  override readonly name = 'ConnectionNotFoundError';
-  readonly code = 'NOT_FOUND' as const;
 }
 
 /**

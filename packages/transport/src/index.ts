@@ -22,9 +22,11 @@ export type { MetricsSnapshot } from './metrics.js';
 export type { MetricsOption, MetricsOptions } from './prometheus.js';
 export type { AdminOption, AdminOptions } from './admin.js';
 export { RoomRegistry } from './rooms.js';
-export type { RoomRegistryOptions, RoomSeed } from './rooms.js';
+export { roomAllowed } from './room-access.js';
+export type { RoomClaims } from './room-access.js';
+export type { CreateRoomOptions, RoomRegistryOptions, RoomSeed } from './rooms.js';
 export { TokenStore } from './tokens.js';
-export type { TokenGrant, TokenStoreOptions } from './tokens.js';
+export type { IssueOptions, TokenGrant, TokenStoreOptions } from './tokens.js';
 export { MemoryOfflineQueue } from './offline-queue.js';
 export type { MemoryOfflineQueueOptions, OfflineQueue } from './offline-queue.js';
 export { FileOfflineQueue } from './file-offline-queue.js';
@@ -46,7 +48,6 @@ export {
   AuthTimeoutError,
   BadFrameError,
   ClientAnswerError,
-  ConnectionNotFoundError,
   DisconnectedWireError,
   ForbiddenError,
   FrameTooDeepError,
@@ -62,12 +63,14 @@ export {
   OfflineQueueFullError,
   RateLimitedError,
   RequestTimeoutWireError,
+  RoomExistsError,
   RoomNotFoundError,
   StreamRequiredError,
   TooManyStreamsError,
   UnknownOpError,
   UnknownTypeError,
   UnsupportedVersionError,
+  UserInRoomError,
   WireError,
   toWireError,
 } from './errors.js';

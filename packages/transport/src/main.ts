@@ -57,7 +57,8 @@ export const USAGE = `Usage: msghub-server [options]
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
   --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
-                       token (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
+                       token, {"user":"ada","rooms":["lobby"]} one bound to those rooms
+                       (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
                        value in the x-msghub-dev-secret header)
   --metrics            Prometheus metrics at GET /metrics on the WebSocket port (MSGHUB_METRICS=1;
                        MSGHUB_METRICS_TOKEN requires it as a bearer token, and is needed when

@@ -10,6 +10,7 @@ import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import { resolveApiKey } from './http-api.js';
 import type { OfflineQueue } from './offline-queue.js';
 import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
+import type { RoomClaims } from './room-access.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
@@ -30,6 +31,11 @@ export interface ConnectionInfo {
   readonly handshake: Handshake;
   /** Rooms this connection has joined. */
   readonly rooms: ReadonlySet<string>;
+  /**
+   * The rooms its connect token (or authenticator) binds it to: exact names, and prefixes written
+   * as `'name*'`. undefined: any room.
+   */
+  readonly allowedRooms: readonly string[] | undefined;
   /**
    * Calls the operation `op` on this connection's client (a handler it registered with
    * `client.handle(op, fn)`) and resolves with its answer.
@@ -62,8 +68,17 @@ export interface AuthRequest {
   readonly tokens: TokenStore;
 }
 
-/** An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. */
-export type AuthResult = { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>> } | string | false | null | undefined;
+/**
+ * An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. `rooms` binds the
+ * connection to those rooms (see `TokenGrant.rooms`); a `rooms` that is not an array of at most 256
+ * room names fails the authentication (`AUTH_FAILED`, and `onError` gets a `TypeError`).
+ */
+export type AuthResult =
+  | { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>>; readonly rooms?: readonly string[] }
+  | string
+  | false
+  | null
+  | undefined;
 
 export type Authenticator = (request: AuthRequest) => AuthResult | Promise<AuthResult>;
 
@@ -167,6 +182,18 @@ export interface HubServerOptions {
   autoCreateRooms?: boolean;
   /** Close a room no connection has joined for this long. 0 = never. @default 300000 */
   roomIdleTimeoutMs?: number;
+  /**
+   * Rooms that admit one session per user: a user's second connection joining such a room is
+   * refused with `USER_IN_ROOM` (docs/transport.md). `true` for every room, or a function of the
+   * room name; `server.rooms.create(name, { uniqueUsers })` sets it for one room. @default false
+   */
+  uniqueUsers?: boolean | ((room: string) => boolean);
+  /**
+   * Where the servers of a cluster record which session holds a `uniqueUsers` room, so that a
+   * user's second session is refused on every server, atomically (`@msghub/cluster`'s
+   * `ClusterRoomClaims`). @default none: each server refuses what it knows of (docs/cluster.md)
+   */
+  roomClaims?: RoomClaims;
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /**
@@ -242,7 +269,9 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims'>> {
+  readonly roomClaims: RoomClaims | undefined;
+  readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -360,6 +389,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     singleSession: boolean('singleSession', options.singleSession, false),
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
+    uniqueUsers: uniqueUsersOption(options.uniqueUsers),
+    roomClaims: roomClaimsOption(options.roomClaims),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
@@ -381,6 +412,23 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     apiKey: resolveApiKey(options.apiKey),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
+}
+
+function roomClaimsOption(value: unknown): RoomClaims | undefined {
+  if (value === undefined) return undefined;
+  const claims = value as Partial<RoomClaims> | null;
+  if (typeof claims !== 'object' || claims === null || typeof claims.claim !== 'function' || typeof claims.release !== 'function') {
+    throw new TypeError(`Expected \`roomClaims\` to be an object with claim() and release(), got ${describe(value)}`);
+  }
+  return claims as RoomClaims;
+}
+
+function uniqueUsersOption(value: unknown): boolean | ((room: string) => boolean) {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean' && typeof value !== 'function') {
+    throw new TypeError(`Expected \`uniqueUsers\` to be a boolean or a function, got ${describe(value)}`);
+  }
+  return value as boolean | ((room: string) => boolean);
 }
 
 function storeOption(store: unknown): RoomStore | undefined {

@@ -13,7 +13,7 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
-import { ConnectionNotFoundError, InvalidUserIdError, NotJoinedError } from './errors.js';
+import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
 import { Counters, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
@@ -28,6 +28,7 @@ import {
 } from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
+import { outsideGrant } from './room-access.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
@@ -98,6 +99,7 @@ export class HubServer {
   readonly #notifyHandlers = new Map<string, NotifyHandler>();
   readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
+  /** The same connections by id, for {@link sendTo}, {@link request} and {@link notify}. */
   readonly #byId = new Map<string, Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
@@ -122,10 +124,11 @@ export class HubServer {
       kick: (userId) => this.kick(userId),
       closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
     });
-    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
+    const { autoCreateRooms, roomIdleTimeoutMs, uniqueUsers, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
       idleTimeoutMs: roomIdleTimeoutMs,
+      uniqueUsers,
       hubOptions,
       ...(store === undefined ? {} : { store }),
       onRoomCreated,
@@ -239,7 +242,7 @@ export class HubServer {
    * with `client.handle(op, fn)`) and resolves with its answer. From a handler or hook, the same
    * is `connection.request(op, data, options)`.
    *
-   * Rejects with `ConnectionNotFoundError` (`NOT_FOUND`) for a connection this server does not
+   * Rejects with `NotFoundWireError` (`NOT_FOUND`) for a connection this server does not
    * hold (ended, never authenticated, or on another node of a cluster), `RequestTimeoutWireError`
    * (`REQUEST_TIMEOUT`), `DisconnectedWireError` (`DISCONNECTED`: the connection ended before the
    * answer), `ClientAnswerError` (the client answered with an error: `UNKNOWN_OP`, ...).
@@ -251,7 +254,7 @@ export class HubServer {
     const connection = this.#byId.get(connectionId);
     if (connection === undefined || connection.state !== 'open') {
       if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
-      return Promise.reject(new ConnectionNotFoundError('No such connection on this server'));
+      return Promise.reject(new NotFoundWireError('No such connection on this server'));
     }
     return connection.request<T>(op, data, options);
   }
@@ -259,13 +262,13 @@ export class HubServer {
   /**
    * Sends the named notification `op` to the client of connection `connectionId`
    * (`client.notifications(op)`). Fire and forget: nothing is answered.
-   * @throws {ConnectionNotFoundError} (`NOT_FOUND`) for a connection this server does not hold
+   * @throws {NotFoundWireError} (`NOT_FOUND`) for a connection this server does not hold
    * @throws {TypeError} for an `op` that is not a string of 1 to 256 characters, or `data` that is not JSON-encodable
    */
   notify(connectionId: string, op: string, data?: unknown): void {
     if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
     const connection = this.#byId.get(connectionId);
-    if (connection === undefined || !connection.notify(op, data)) throw new ConnectionNotFoundError('No such connection on this server');
+    if (connection === undefined || !connection.notify(op, data)) throw new NotFoundWireError('No such connection on this server');
   }
 
   /**
@@ -318,6 +321,36 @@ export class HubServer {
     if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
     if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
     return this.#router.directs.deliver(userId, from, data, ttlMs);
+  }
+
+  /**
+   * Sends one connection (an id from {@link connections}, `welcome.connectionId`, or
+   * `connection.id` in a hook or handler) a direct message from server code: the client gets it
+   * on `direct$` like any `direct`, with `from` '' (the server) unless given. Only that connection
+   * gets it, at most once: it is neither queued for the user's other or later connections nor sent
+   * again; a connection that cannot keep up is closed (`SLOW_CONSUMER`) as for any frame.
+   *
+   * @returns the message id (`direct.id`)
+   * @throws {NotFoundWireError} (`NOT_FOUND`) when no authenticated connection has that id (it
+   *   closed, or never existed)
+   * @throws {TypeError} for a `connectionId` that is not a string, a `from` longer than 256
+   *   characters, or `data` that is not JSON-encodable
+   * @example
+   * server.handle('export', (input, { connection }) => {
+   *   void buildExport(input).then((url) => server.sendTo(connection.id, { url }));
+   *   return 'started';
+   * });
+   */
+  sendTo(connectionId: string, data: unknown, options: { readonly from?: string } = {}): string {
+    if (typeof connectionId !== 'string') throw new TypeError(`Expected \`connectionId\` to be a string, got ${typeof connectionId}`);
+    const from = options?.from ?? '';
+    if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
+    if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
+    const id = randomId();
+    connection.send({ type: 'direct', id, from, data, ts: Date.now() });
+    return id;
   }
 
   /** Whether `userId` has an authenticated connection. */
@@ -387,6 +420,8 @@ export class HubServer {
     });
     this.handle('history', (input, { connection }) => {
       const request = parseHistoryRequest(input);
+      const forbidden = outsideGrant(connection, request.room);
+      if (forbidden !== undefined) throw forbidden;
       // Members only: whoever may not join a room (authorizeJoin) may not read it either.
       const hub = connection instanceof Connection ? connection.joined.get(request.room)?.hub : undefined;
       if (hub === undefined) throw new NotJoinedError(`Not in room ${request.room}`);

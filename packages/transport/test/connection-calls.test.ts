@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { connect, type Socket } from 'node:net';
 import {
   ClientAnswerError,
-  ConnectionNotFoundError,
   DisconnectedWireError,
   ForbiddenError,
+  NotFoundWireError,
   RequestTimeoutWireError,
   TcpFrameDecoder,
   encodeTcpFrames,
@@ -283,7 +283,7 @@ describe('connection calls', () => {
         await ada.next('request');
         ada.close();
         expect(await pending).to.be.instanceOf(DisconnectedWireError).and.have.property('code', 'DISCONNECTED');
-        expect(await running.server.request(id, 'again').catch((e: unknown) => e)).to.be.instanceOf(ConnectionNotFoundError);
+        expect(await running.server.request(id, 'again').catch((e: unknown) => e)).to.be.instanceOf(NotFoundWireError);
       });
     });
   }
@@ -293,10 +293,10 @@ describe('connection calls', () => {
     await running.user('ada');
     const { id } = running.server.connections()[0]!;
     const error = await running.server.request('not-a-connection', 'x').catch((e: unknown) => e);
-    expect(error).to.be.instanceOf(ConnectionNotFoundError).and.have.property('code', 'NOT_FOUND');
+    expect(error).to.be.instanceOf(NotFoundWireError).and.have.property('code', 'NOT_FOUND');
     expect(() => running.server.request(id, '')).to.throw(TypeError);
     expect(() => running.server.request(id, 'x', null, { timeoutMs: 0 })).to.throw(TypeError);
-    expect(() => running.server.notify('not-a-connection', 'x')).to.throw(ConnectionNotFoundError);
+    expect(() => running.server.notify('not-a-connection', 'x')).to.throw(NotFoundWireError);
     expect(() => running.server.notify(id, 'x'.repeat(257))).to.throw(TypeError);
   });
 

@@ -10,7 +10,6 @@ describe('@msghub/transport exports', () => {
       'AuthTimeoutError',
       'BadFrameError',
       'ClientAnswerError',
-      'ConnectionNotFoundError',
       'DisconnectedWireError',
       'FileOfflineQueue',
       'ForbiddenError',
@@ -36,6 +35,7 @@ describe('@msghub/transport exports', () => {
       'PROTOCOL_VERSION',
       'RateLimitedError',
       'RequestTimeoutWireError',
+      'RoomExistsError',
       'RoomNotFoundError',
       'RoomRegistry',
       'SUPPORTED_VERSIONS',
@@ -47,6 +47,7 @@ describe('@msghub/transport exports', () => {
       'UnknownOpError',
       'UnknownTypeError',
       'UnsupportedVersionError',
+      'UserInRoomError',
       'WIRE_ERROR_CODES',
       'WireError',
       'WsAdapter',
@@ -54,6 +55,7 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'roomAllowed',
       'toWireError',
     ]);
   });

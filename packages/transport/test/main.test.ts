@@ -217,6 +217,14 @@ describe('main job', () => {
     const impostor = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
     impostor.send({ type: 'hello', v: 1, user: 'grace' });
     expect(await impostor.next('error')).to.include({ code: 'AUTH_FAILED' });
+    // A token bound to rooms: other rooms are FORBIDDEN.
+    const bound = (await (await fetch(tokenUrl, { method: 'POST', body: JSON.stringify({ user: 'bob', rooms: ['lobby'] }) })).json()) as { token: string };
+    const bob = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    await bob.hello({ token: bound.token });
+    bob.send({ type: 'join', ref: 1, room: 'lobby' });
+    expect(await bob.next('ok')).to.include({ ref: 1 });
+    bob.send({ type: 'join', ref: 2, room: 'kitchen' });
+    expect(await bob.next('error')).to.include({ code: 'FORBIDDEN', ref: 2 });
   });
 
   describe('start-up', () => {
