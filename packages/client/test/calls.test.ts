@@ -174,6 +174,19 @@ describe('MsghubClient calls against the real server', () => {
         expect(await t.server.request(id, 'viewport', 1)).to.deep.equal({ asked: 1, width: 800 });
       });
 
+      it('answers a request the server sends from its onConnect hook, on every connection', async () => {
+        const answers: unknown[] = [];
+        const t = await serve({
+          onConnect: (connection) => void connection.request('version').then((v) => answers.push(v), (e: unknown) => answers.push(e)),
+        });
+        const ada = client(urlOf(t), { reconnect: { initialDelayMs: 50, jitter: 0 } });
+        ada.handle('version', () => '1.2.3');
+        await until(() => answers.length === 1);
+        t.dropAll();
+        await until(() => answers.length === 2);
+        expect(answers).to.deep.equal(['1.2.3', '1.2.3']);
+      });
+
       it('lets the server time out a slow handler, and fail a request whose connection drops', async () => {
         const t = await serve();
         const ada = client(urlOf(t), { reconnect: { initialDelayMs: 200, jitter: 0 } });
