@@ -48,6 +48,9 @@ interface AwaitedAnswer {
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
+/** Items a stream sends before it lets the event loop turn, when nothing else makes it wait. */
+const YIELD_EVERY = 256;
+
 /** Whether a handler's result is a stream: an object with `Symbol.asyncIterator`. */
 export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return (
@@ -88,6 +91,8 @@ export class ConnectionCalls {
    * item and then `end`; a failure at any point is one `error` with the frame's ref.
    */
   async run(handler: RequestHandler, frame: RequestFrame, connection: Parameters<RequestHandler>[1]['connection']): Promise<void> {
+    // A frame handled after the connection ended (one pipelined behind its hello) starts nothing.
+    if (this.#closed) return;
     const { ref } = frame;
     const controller = new AbortController();
     let stream: RunningStream | undefined;
@@ -147,11 +152,14 @@ export class ConnectionCalls {
       return;
     }
     try {
-      for (;;) {
+      for (let pulled = 1; ; pulled++) {
         // Flow control: a connection whose queue is half full or whose socket is draining gets
         // no next item until it catches up, so a slow reader never makes the stream pile up.
         const congested = this.#host.whenWritable();
         if (congested !== undefined) await congested;
+        // A generator that never waits would hold the event loop (items a `beforeSend` hook drops
+        // never fill the queue): every so often the other connections get their turn.
+        else if (pulled % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         if (stream.cancelled) return;
         const next = await iterator.next();
         if (stream.cancelled) return;

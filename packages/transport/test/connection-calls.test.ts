@@ -156,6 +156,20 @@ describe('connection calls', () => {
     await until(() => runs[0]?.finalized === true);
   });
 
+  it('lets other work run while a stream whose items a beforeSend hook drops never fills the queue', async () => {
+    const running = await startServer({ beforeSend: (frame) => (frame.type === 'response' ? null : frame) });
+    const runs = countingStream(running.server);
+    const ada = await running.user('ada', 'tcp');
+    const bob = await running.user('bob', 'tcp');
+    ada.send({ type: 'request', ref: 1, op: 'count', stream: true });
+    await until(() => (runs[0]?.pulled ?? 0) > 1000);
+    bob.send({ type: 'ping', ts: 7 });
+    expect(await bob.next('pong')).to.include({ ts: 7 });
+    ada.send({ type: 'cancel', ref: 1 });
+    expect(await ada.next('end')).to.include({ ref: 1 });
+    await until(() => runs[0]?.finalized === true);
+  });
+
   it('refuses a stream past maxStreams with TOO_MANY_STREAMS, and takes one again once a slot is free', async () => {
     const running = await startServer({ maxStreams: 2 });
     const runs = countingStream(running.server);
