@@ -32,6 +32,9 @@ export type { MemoryOfflineQueueOptions, OfflineQueue } from './offline-queue.js
 export { FileOfflineQueue } from './file-offline-queue.js';
 export type { FileOfflineQueueOptions } from './file-offline-queue.js';
 export type { SlowConsumerPolicy } from './outbox.js';
+export { OriginNotAllowedError, isOriginAllowed, resolveAllowedOrigins } from './origins.js';
+export type { OriginPolicy } from './origins.js';
+export type { PerMessageDeflateOption, PerMessageDeflateOptions } from './per-message-deflate.js';
 export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 export { WsAdapter } from './ws-adapter.js';
 export type { WsAdapterOptions } from './ws-adapter.js';

@@ -9,6 +9,8 @@ import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import { resolveApiKey } from './http-api.js';
 import type { OfflineQueue } from './offline-queue.js';
+import { resolveAllowedOrigins, type OriginPolicy } from './origins.js';
+import { resolvePerMessageDeflate, type PerMessageDeflateOption, type ResolvedPerMessageDeflate } from './per-message-deflate.js';
 import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
 import type { RoomClaims } from './room-access.js';
 import type { RoomSeed } from './rooms.js';
@@ -231,6 +233,21 @@ export interface HubServerOptions {
   onConnect?: (connection: ConnectionInfo) => void;
   /** Called once a connection is gone, with the code it was closed with (`CLOSED` when the peer left). */
   onDisconnect?: (connection: ConnectionInfo, code: string) => void;
+  /**
+   * The web pages whose scripts may open a WebSocket, by their exact origin
+   * (`'https://chat.example'`, `'http://localhost:3000'`; no paths, no patterns), or `['*']` for
+   * any page. A browser's upgrade from another origin is refused with HTTP 403
+   * (`ORIGIN_NOT_ALLOWED`). Requests without an `Origin` header (Node, other programs) are always
+   * let through. @default same-origin: only pages whose origin's host is the request's `Host`,
+   * i.e. the pages this server serves
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * WebSocket permessage-deflate: `true` for the defaults, or its options (`threshold`, `level`,
+   * ...; docs/transport.md). Clients that do not offer it (or ask for other parameters) connect
+   * uncompressed. Saves bytes on the wire, costs CPU and memory per connection. @default false
+   */
+  perMessageDeflate?: PerMessageDeflateOption;
   /** Files served by the server's own HTTP listener: URL path → file path or contents. */
   assets?: Readonly<Record<string, AssetSource>>;
   /**
@@ -269,7 +286,7 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims' | 'allowedOrigins' | 'perMessageDeflate'>> {
   readonly roomClaims: RoomClaims | undefined;
   readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
@@ -292,6 +309,8 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly admin: { token: string } | false;
   readonly apiKey: string | undefined;
   readonly signalBus: SignalBus | undefined;
+  readonly allowedOrigins: OriginPolicy;
+  readonly perMessageDeflate: ResolvedPerMessageDeflate | false;
 }
 
 /** Carries ephemeral signals between servers (see `HubServerOptions.signalBus`). */
@@ -405,6 +424,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     afterSend: fn('afterSend', options.afterSend),
     onConnect: fn('onConnect', options.onConnect),
     onDisconnect: fn('onDisconnect', options.onDisconnect),
+    allowedOrigins: resolveAllowedOrigins(options.allowedOrigins),
+    perMessageDeflate: resolvePerMessageDeflate(options.perMessageDeflate),
     assets: objectOption('assets', options.assets) ?? {},
     devTokens: resolveDevTokens(options.devTokens),
     metrics: resolveMetrics(options.metrics),

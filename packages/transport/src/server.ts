@@ -15,9 +15,10 @@ import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
 import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
-import { Counters, type MetricsSnapshot } from './metrics.js';
+import { Counters, countIn, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
+import { OriginNotAllowedError, ORIGIN_REPORT_INTERVAL_MS } from './origins.js';
 import {
   resolveServerOptions,
   type HubServerOptions,
@@ -32,7 +33,7 @@ import { outsideGrant } from './room-access.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
-import { WsAdapter } from './ws-adapter.js';
+import { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';
 
 /** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
 export interface ListenOptions {
@@ -109,6 +110,8 @@ export class HubServer {
   readonly #api: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** Metrics and the admin view; undefined when both are off. */
   readonly #observability: Observability | undefined;
+  /** Origin refusals not yet reported to `onError`, and when the last report went. */
+  #originRefusals = { pending: 0, reportedAt: Number.NEGATIVE_INFINITY };
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -179,7 +182,7 @@ export class HubServer {
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
       this.#observability?.checkListen(options.ws.host ?? '127.0.0.1');
-      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, onError, requestHandler: this.#httpRequest });
+      const ws = new WsAdapter({ ...options.ws, ...this.#wsOptions(), maxFrameBytes, onError, requestHandler: this.#httpRequest });
       await this.addAdapter(ws);
       result.ws = ws.address();
     }
@@ -196,7 +199,34 @@ export class HubServer {
    * absent). Serve assets there with {@link assetHandler}.
    */
   async attach(server: HttpServer, options: { path?: string } = {}): Promise<void> {
-    await this.addAdapter(new WsAdapter({ server, ...options, maxFrameBytes: this.#options.maxFrameBytes }));
+    await this.addAdapter(new WsAdapter({ server, ...options, ...this.#wsOptions(), maxFrameBytes: this.#options.maxFrameBytes }));
+  }
+
+  /** What every WebSocket adapter of this server shares: the origin check and compression. */
+  #wsOptions(): Pick<WsAdapterOptions, 'allowedOrigins' | 'perMessageDeflate' | 'onOriginRefused'> {
+    // The series exists from the start, so that an alert on its increase sees the first refusal.
+    if (!this.#counters.originRefused.has('ws')) this.#counters.originRefused.set('ws', 0);
+    return {
+      allowedOrigins: this.#options.allowedOrigins,
+      perMessageDeflate: this.#options.perMessageDeflate,
+      onOriginRefused: (origin) => this.#originRefused(origin, 'ws'),
+    };
+  }
+
+  /**
+   * Counts a browser request refused for its `Origin` (a carrier calls it after answering 403)
+   * and reports it to `onError`, at most once per 10 s with the count since the last report.
+   */
+  #originRefused(origin: string, carrier: string): void {
+    countIn(this.#counters.originRefused, carrier);
+    const refusals = this.#originRefusals;
+    refusals.pending++;
+    const now = Date.now();
+    if (now - refusals.reportedAt < ORIGIN_REPORT_INTERVAL_MS) return;
+    const error = new OriginNotAllowedError(origin, carrier, refusals.pending);
+    refusals.pending = 0;
+    refusals.reportedAt = now;
+    this.#options.onError(error);
   }
 
   /** Starts accepting from another carrier. */

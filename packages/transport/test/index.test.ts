@@ -32,6 +32,7 @@ describe('@msghub/transport exports', () => {
       'NotJoinedError',
       'OfflineError',
       'OfflineQueueFullError',
+      'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
       'RequestTimeoutWireError',
@@ -55,6 +56,8 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'isOriginAllowed',
+      'resolveAllowedOrigins',
       'roomAllowed',
       'toWireError',
     ]);
