@@ -226,6 +226,16 @@ describe('MsghubClient calls against the real server', () => {
     });
   }
 
+  it('streams every item in order over a WebSocket with permessage-deflate, where compression paces the writes', async () => {
+    const t = await serve({ perMessageDeflate: true, maxQueuedBytes: 256 * 1024 });
+    t.server.handle('pages', async function* () {
+      for (let n = 1; n <= 2000; n++) yield { n, text: `item ${n} `.repeat(200) };
+    });
+    const ada = client(t.wsUrl);
+    const items = await firstValueFrom(ada.stream<{ n: number }>('pages').pipe(toArray()));
+    expect(items.map((item) => item.n)).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i + 1));
+  });
+
   describe('#stream while disconnected', () => {
     it('keeps the request in the send buffer, and cancels it right after it is written when unsubscribed meanwhile', async () => {
       const t = await serve();
