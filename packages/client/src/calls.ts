@@ -242,15 +242,11 @@ export class ClientCalls {
   }
 
   /**
-   * The client closes: running streams are cancelled on the server and fail with `error`;
-   * notifications complete.
+   * The client closes: running streams fail with `error` (the server cancels them when the
+   * connection ends, which follows); notifications complete.
    */
   shutdown(error: Error): void {
-    for (const [ref, entry] of [...this.#streams]) {
-      this.#end(ref);
-      if (entry.sentOn?.ready === true) this.#cancel(entry.sentOn, ref);
-      entry.subscriber.error(error);
-    }
+    for (const ref of [...this.#streams.keys()]) this.#end(ref)?.subscriber.error(error);
     this.#abandoned.clear();
     this.#cancelled.clear();
     this.#notifications.complete();
