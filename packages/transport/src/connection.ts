@@ -243,7 +243,7 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
 
   /**
    * Undefined while the outgoing queue is below half its bounds (frames and bytes) and the socket
-   * takes writes; else a promise that resolves once they are, or when the connection ends.
+   * takes writes; else a promise that resolves once they are, or when the connection has ended.
    */
   whenWritable(): Promise<void> | undefined {
     if (!this.#congested()) return undefined;
@@ -251,7 +251,9 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
   }
 
   #congested(): boolean {
-    if (this.state === 'closing' || this.state === 'closed') return false;
+    // A closing connection takes nothing more: its streams wait for `closed`, which stops them.
+    if (this.state === 'closed') return false;
+    if (this.state === 'closing') return true;
     const { maxQueuedFrames, maxQueuedBytes } = this.#host.options;
     return this.#outbox.frames * 2 >= maxQueuedFrames || this.#outbox.bytes * 2 >= maxQueuedBytes || this.socket.needsDrain;
   }

@@ -119,6 +119,19 @@ describe('connection calls', () => {
     });
   }
 
+  it('finalizes the streams of a connection the heartbeat gives up on, and pulls nothing after', async () => {
+    const running = await startServer({ heartbeatMs: 50, pongTimeoutMs: 50 });
+    const runs = countingStream(running.server);
+    const ada = await running.user('ada', 'tcp');
+    ada.send({ type: 'request', ref: 1, op: 'count', stream: true });
+    // ada never answers a ping: the server ends the connection.
+    await until(() => runs[0]?.finalized === true, 5000);
+    const pulled = runs[0]?.pulled;
+    await delay(100);
+    expect(runs[0]?.pulled).to.equal(pulled);
+    expect(runs[0]?.aborted).to.equal(true);
+  });
+
   it('pulls no more items while a TCP client does not read, and goes on once it reads again', async () => {
     const running = await startServer({ maxQueuedBytes: 64 * 1024, writeTimeoutMs: 0 });
     const runs = countingStream(running.server);
