@@ -96,6 +96,31 @@ describe('HTTP carrier (client)', () => {
       expect(test!.server.connections().map((c) => `${c.userId} ${c.carrier}`).sort()).to.deep.equal(['ada http', 'bob ws']);
     });
 
+    it('carries the streaming and server-request frames too: a stream of results, a server request and its answer, a notification', async () => {
+      const { wsUrl, server } = await serve();
+      server.handle('count', (input) => ({
+        async *[Symbol.asyncIterator]() {
+          for (let i = 0; i < (input as { n: number }).n; i++) yield i;
+        },
+      }));
+      const notified: unknown[] = [];
+      server.onNotify('cursor', (data) => {
+        notified.push(data);
+      });
+      const ada = client(wsUrl, { carrier: 'http' });
+      ada.handle('viewport', () => ({ width: 800 }));
+      await waitFor(ada.state$, (s) => s === 'connected');
+      const results: unknown[] = [];
+      await new Promise<void>((resolve, reject) => ada.stream('count', { n: 4 }).subscribe({ next: (v) => results.push(v), error: reject, complete: resolve }));
+      expect(results).to.deep.equal([0, 1, 2, 3]);
+      const id = server.connections()[0]?.id as string;
+      expect(await server.request(id, 'viewport', undefined, { timeoutMs: 5000 })).to.deep.equal({ width: 800 });
+      ada.notify('cursor', { x: 1 });
+      await until(() => notified.length === 1);
+      expect(notified).to.deep.equal([{ x: 1 }]);
+      expect(ada.carrier).to.equal('http');
+    });
+
     it('receives direct messages queued while offline once, acknowledging them over HTTP', async () => {
       const { wsUrl } = await serve();
       const bob = client(wsUrl, { user: 'bob', carrier: 'websocket' });
