@@ -6,6 +6,7 @@
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
  *   → {cmd:'latencies', raw?}         ← {p50, p99, samples, values?} (ms, over every 10th client;
  *                                        `raw`: every sample too, to merge several processes)
+ *   → {cmd:'bytes'}                   ← {bytes} (read from the network by every client so far)
  *   → {cmd:'progress'}                ← {received}
  *   → {cmd:'stop'}                    exits
  * Args: system url clients [user prefix] (msghub users are `<prefix>u<index>`; distinct prefixes keep
@@ -23,6 +24,9 @@ let expected = Number.POSITIVE_INFINITY;
 let measuring = false;
 const latencies: number[] = [];
 const closers: (() => void)[] = [];
+/** Each client's bytes read from its TCP socket (what crossed the wire, WebSocket framing included). */
+const readers: (() => number)[] = [];
+type RawSocket = { _socket?: { bytesRead: number } };
 
 function arrived(sampled: boolean, data: unknown): void {
   received++;
@@ -44,11 +48,13 @@ const sockets: WebSocket[] = [];
 
 function openWs(index: number, hello: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    // msghub-deflate: offer permessage-deflate, as ws and browsers do by default.
+    const ws = new WebSocket(url, { perMessageDeflate: system === 'msghub-deflate' });
     const sampled = index % 10 === 0;
     ws.once('error', reject);
     ws.once('open', () => {
       closers.push(() => ws.terminate());
+      readers.push(() => (ws as unknown as RawSocket)._socket?.bytesRead ?? Number.NaN);
       if (!hello) {
         ws.on('message', (data) => arrived(sampled, data));
         resolve();
@@ -100,6 +106,9 @@ function openSocketIo(index: number): Promise<void> {
     socket.once('connect_error', reject);
     socket.once('connect', () => {
       closers.push(() => socket.disconnect());
+      // engine.io-client's websocket transport runs on ws in Node.
+      const engine = socket.io.engine as unknown as { transport?: { ws?: RawSocket } };
+      readers.push(() => engine.transport?.ws?._socket?.bytesRead ?? Number.NaN);
       socket.on('event', (event: unknown) => arrived(sampled, event));
       resolve();
     });
@@ -133,6 +142,8 @@ async function main(): Promise<void> {
       const sorted = [...latencies].sort((a, b) => a - b);
       const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
       process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received, ...(message.raw === true ? { values: sorted } : {}) });
+    } else if (message.cmd === 'bytes') {
+      process.send?.({ bytes: readers.reduce((sum, read) => sum + read(), 0) });
     } else if (message.cmd === 'progress') {
       process.send?.({ received });
     } else if (message.cmd === 'stop') {

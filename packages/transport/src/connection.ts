@@ -42,6 +42,14 @@ function flushPending(): void {
   for (const connection of connections) connection.flush();
 }
 
+// Flags of a connection, in one small integer.
+const HELLO_RECEIVED = 1;
+const FLUSH_SCHEDULED = 2;
+/** This rate-limit window's error for frames without a ref was sent. */
+const WINDOW_NOTICED = 4;
+/** Reading is paused: too many publishes in flight. */
+const PAUSED = 8;
+
 const NO_MEMBERSHIPS: ReadonlyMap<string, Membership> = new Map();
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 
@@ -50,10 +58,10 @@ export class Connection implements SocketHandler, ConnectionInfo {
   readonly socket: TransportSocket;
   userId = '';
   meta: Readonly<Record<string, unknown>> = EMPTY_META;
+  /** The rooms its token binds it to; undefined: any room. */
+  allowedRooms: readonly string[] | undefined = undefined;
   state: ConnectionState = 'authenticating';
   #joined: Map<string, Membership> | undefined;
-  /** Set once a `hello` arrived (a second one is refused). */
-  helloReceived = false;
   /** Heartbeat bookkeeping (ms since epoch); 0 means unset. */
   readonly openedAt: number;
   lastActive: number;
@@ -62,27 +70,33 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** When a flush first found the socket still draining (0 while writes go through). */
   blockedSince = 0;
   readonly #host: ConnectionHost;
-  readonly #outbox: Outbox;
-  #flushScheduled = false;
+  /** Frames owed to the socket; made by the first frame queued, dropped by the flush that empties it. */
+  #outbox: Outbox | undefined;
+  /** HELLO_RECEIVED, FLUSH_SCHEDULED, WINDOW_NOTICED, PAUSED. */
+  #flags = 0;
   #closeCode = 'CLOSED';
   #windowStart = 0;
   #windowFrames = 0;
-  /** Whether this window's error for frames without a ref was sent. */
-  #windowNoticed = false;
   #pendingPublishes = 0;
-  #paused = false;
   #tail: Promise<void> | undefined;
 
   constructor(id: string, socket: TransportSocket, host: ConnectionHost, now: number) {
     this.id = id;
     this.socket = socket;
     this.#host = host;
-    const { maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy } = host.options;
-    this.#outbox = new Outbox(maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy);
     this.openedAt = now;
     this.lastActive = now;
     this.lastSeen = now;
     countIn(host.counters.opened, socket.transport);
+  }
+
+  /** Set once a `hello` arrived (a second one is refused). */
+  get helloReceived(): boolean {
+    return (this.#flags & HELLO_RECEIVED) !== 0;
+  }
+
+  set helloReceived(received: boolean) {
+    this.#flags = received ? this.#flags | HELLO_RECEIVED : this.#flags & ~HELLO_RECEIVED;
   }
 
   get transport(): string {
@@ -118,12 +132,12 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** Frames waiting in the outgoing queue. */
   get queued(): number {
-    return this.#outbox.frames;
+    return this.#outbox?.frames ?? 0;
   }
 
   /** Bytes waiting in the outgoing queue. */
   get queuedBytes(): number {
-    return this.#outbox.bytes;
+    return this.#outbox?.bytes ?? 0;
   }
 
   /** The server's counters. */
@@ -151,14 +165,14 @@ export class Connection implements SocketHandler, ConnectionInfo {
   }
 
   drain(): void {
-    if (this.#outbox.frames > 0) this.schedule();
+    if (this.#outbox !== undefined) this.schedule();
   }
 
   closed(): void {
     if (this.state === 'closed') return;
     this.#tail = undefined;
     this.state = 'closed';
-    this.#outbox.clear();
+    this.#outbox = undefined;
     countIn(this.#host.counters.disconnects, this.#closeCode);
     this.#host.disconnected(this, this.#closeCode);
   }
@@ -193,16 +207,21 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** Queues an encoded frame as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
   enqueue(frame: FrameData, room: string | undefined, id: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    if (!this.#outbox.push(frame, room, id)) {
+    let outbox = this.#outbox;
+    if (outbox === undefined) {
+      const { maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy } = this.#host.options;
+      outbox = this.#outbox = new Outbox(maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy);
+    }
+    if (!outbox.push(frame, room, id)) {
       this.slowConsumer('Outgoing queue full');
       return;
     }
-    if (this.#outbox.dropped > 0) {
+    if (outbox.dropped > 0) {
       const counters = this.#host.counters;
-      counters.droppedEvents += this.#outbox.dropped;
-      counters.gaps['dropped'] = (counters.gaps['dropped'] ?? 0) + this.#outbox.gaps;
-      this.#outbox.dropped = 0;
-      this.#outbox.gaps = 0;
+      counters.droppedEvents += outbox.dropped;
+      counters.gaps['dropped'] = (counters.gaps['dropped'] ?? 0) + outbox.gaps;
+      outbox.dropped = 0;
+      outbox.gaps = 0;
     }
     this.schedule();
   }
@@ -227,13 +246,13 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** Drops what is queued and closes with `SLOW_CONSUMER`. */
   slowConsumer(reason: string): void {
     this.#host.counters.slowConsumerCloses++;
-    this.#outbox.clear();
+    this.#outbox = undefined;
     this.close('SLOW_CONSUMER', reason);
   }
 
   schedule(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
+    if ((this.#flags & FLUSH_SCHEDULED) !== 0) return;
+    this.#flags |= FLUSH_SCHEDULED;
     pending.push(this);
     if (!flushQueued) {
       flushQueued = true;
@@ -243,9 +262,9 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** Writes every queued frame in one write, unless the socket is still draining. */
   flush(): void {
-    this.#flushScheduled = false;
+    this.#flags &= ~FLUSH_SCHEDULED;
     if (this.state === 'closed') return;
-    if (this.#outbox.frames === 0) {
+    if (this.#outbox === undefined) {
       this.blockedSince = 0;
       return;
     }
@@ -260,8 +279,11 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** Takes every queued frame, counting the room events among them as written. */
   #takeQueued(): FrameData[] {
-    this.#host.counters.eventsOut += this.#outbox.events;
-    return this.#outbox.take();
+    const outbox = this.#outbox;
+    if (outbox === undefined) return [];
+    this.#outbox = undefined;
+    this.#host.counters.eventsOut += outbox.events;
+    return outbox.take();
   }
 
   #write(frames: FrameData[]): void {
@@ -330,15 +352,15 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** A publish went to a room; past `maxPendingPublishes` in flight, stop reading. */
   publishStarted(): void {
-    if (++this.#pendingPublishes >= this.#host.options.maxPendingPublishes && !this.#paused) {
-      this.#paused = true;
+    if (++this.#pendingPublishes >= this.#host.options.maxPendingPublishes && (this.#flags & PAUSED) === 0) {
+      this.#flags |= PAUSED;
       this.socket.pause();
     }
   }
 
   publishSettled(): void {
-    if (--this.#pendingPublishes < this.#host.options.maxPendingPublishes && this.#paused) {
-      this.#paused = false;
+    if (--this.#pendingPublishes < this.#host.options.maxPendingPublishes && (this.#flags & PAUSED) !== 0) {
+      this.#flags &= ~PAUSED;
       if (this.state !== 'closed') this.socket.resume();
     }
   }
@@ -349,7 +371,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (now - this.#windowStart >= limit.intervalMs) {
       this.#windowStart = now;
       this.#windowFrames = 0;
-      this.#windowNoticed = false;
+      this.#flags &= ~WINDOW_NOTICED;
     }
     if (++this.#windowFrames <= limit.frames) return false;
     this.#host.counters.rateLimited++;
@@ -359,8 +381,8 @@ export class Connection implements SocketHandler, ConnectionInfo {
     // was not acted on; other dropped frames get one error per window, not one each.
     const { ref, type } = peekFrame(text);
     if (ref !== undefined) this.error(new RateLimitedError(message, { retryAfterMs }), ref, type);
-    else if (!this.#windowNoticed) {
-      this.#windowNoticed = true;
+    else if ((this.#flags & WINDOW_NOTICED) === 0) {
+      this.#flags |= WINDOW_NOTICED;
       this.error(new RateLimitedError(message, { retryAfterMs }));
     }
     return true;

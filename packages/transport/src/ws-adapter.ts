@@ -2,7 +2,8 @@
  * WebSocket carrier through `ws`: one text message per frame. It runs on its own HTTP server
  * (which also serves the server's assets) or attaches to an existing `http.Server` at a path.
  * A batch of frames is written with the TCP socket corked, so many messages leave in one system
- * call while each stays its own WebSocket message.
+ * call while each stays its own WebSocket message. A room event's frame is built once and written
+ * to every uncompressed socket as is.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -11,6 +12,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 import { FrameTooLargeError } from './errors.js';
 import { boundAddress, listenOn } from './listening.js';
+import { isOriginAllowed, originRefusal, ORIGIN_REFUSED_STATUS, resolveAllowedOrigins, type OriginPolicy } from './origins.js';
+import { resolvePerMessageDeflate, wsDeflateOptions, type PerMessageDeflateOption } from './per-message-deflate.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
 
 /** Options of {@link WsAdapter}. */
@@ -29,36 +32,161 @@ export interface WsAdapterOptions {
   onError?: (error: unknown) => void;
   /** Answers plain HTTP requests on a server the adapter created (assets, 404). */
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
+  /**
+   * The origins whose pages may connect (see `HubServerOptions.allowedOrigins`); others get 403.
+   * @default same-origin
+   */
+  allowedOrigins?: readonly string[] | OriginPolicy;
+  /** Called for each upgrade refused for its origin, after the 403 is written. */
+  onOriginRefused?: (origin: string, request: IncomingMessage) => void;
+  /** permessage-deflate (see `HubServerOptions.perMessageDeflate`). @default false */
+  perMessageDeflate?: PerMessageDeflateOption;
 }
 
 const TEXT = { binary: false } as const;
+const TEXT_COMPRESSED = { binary: false, compress: true } as const;
+const TEXT_PLAIN = { binary: false, compress: false } as const;
 type RawSocketOwner = { _socket?: Socket };
+
+/** What a WebSocket frame header of a server (unmasked, FIN set) is made of: opcode 1, text. */
+const TEXT_OPCODE = 0x81;
+
+/**
+ * The WebSocket frame of each shared frame text: a room event is framed once for every connection
+ * it goes to. Weak, so a frame lives as long as the text it was made from.
+ */
+const framed = new WeakMap<Buffer, Buffer>();
+
+/** `data` as one unmasked, unfragmented text frame: header and payload in one buffer. */
+function textFrame(data: Buffer): Buffer {
+  let frame = framed.get(data);
+  if (frame !== undefined) return frame;
+  const length = data.length;
+  const header = length > 65535 ? 10 : length > 125 ? 4 : 2;
+  frame = Buffer.allocUnsafe(header + length);
+  frame[0] = TEXT_OPCODE;
+  if (header === 2) {
+    frame[1] = length;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  data.copy(frame, header);
+  framed.set(data, frame);
+  return frame;
+}
 
 /** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
 class HubWebSocket extends WebSocket {
   connection: WsConnection | undefined = undefined;
 }
 
+// Flags of a WsConnection, in one small integer (an idle connection is mostly its fields).
+const CLOSED = 1;
+const DRAIN_ARMED = 2;
+/** No extension (permessage-deflate) was negotiated: shared frames may be written as they are. */
+const PLAIN = 4;
+
+const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Headers whose values most connections share (the same host, browser, protocol version). */
+const SHARED_HEADERS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'user-agent',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'pragma',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+]);
+/** One copy of each such value, for every connection that sent it; bounded. */
+const sharedValues = new Map<string, string>();
+const MAX_SHARED_VALUES = 1024;
+
+/**
+ * Replaces the values of {@link SHARED_HEADERS} with the copy kept for them, so that an idle
+ * connection keeps its own copy of the values only it sent (its WebSocket key, its cookies).
+ */
+function shareValues(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string' || value.length > 512 || !SHARED_HEADERS.has(name)) continue;
+    const kept = sharedValues.get(value);
+    if (kept !== undefined) headers[name] = kept;
+    else if (sharedValues.size < MAX_SHARED_VALUES) sharedValues.set(value, value);
+  }
+  return headers;
+}
+
+/**
+ * Compression state of a connection that negotiated permessage-deflate. Batches handed to ws that
+ * it has not finished writing: ws compresses asynchronously and keeps what waits for zlib in a
+ * queue of its own; while a batch is there, later frames wait in the connection's bounded outbox
+ * instead, so the outbox bound and the slow-consumer policy hold.
+ */
+class Deflating {
+  /** Frames at least this long are compressed. */
+  readonly threshold: number;
+  compressing = 0;
+  /** A flush found a batch still compressing: `drain` follows once none is. */
+  blocked = false;
+  readonly onCompressed: () => void;
+
+  constructor(connection: WsConnection, threshold: number) {
+    this.threshold = threshold;
+    this.onCompressed = () => {
+      this.compressing--;
+      if (this.compressing === 0 && this.blocked) {
+        this.blocked = false;
+        connection.handler?.drain();
+      }
+    };
+  }
+}
+
 class WsConnection implements TransportSocket {
-  readonly transport = 'ws';
-  readonly handshake: Handshake;
   readonly remoteAddress: string | undefined;
   readonly #ws: HubWebSocket;
   readonly #maxFrameBytes: number;
+  /** The upgrade request's headers and URL; the handshake is made of them when asked for. */
+  readonly #headers: IncomingMessage['headers'];
+  readonly #url: string | undefined;
+  /** Only on a connection whose handshake agreed on permessage-deflate (most connections: none). */
+  readonly #deflate: Deflating | undefined;
   handler: SocketHandler | undefined;
-  #closed = false;
+  #flags = 0;
   /** Made the first time the socket needs a drain; most connections never do. */
   #onDrain: (() => void) | undefined;
-  #drainArmed = false;
 
-  constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number) {
+  constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number, threshold: number | undefined) {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
+    // Only a socket whose handshake agreed on permessage-deflate compresses.
+    this.#deflate = threshold !== undefined && ws.extensions.includes('permessage-deflate') ? new Deflating(this, threshold) : undefined;
     this.remoteAddress = request.socket.remoteAddress;
-    this.handshake = readHandshake(request);
+    this.#headers = shareValues(request.headers);
+    this.#url = request.url;
+    if (ws.extensions === '') this.#flags = PLAIN;
     ws.connection = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
+  }
+
+  get transport(): string {
+    return 'ws';
+  }
+
+  /** Made on each access from what the upgrade request said, so an idle connection keeps no copy. */
+  get handshake(): Handshake {
+    return { headers: this.#headers, query: readQuery(this.#url), url: this.#url };
   }
 
   get bufferedAmount(): number {
@@ -66,12 +194,17 @@ class WsConnection implements TransportSocket {
   }
 
   get needsDrain(): boolean {
+    const deflate = this.#deflate;
+    if (deflate !== undefined && deflate.compressing > 0) {
+      deflate.blocked = true;
+      return true;
+    }
     const raw = (this.#ws as unknown as RawSocketOwner)._socket;
     if (raw === undefined || !raw.writableNeedDrain) return false;
-    if (!this.#drainArmed) {
-      this.#drainArmed = true;
+    if ((this.#flags & DRAIN_ARMED) === 0) {
+      this.#flags |= DRAIN_ARMED;
       this.#onDrain ??= () => {
-        this.#drainArmed = false;
+        this.#flags &= ~DRAIN_ARMED;
         this.handler?.drain();
       };
       raw.once('drain', this.#onDrain);
@@ -93,13 +226,63 @@ class WsConnection implements TransportSocket {
     this.handler?.frame(buffer.toString('utf8'));
   }
 
+  /**
+   * A Buffer is a frame's UTF-8 text shared by many connections. Without an extension it is
+   * framed once (see {@link textFrame}) and that frame is written to the TCP socket as is; text
+   * and compressed messages go through `ws`. Both write synchronously to the same socket (ws
+   * queues only while compressing, and then every frame goes through it), so the order holds.
+   */
   write(frames: readonly (string | Buffer)[]): void {
     const ws = this.#ws;
-    if (this.#closed || ws.readyState !== 1) return;
+    if ((this.#flags & CLOSED) !== 0 || ws.readyState !== 1) return;
+    const raw = (ws as unknown as RawSocketOwner)._socket;
+    if (raw === undefined) return;
+    const deflate = this.#deflate;
+    if (deflate !== undefined) {
+      this.#writeCompressing(frames, deflate);
+      return;
+    }
+    const plain = (this.#flags & PLAIN) !== 0;
+    if (frames.length === 1) {
+      const frame = frames[0] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+      return;
+    }
+    raw.cork();
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+    }
+    raw.uncork();
+  }
+
+  /**
+   * Compresses the frames of at least `threshold` bytes. ws deflates each one with this socket's
+   * own zlib stream, off the main thread, and keeps the order; the callback on the last frame
+   * tells when the whole batch has reached the socket. A batch with nothing to compress is written
+   * as without compression: at once, in one corked write.
+   */
+  #writeCompressing(frames: readonly (string | Buffer)[], deflate: Deflating): void {
+    const ws = this.#ws;
+    const threshold = deflate.threshold;
+    const last = frames.length - 1;
+    let compress = false;
+    for (let i = 0; i <= last && !compress; i++) compress = (frames[i] as string | Buffer).length >= threshold;
     const raw = (ws as unknown as RawSocketOwner)._socket;
     raw?.cork();
-    // A Buffer is a frame's UTF-8 text shared by many connections: sent as a text message, uncopied.
-    for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
+    if (!compress) {
+      for (let i = 0; i <= last; i++) ws.send(frames[i] as string | Buffer, TEXT_PLAIN);
+    } else {
+      for (let i = 0; i < last; i++) {
+        const frame = frames[i] as string | Buffer;
+        ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN);
+      }
+      const frame = frames[last] as string | Buffer;
+      deflate.compressing++;
+      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, deflate.onCompressed);
+    }
     raw?.uncork();
   }
 
@@ -122,21 +305,19 @@ class WsConnection implements TransportSocket {
   }
 
   onClose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if ((this.#flags & CLOSED) !== 0) return;
+    this.#flags |= CLOSED;
     this.handler?.closed();
   }
-
 }
 
-function readHandshake(request: IncomingMessage): Handshake {
+/** The query string of an upgrade URL, one value per name. */
+function readQuery(url: string | undefined): Readonly<Record<string, string>> {
+  const at = url === undefined ? -1 : url.indexOf('?');
+  if (at < 0) return NO_QUERY;
   const query: Record<string, string> = {};
-  const url = request.url;
-  if (url !== undefined) {
-    const at = url.indexOf('?');
-    if (at >= 0) for (const [name, value] of new URLSearchParams(url.slice(at + 1))) query[name] = value;
-  }
-  return { headers: request.headers, query, url };
+  for (const [name, value] of new URLSearchParams((url as string).slice(at + 1))) query[name] = value;
+  return query;
 }
 
 function terminate(ws: WebSocket): void {
@@ -166,6 +347,9 @@ export class WsAdapter implements TransportAdapter {
   readonly #http: Server;
   readonly #owned: boolean;
   readonly #wss: WebSocketServer;
+  readonly #origins: OriginPolicy;
+  /** The compression threshold, or undefined without permessage-deflate. */
+  readonly #threshold: number | undefined;
   #accept: ((socket: TransportSocket) => void) | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.#upgrade(request, socket, head);
@@ -173,13 +357,17 @@ export class WsAdapter implements TransportAdapter {
 
   constructor(options: WsAdapterOptions) {
     this.#options = options;
+    this.#origins = resolveAllowedOrigins(options.allowedOrigins);
+    const deflate = resolvePerMessageDeflate(options.perMessageDeflate);
+    this.#threshold = deflate === false ? undefined : deflate.threshold;
     this.#owned = options.server === undefined;
     this.#http = options.server ?? createServer(options.requestHandler ?? notFound);
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames up to 4 MiB are read and answered with FRAME_TOO_LARGE; past that ws closes (1009).
+      // With compression, ws applies the bound to the inflated size: no zip bomb gets through.
       maxPayload: Math.max(options.maxFrameBytes, MAX_TCP_FRAME_BYTES),
-      perMessageDeflate: false,
+      perMessageDeflate: deflate === false ? false : wsDeflateOptions(deflate),
       clientTracking: false,
       WebSocket: HubWebSocket,
     });
@@ -224,9 +412,33 @@ export class WsAdapter implements TransportAdapter {
       socket.destroy();
       return;
     }
+    const origin = request.headers.origin;
+    if (!isOriginAllowed(this.#origins, origin, request.headers.host)) {
+      refuseUpgrade(socket, origin as string);
+      this.#options.onOriginRefused?.(origin as string, request);
+      return;
+    }
     const maxFrameBytes = this.#options.maxFrameBytes;
+    const threshold = this.#threshold;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes));
+      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes, threshold));
     });
   }
+}
+
+/** Answers an upgrade from a page of a foreign origin with 403 and a JSON body, then closes. */
+function refuseUpgrade(socket: Duplex, origin: string): void {
+  const body = JSON.stringify(originRefusal(origin));
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${ORIGIN_REFUSED_STATUS} Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n\r\n${body}`,
+    );
+  }
+  // A peer that never reads the answer cannot hold the socket.
+  setTimeout(destroySocket, 1000, socket).unref();
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
 }
