@@ -8,7 +8,8 @@
  * hub-fanout (the room vs EventEmitter and Subject), datalog (the file log vs pino), startup (a
  * FileStore's restart vs a full scan of the log, and its commit cost vs the MemoryStore),
  * transport (WebSocket broadcast vs ws and Socket.IO), transport-scale (the same from 100 to 10,000
- * clients, and memory per idle connection), cluster. `pnpm bench:charts` draws the results as SVG.
+ * clients, and memory per idle connection), stream (a streaming request vs paged requests), cluster.
+ * `pnpm bench:charts` draws the results as SVG.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -6,10 +6,11 @@
  */
 import type { MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
+import { ConnectionCalls, type CallsHost } from './connection-calls.js';
 import { RateLimitedError, type WireError } from './errors.js';
-import { encodeFrame, peekFrame } from './frame-codec.js';
+import { encodeFrame, isName, peekFrame } from './frame-codec.js';
 import { countIn, type Counters } from './metrics.js';
-import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
+import type { ConnectionInfo, ResolvedServerOptions, ServerRequestOptions } from './options.js';
 import { Outbox, type FrameData } from './outbox.js';
 import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
 
@@ -53,7 +54,7 @@ const PAUSED = 8;
 const NO_MEMBERSHIPS: ReadonlyMap<string, Membership> = new Map();
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 
-export class Connection implements SocketHandler, ConnectionInfo {
+export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
   readonly id: string;
   readonly socket: TransportSocket;
   userId = '';
@@ -79,6 +80,10 @@ export class Connection implements SocketHandler, ConnectionInfo {
   #windowFrames = 0;
   #pendingPublishes = 0;
   #tail: Promise<void> | undefined;
+  /** Made on the first request either way; most connections never make one. */
+  #calls: ConnectionCalls | undefined;
+  /** Streams waiting for the outgoing queue to go below half its bound. */
+  #writableWaiters: (() => void)[] | undefined;
 
   constructor(id: string, socket: TransportSocket, host: ConnectionHost, now: number) {
     this.id = id;
@@ -166,6 +171,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   drain(): void {
     if (this.#outbox !== undefined) this.schedule();
+    else this.#wakeWriters();
   }
 
   closed(): void {
@@ -173,14 +179,20 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.#tail = undefined;
     this.state = 'closed';
     this.#outbox = undefined;
+    this.#calls?.closed();
+    this.#wakeWriters();
     countIn(this.#host.counters.disconnects, this.#closeCode);
     this.#host.disconnected(this, this.#closeCode);
   }
 
   // ---- sending -----------------------------------------------------------------------------------
 
-  /** Queues a frame (through the `beforeSend` hook). */
-  send(frame: ServerFrame): void {
+  /**
+   * Queues a frame (through the `beforeSend` hook).
+   * @returns false when the frame could not be encoded as JSON (its `ref`, if any, was answered
+   *   with an `INTERNAL` error instead)
+   */
+  send(frame: ServerFrame): boolean {
     const hook = this.#host.options.beforeSend;
     let out: ServerFrame | null = frame;
     if (hook !== undefined) {
@@ -189,7 +201,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
       } catch (error) {
         this.#host.options.onError(error);
       }
-      if (out === null) return;
+      if (out === null) return true;
     }
     let text: string;
     try {
@@ -198,10 +210,72 @@ export class Connection implements SocketHandler, ConnectionInfo {
       // A frame JSON cannot hold (a BigInt from a hook or handler): report it, answer its ref.
       this.#host.options.onError(error);
       const { ref } = out as { ref?: Ref };
-      if (out.type === 'error' || ref === undefined) return;
+      // A server request's ref is the server's own: there is no client call to answer.
+      if (out.type === 'error' || out.type === 'request' || ref === undefined) return false;
       text = encodeFrame({ type: 'error', code: 'INTERNAL', message: 'The answer could not be encoded as JSON', ref });
+      this.enqueue(text, undefined, 0);
+      return false;
     }
     this.enqueue(text, undefined, 0);
+    return true;
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------
+
+  /** The connection's running requests, streams and server requests (made on first use). */
+  get calls(): ConnectionCalls {
+    return (this.#calls ??= new ConnectionCalls(this));
+  }
+
+  get maxStreams(): number {
+    return this.#host.options.maxStreams;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  request<T = unknown>(op: string, data?: unknown, options: ServerRequestOptions = {}): Promise<T> {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    const timeoutMs = options.timeoutMs ?? this.#host.options.requestTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new TypeError(`Expected \`timeoutMs\` to be an integer >= 1, got ${String(timeoutMs)}`);
+    }
+    return this.calls.request(op, data, timeoutMs) as Promise<T>;
+  }
+
+  notify(op: string, data?: unknown): boolean {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    if (this.state !== 'open') return false;
+    if (!this.send(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data })) {
+      throw new TypeError('Expected `data` to be JSON-encodable');
+    }
+    return true;
+  }
+
+  /**
+   * Undefined while the outgoing queue is below half its bounds (frames and bytes) and the socket
+   * takes writes; else a promise that resolves once they are, or when the connection has ended.
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (!this.#congested()) return undefined;
+    return new Promise<void>((resolve) => (this.#writableWaiters ??= []).push(resolve));
+  }
+
+  #congested(): boolean {
+    // A closing connection takes nothing more: its streams wait for `closed`, which stops them.
+    if (this.state === 'closed') return false;
+    if (this.state === 'closing') return true;
+    const { maxQueuedFrames, maxQueuedBytes } = this.#host.options;
+    const outbox = this.#outbox;
+    return (outbox !== undefined && (outbox.frames * 2 >= maxQueuedFrames || outbox.bytes * 2 >= maxQueuedBytes)) || this.socket.needsDrain;
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#writableWaiters;
+    if (waiters === undefined || this.#congested()) return;
+    this.#writableWaiters = undefined;
+    for (const wake of waiters) wake();
   }
 
   /** Queues an encoded frame as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
@@ -226,11 +300,16 @@ export class Connection implements SocketHandler, ConnectionInfo {
     this.schedule();
   }
 
-  /** Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. */
+  /**
+   * Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. For a client's
+   * `response` or `error` frame (an answer to a server request) `ref` is left out.
+   */
   error(error: WireError, ref?: Ref, frame?: string): void {
     this.#host.counters.errorsSent++;
     const out: ErrorFrame = { type: 'error', code: error.code, message: error.message };
-    if (ref !== undefined) out.ref = ref;
+    // The ref of a client's `response` or `error` is the server's own (it answers a server
+    // request): echoed back, the client would take it for one of its own refs.
+    if (ref !== undefined && frame !== 'response' && frame !== 'error') out.ref = ref;
     if (frame !== undefined) out.frame = frame;
     const supported = (error as { supported?: readonly number[] }).supported;
     if (supported !== undefined) out.supported = supported;
@@ -266,6 +345,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (this.state === 'closed') return;
     if (this.#outbox === undefined) {
       this.blockedSince = 0;
+      this.#wakeWriters();
       return;
     }
     // The socket's 'drain' reschedules; meanwhile frames wait (and count) in the outbox.
@@ -275,6 +355,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     }
     this.blockedSince = 0;
     this.#write(this.#takeQueued());
+    this.#wakeWriters();
   }
 
   /** Takes every queued frame, counting the room events among them as written. */
