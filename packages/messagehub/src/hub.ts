@@ -546,10 +546,22 @@ export class MessageHub<T = string> {
 
   /** The drain loop's handler: the only place room state changes. */
   readonly #handle = (op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> => {
+    if (this.#store === undefined) {
+      // Immediate mode, the common case first: a message delivered in place, nothing to settle.
+      if (op === OP_SEND && !this.#encodes) {
+        this.#sendNow(a as string | undefined, b as string | undefined, c as T);
+        if (this.#full.length === 0 && this.#overflowed.length === 0 && this.#waits.length === 0) return undefined;
+        return this.#settleNow(undefined);
+      }
+      return this.#settleNow(this.#command(op, a, b, c));
+    }
     if (this.#failure !== undefined) return this.#refuse(op, a, b, c);
-    const wait = this.#command(op, a, b, c);
-    if (this.#store !== undefined) return wait;
-    // Without a store effects happened already: settle what they left before the next command.
+    return this.#command(op, a, b, c);
+  };
+
+  /** Without a store effects happened already: settles what they left before the next command. */
+  #settleNow(wait: void | Promise<void>): void | Promise<void> {
+    if (this.#full.length > 0) this.#waitForFull();
     this.#current = undefined;
     this.#currentLine = undefined;
     while (this.#overflowed.length > 0) this.#dropOverflowed();
@@ -558,7 +570,42 @@ export class MessageHub<T = string> {
     this.#waits = [];
     if (wait !== undefined) waits.push(wait);
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
-  };
+  }
+
+  /**
+   * A message without a store and without encoding: its id, the history, and out it goes to its
+   * recipients and the listeners, as the command is handled (what {@link #onSend} and
+   * {@link #stage} do for it, without the steps that do not apply).
+   */
+  #sendNow(from: string | undefined, to: string | undefined, message: T): void {
+    const id = this.#lastId + 1;
+    const event = this.#messageEvent(id, from, to, message);
+    this.#lastId = id;
+    this.#committedId = id;
+    this.#stagedCount++;
+    this.#history.push(event);
+    this.#fanOut(event, to === undefined ? this.#sessions : this.#recipients(to, from), this.#listeners, undefined);
+  }
+
+  /** Listeners that reached their bound: the room waits for them before the next command. */
+  #waitForFull(): void {
+    const full = this.#full;
+    this.#full = [];
+    this.#waits.push(Promise.all(full.map((slot) => slot.whenRoom())).then(noop));
+  }
+
+  #messageEvent(id: number, from: string | undefined, to: string | undefined, message: T): HubEvent<T> {
+    const chatroomId = this.chatroomId;
+    const unixTime = this.#now;
+    if (to !== undefined) {
+      return from === undefined
+        ? { id, chatroomId, type: 'message', to, message, unixTime }
+        : { id, chatroomId, type: 'message', userId: from, to, message, unixTime };
+    }
+    return from === undefined
+      ? { id, chatroomId, type: 'message', message, unixTime }
+      : { id, chatroomId, type: 'message', userId: from, message, unixTime };
+  }
 
   #command(op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> {
     switch (op) {
@@ -638,25 +685,14 @@ export class MessageHub<T = string> {
   #onSend(from: string | undefined, to: string | undefined, message: T, ack: Deferred<number> | undefined): void {
     // A sequencing store gives the id; until then it is a placeholder.
     const id = this.#sequenced ? 0 : this.#lastId + 1;
-    const chatroomId = this.chatroomId;
-    const unixTime = this.#now;
-    let event: HubEvent<T>;
-    if (to !== undefined) {
-      event = from === undefined
-        ? { id, chatroomId, type: 'message', to, message, unixTime }
-        : { id, chatroomId, type: 'message', userId: from, to, message, unixTime };
-    } else {
-      event = from === undefined
-        ? { id, chatroomId, type: 'message', message, unixTime }
-        : { id, chatroomId, type: 'message', userId: from, message, unixTime };
-    }
+    const event = this.#messageEvent(id, from, to, message);
     let line: string | undefined;
     if (this.#encodes) {
       try {
         line = JSON.stringify(event);
       } catch (error) {
         // Refused before it got its id: the next event takes the same id, so nobody sees a hole.
-        const refusal = new UnencodableError(`A message in room ${chatroomId} cannot be written as JSON`, { cause: error });
+        const refusal = new UnencodableError(`A message in room ${this.chatroomId} cannot be written as JSON`, { cause: error });
         if (ack === undefined) this.#report(refusal);
         else ack.reject(refusal);
         return;
@@ -693,11 +729,7 @@ export class MessageHub<T = string> {
       // Without a store an event is as committed as it gets once it has its id: out it goes.
       this.#committedId = event.id;
       this.#fanOut(event, recipients, this.#listeners, text);
-      if (this.#full.length > 0) {
-        const full = this.#full;
-        this.#full = [];
-        this.#waits.push(Promise.all(full.map((slot) => slot.whenRoom())).then(noop));
-      }
+      if (this.#full.length > 0) this.#waitForFull();
       return;
     }
     this.#staged.push(event);
@@ -1139,7 +1171,7 @@ export class MessageHub<T = string> {
     this.#current = undefined;
     this.#currentLine = undefined;
     // Drop the references so delivered events can be collected; keep the buffer itself.
-    fx.fill(undefined, 0, length);
+    for (let i = 0; i < length; i++) fx[i] = undefined;
     this.#fxSpare = fx;
     if (this.#overflowed.length > 0) this.#dropOverflowed();
     // Leaves staged for overflowed sessions are a batch of their own.
@@ -1214,8 +1246,11 @@ export class MessageHub<T = string> {
   }
 
   #fanOut(event: HubEvent<T>, sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[], line: string | undefined): void {
-    this.#current = event;
-    this.#currentLine = line;
+    // A hub encodes all its events or none; without a line there is nothing for encoded() to hand out.
+    if (line !== undefined) {
+      this.#current = event;
+      this.#currentLine = line;
+    }
     for (let i = 0; i < sessions.length; i++) {
       const session = sessions[i] as Session<T>;
       // Every session ends with `close`, kept past the bound rather than turned into a leave.
