@@ -1,4 +1,5 @@
 import { Observable, Subject } from 'rxjs';
+import { CommitPipeline, PIPELINE_DEPTH, type CommitBatch } from './commit-pipeline.js';
 import { AppendLedger, P_ADD, P_CLOSE, P_REMOVE, P_SEND, W_CLOSE, W_DETACH, W_QUERY, type Pending } from './append-ledger.js';
 import {
   AlreadyExistsError,
@@ -31,6 +32,7 @@ const OP_OPEN = 7; // a: Promise<RoomState>
 const OP_PUBLISH = 8; // a: PublishOptions, b: payload, c: Deferred<number>
 const OP_EVENTS = 9; // a: committed events, b: their JSON text (a sequencing store)
 const OP_FOLLOW_FAILED = 10; // a: why the store cannot go on following the room
+const OP_OVERFLOWED = 11; // sessions overflowed while a committed batch was delivered: they leave
 
 // Effects: what a batch lets happen once the store has committed it, in order. Flat slots
 // kind, a, b, c, d, so staging an event allocates nothing but the event.
@@ -220,6 +222,8 @@ export class MessageHub<T = string> {
   /** Who is in the room on every node, in the order they joined, from the store and the events. */
   readonly #members = new Map<string, number>();
   #unfollow: (() => void) | undefined;
+  /** With a store that does not sequence: batches appended ahead of delivery (see CommitPipeline). */
+  readonly #pipeline: CommitPipeline | undefined;
 
   /** @throws {InvalidOptionError} when an option has the wrong type or range */
   constructor(options: MessageHubOptions<T>) {
@@ -229,6 +233,8 @@ export class MessageHub<T = string> {
     this.#sequenced = this.#store?.sequences === true;
     this.#encodes = this.#options.encode ?? this.#store?.encodes ?? false;
     this.#history = new HistoryRing<T>(this.#options.historySize);
+    this.#pipeline =
+      this.#store === undefined || this.#sequenced ? undefined : new CommitPipeline(PIPELINE_DEPTH, this.#deliverBatch, this.#failBatches);
     this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
     this.closed = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
@@ -643,6 +649,9 @@ export class MessageHub<T = string> {
       case OP_EVENTS:
         this.#onCommitted(a as readonly HubEvent<T>[], b as readonly string[]);
         return undefined;
+      case OP_OVERFLOWED:
+        this.#dropOverflowed();
+        return undefined;
       case OP_FOLLOW_FAILED:
         return this.#fail(new StoreError(`The store cannot go on following room ${this.chatroomId}`, { cause: a }));
       default:
@@ -757,11 +766,18 @@ export class MessageHub<T = string> {
     if (store !== undefined && since !== undefined && (epoch === undefined || epoch === this.#epoch) && since + 1 < oldest && since < this.#lastId) {
       // The in-memory history no longer reaches back to `since`: the room waits while it reads what
       // its store still keeps, so the session misses nothing the store has.
-      const admit = (older: readonly HubEvent<T>[]): void => this.#admit(session, options, older.filter((e) => e.id < oldest));
-      return store.read<T>(this.chatroomId, since, oldest - 1 - since).then(admit, (error: unknown) => {
-        this.#report(new StoreError(`The store failed to read room ${this.chatroomId} after ${since}`, { cause: error }));
-        admit([]);
-      });
+      const admit = (older: readonly HubEvent<T>[]): void => {
+        if (this.#failure !== undefined) session.fail(this.#failure);
+        else this.#admit(session, options, older.filter((e) => e.id < oldest));
+      };
+      // Batches in flight are not in the store yet: the read waits for them, so it misses none.
+      const settled = this.#pipeline === undefined ? Promise.resolve() : this.#pipeline.whenIdle();
+      return settled
+        .then(() => store.read<T>(this.chatroomId, since, oldest - 1 - since))
+        .then(admit, (error: unknown) => {
+          this.#report(new StoreError(`The store failed to read room ${this.chatroomId} after ${since}`, { cause: error }));
+          admit([]);
+        });
     }
     this.#admit(session, options, []);
     return undefined;
@@ -1109,26 +1125,35 @@ export class MessageHub<T = string> {
     // Sequenced: deliver what came back from the store, then append what this batch produced.
     if (this.#sequenced) return this.#fxLength > 0 ? this.#run() : this.#appendSequenced();
     const count = this.#stagedCount;
-    if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
-    this.#stagedCount = 0;
-    const last = this.#lastId;
-    const store = this.#store;
-    if (store === undefined) return this.#committed(last, count);
-    const events = this.#staged;
-    const lines = this.#encodes ? this.#lines : undefined;
-    this.#staged = [];
-    if (lines !== undefined) this.#lines = [];
-    let written: void | Promise<void>;
-    try {
-      written = store.append<T>(this.chatroomId, events, lines) as void | Promise<void>;
-    } catch (error) {
-      return this.#failCommit(error);
+    const pipeline = this.#pipeline;
+    if (pipeline === undefined) {
+      // Without a store: the events are out already; what is left are effects such as query answers.
+      if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
+      this.#stagedCount = 0;
+      return this.#committed(this.#lastId, count);
     }
-    if (written === undefined || !isPromiseLike(written)) return this.#committed(last, count);
-    return written.then(
-      () => this.#committed(last, count),
-      (error: unknown) => this.#failCommit(error),
-    );
+    if (count === 0 && this.#fxLength === 0) return undefined;
+    // Even a batch with no events (a query, a detach) waits for the batches before it.
+    let written: unknown;
+    let threw = false;
+    if (count > 0) {
+      const events = this.#staged;
+      const lines = this.#encodes ? this.#lines : undefined;
+      this.#staged = [];
+      this.#stagedCount = 0;
+      if (lines !== undefined) this.#lines = [];
+      try {
+        written = (this.#store as RoomStore).append<T>(this.chatroomId, events, lines);
+      } catch (error) {
+        written = error;
+        threw = true;
+      }
+    }
+    const batch: CommitBatch = { fx: this.#fx, length: this.#fxLength, last: this.#lastId, count, state: 0, error: undefined };
+    this.#fx = this.#fxSpare;
+    this.#fxSpare = [];
+    this.#fxLength = 0;
+    return pipeline.add(batch, written, threw);
   };
 
   #committed(last: number, count: number): void | Promise<void> {
@@ -1137,6 +1162,22 @@ export class MessageHub<T = string> {
     this.#committedEvents += count;
     return this.#run();
   }
+
+  /** A batch's append resolved and every batch before it was delivered: its effects happen now, in order. */
+  readonly #deliverBatch = (batch: CommitBatch): void | Promise<void> => {
+    if (batch.count > 0) {
+      this.#committedId = batch.last;
+      this.#commits++;
+      this.#committedEvents += batch.count;
+    }
+    return this.#runFrom(batch.fx, batch.length, 0, undefined);
+  };
+
+  /** An append failed: that batch and the ones appended after it are never delivered. */
+  readonly #failBatches = (error: unknown, batches: CommitBatch[]): void => {
+    if (this.#failure !== undefined) return;
+    void this.#fail(new StoreError(`The store failed to commit events of room ${this.chatroomId}`, { cause: error }), batches);
+  };
 
   #failCommit(error: unknown): void | Promise<void> {
     return this.#fail(new StoreError(`The store failed to commit events of room ${this.chatroomId}`, { cause: error }));
@@ -1173,6 +1214,11 @@ export class MessageHub<T = string> {
     // Drop the references so delivered events can be collected; keep the buffer itself.
     for (let i = 0; i < length; i++) fx[i] = undefined;
     this.#fxSpare = fx;
+    if (this.#pipeline !== undefined) {
+      // Delivered outside the drain loop: the leaves of overflowed sessions are a command of their own.
+      if (this.#overflowed.length > 0) this.#mailbox.postNow(OP_OVERFLOWED);
+      return closing;
+    }
     if (this.#overflowed.length > 0) this.#dropOverflowed();
     // Leaves staged for overflowed sessions are a batch of their own.
     const more = this.#stagedCount > 0 || this.#fxLength > 0 ? this.#commit() : undefined;
@@ -1286,7 +1332,7 @@ export class MessageHub<T = string> {
    * The store failed: nothing of the batch is delivered. Publishers are rejected, sessions end
    * with the failure, listeners are flushed and completed, and the room is closed.
    */
-  #fail(failure: StoreError): Promise<void> {
+  #fail(failure: StoreError, batches: readonly CommitBatch[] = []): Promise<void> {
     const abandoned = this.#sequenced ? this.#abandon(failure) : [];
     this.#failure = failure;
     this.#ended = true;
@@ -1294,23 +1340,14 @@ export class MessageHub<T = string> {
     this.#staged = [];
     this.#stagedCount = 0;
     this.#lines = [];
+    const detached: Promise<void>[] = abandoned;
+    // The batches appended but not delivered, oldest first, then the one being gathered.
+    for (const batch of batches) this.#failEffects(failure, batch.fx, batch.length, detached);
     const fx = this.#fx;
     const length = this.#fxLength;
     this.#fx = [];
     this.#fxLength = 0;
-    const detached: Promise<void>[] = abandoned;
-    for (let i = 0; i < length; i += FX_STRIDE) {
-      const kind = fx[i] as number;
-      if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
-      else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
-      else if (kind === FX_ONE || kind === FX_COMPLETE || kind === FX_FAIL) (fx[i + 1] as Session<T>).fail(failure);
-      else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
-      else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
-      else if (kind === FX_CLOSE) {
-        for (const session of fx[i + 1] as Session<T>[]) session.fail(failure);
-        for (const slot of fx[i + 2] as ListenerSlot<T>[]) detached.push(slot.finish());
-      }
-    }
+    this.#failEffects(failure, fx, length, detached);
     for (const session of this.#sessions) session.fail(failure);
     const listeners = this.#listeners;
     this.#sessions = [];
@@ -1323,6 +1360,22 @@ export class MessageHub<T = string> {
         this.#errors.complete();
         this.#resolveClosed();
       });
+  }
+
+  /** Effects that will not happen: whoever waits for them gets the failure. */
+  #failEffects(failure: StoreError, fx: unknown[], length: number, detached: Promise<void>[]): void {
+    for (let i = 0; i < length; i += FX_STRIDE) {
+      const kind = fx[i] as number;
+      if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
+      else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
+      else if (kind === FX_ONE || kind === FX_COMPLETE || kind === FX_FAIL) (fx[i + 1] as Session<T>).fail(failure);
+      else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
+      else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
+      else if (kind === FX_CLOSE) {
+        for (const session of fx[i + 1] as Session<T>[]) session.fail(failure);
+        for (const slot of fx[i + 2] as ListenerSlot<T>[]) detached.push(slot.finish());
+      }
+    }
   }
 
   /** Removes sessions nobody read from past `sessionBufferSize`; the room sees them leave. */
