@@ -9,14 +9,17 @@
  * switched off (`historySize: 0`), a listener attached (every event also handed to it), and a
  * store (every drained batch committed before it is delivered): the `MemoryStore`, a `FileStore`
  * that writes without syncing, and a `FileStore` that syncs every batch (`fsync: 'batch'`). The
- * store rows send at most 200k messages per run.
+ * store rows send at most 200k messages per run. Each of these rows runs in a child process of its
+ * own (see `isolated`).
  *
  *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N] [--sizes=1,100]
  */
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
 import { MemoryStore, MessageHub, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
 import { FileStore } from '@msghub/datalog';
@@ -142,12 +145,41 @@ const guarantees: [string, Runner][] = [
   ['hub, FileStore fsync=batch', withStore(fileStore('batch'))],
 ];
 
+/**
+ * Runs a guarantee's row in a child process of its own (a warm-up, then the measured run): hubs with
+ * a store or a listener take other paths through the same code, and in one process they would
+ * leave the JIT's view of that code polymorphic and slow the default hub's row down (a process
+ * usually runs one kind of room). The rounds still interleave with the other contenders'.
+ */
+function isolated(name: string): Runner {
+  return async (subscribers, messages) => {
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), `--variant=${name}`, `--subscribers=${subscribers}`, `--messages=${messages}`];
+    const child = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = child.stdout.trim().split('\n').pop() ?? '';
+    if (child.status !== 0 || !line.startsWith('{')) throw new Error(`${name} S=${subscribers} exited with ${child.status ?? child.signal}`);
+    return JSON.parse(line) as { seconds: number; delivered: number; messages?: number };
+  };
+}
+
+/** In a child started by {@link isolated}: runs one guarantee's row and prints its result as JSON. */
+async function runVariant(argv: readonly string[]): Promise<void> {
+  const value = (key: string): string => (argv.find((a) => a.startsWith(`--${key}=`)) ?? '').slice(key.length + 3);
+  const run = guarantees.find(([name]) => name === value('variant'))?.[1];
+  if (run === undefined) throw new Error(`No variant ${value('variant')}`);
+  const subscribers = Number(value('subscribers'));
+  const messages = Number(value('messages'));
+  await run(subscribers, Math.min(messages, 20_000));
+  (globalThis as { gc?: () => void }).gc?.();
+  console.log(JSON.stringify(await run(subscribers, messages)));
+}
+
 const contenders: [string, Runner][] = [
   ['Node EventEmitter', runEmitter],
   ['bare RxJS Subject', runSubject],
   [HUB, runHub],
-  ...guarantees,
+  ...guarantees.map(([name]): [string, Runner] => [name, isolated(name)]),
 ];
+const warmedInChild = new Set(guarantees.map(([name]) => name));
 
 /** `--sizes=1,100`: only these subscriber counts. */
 function sizesOption(argv = process.argv.slice(2)): number[] | undefined {
@@ -167,7 +199,7 @@ async function main(): Promise<void> {
   for (const subscribers of sizes) {
     const messages = Math.max(2_000, Math.floor(budget / subscribers));
     // Warm up each contender once so the JIT has settled before measuring.
-    for (const [, run] of contenders) await run(subscribers, Math.min(messages, 20_000));
+    for (const [name, run] of contenders) if (!warmedInChild.has(name)) await run(subscribers, Math.min(messages, 20_000));
     for (let round = 0; round < rounds; round++) {
       for (const [name, run] of contenders) {
         progress(`hub-fanout S=${subscribers} round ${round + 1}/${rounds} ${name}`);
@@ -203,4 +235,5 @@ async function main(): Promise<void> {
   if (lost.length > 0) process.exitCode = 1;
 }
 
-await main();
+if (process.argv.some((a) => a.startsWith('--variant='))) await runVariant(process.argv.slice(2));
+else await main();
