@@ -10,7 +10,7 @@
  * store (every drained batch committed before it is delivered): the `MemoryStore`, a `FileStore`
  * that writes without syncing, and a `FileStore` that syncs every batch (`fsync: 'batch'`). The
  * store rows send at most 200k messages per run. Each of these rows runs in a child process of its
- * own (see `isolated`).
+ * own (see `isolated`), and so does the default hub once more as their baseline.
  *
  *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N] [--sizes=1,100]
  */
@@ -136,8 +136,11 @@ function fileStore(fsync: 'never' | 'batch'): () => RoomStore {
 }
 
 const HUB = 'msghub MessageHub';
+/** The default hub again, in a process of its own like the rows it is the baseline of. */
+const HUB_ALONE = 'hub (defaults), own process';
 /** One row per guarantee switched off or added, each compared with the default hub of the same run. */
 const guarantees: [string, Runner][] = [
+  [HUB_ALONE, (s, m) => fanOut({ chatroomId: 'bench' }, s, m)],
   ['hub, historySize 0', (s, m) => fanOut({ chatroomId: 'bench', historySize: 0 }, s, m)],
   ['hub, a listener attached', (s, m) => fanOut({ chatroomId: 'bench' }, s, m, true)],
   ['hub, MemoryStore', withStore(() => new MemoryStore())],
@@ -218,7 +221,8 @@ async function main(): Promise<void> {
   rows.push(['hub / Subject', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('bare RxJS Subject', s)))]);
   rows.push(['hub / EventEmitter', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('Node EventEmitter', s)))]);
   for (const [name] of guarantees) {
-    rows.push([`${name} / hub`, ...sizes.map((s) => formatRatio(rate(name, s) / rate(HUB, s)))]);
+    if (name === HUB_ALONE) continue;
+    rows.push([`${name} / hub (own process)`, ...sizes.map((s) => formatRatio(rate(name, s) / rate(HUB_ALONE, s)))]);
   }
   for (const [name] of guarantees) {
     rows.push([`${name} / Subject`, ...sizes.map((s) => formatRatio(rate(name, s) / rate('bare RxJS Subject', s)))]);
