@@ -9,7 +9,7 @@
  * switched off (`historySize: 0`), a listener attached (every event also handed to it), and a
  * store (every drained batch committed before it is delivered): the `MemoryStore`, a `FileStore`
  * that writes without syncing, and a `FileStore` that syncs every batch (`fsync: 'batch'`). The
- * store rows send at most 200k messages per run. Each of these rows runs in a child process of its
+ * file store rows send at most 200k messages per run. Each of these rows runs in a child process of its
  * own (see `isolated`), and so does the default hub once more as their baseline.
  *
  *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N] [--sizes=1,100]
@@ -113,10 +113,10 @@ const STORE_MESSAGES = 200_000;
 let storeDir: string | undefined;
 let fileNo = 0;
 
-/** The hub with a store from `open`; at most STORE_MESSAGES messages (a synced file is slow at S = 1). */
-function withStore(open: () => RoomStore): Runner {
+/** The hub with a store from `open`; at most `cap` messages (a synced file is slow at S = 1). */
+function withStore(open: () => RoomStore, cap = Infinity): Runner {
   return async (subscribers, messages) => {
-    const sent = Math.min(messages, STORE_MESSAGES);
+    const sent = Math.min(messages, cap);
     const store = open();
     try {
       return { ...(await fanOut({ chatroomId: 'bench', store }, subscribers, sent)), messages: sent };
@@ -144,8 +144,8 @@ const guarantees: [string, Runner][] = [
   ['hub, historySize 0', (s, m) => fanOut({ chatroomId: 'bench', historySize: 0 }, s, m)],
   ['hub, a listener attached', (s, m) => fanOut({ chatroomId: 'bench' }, s, m, true)],
   ['hub, MemoryStore', withStore(() => new MemoryStore())],
-  ['hub, FileStore fsync=never', withStore(fileStore('never'))],
-  ['hub, FileStore fsync=batch', withStore(fileStore('batch'))],
+  ['hub, FileStore fsync=never', withStore(fileStore('never'), STORE_MESSAGES)],
+  ['hub, FileStore fsync=batch', withStore(fileStore('batch'), STORE_MESSAGES)],
 ];
 
 /**
