@@ -5,6 +5,7 @@
  *   → {cmd:'join'}                    ← {joined} (msghub: every client joined the room)
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
  *   → {cmd:'latencies'}               ← {p50, p99, samples} (ms, over every 10th client)
+ *   → {cmd:'bytes'}                   ← {bytes} (read from the network by every client so far)
  *   → {cmd:'stop'}                    exits
  * Args: system url clients [user prefix] (msghub users are `<prefix>u<index>`; distinct prefixes keep
  * several client processes of one room apart)
@@ -21,6 +22,9 @@ let expected = Number.POSITIVE_INFINITY;
 let measuring = false;
 const latencies: number[] = [];
 const closers: (() => void)[] = [];
+/** Each client's bytes read from its TCP socket (what crossed the wire, WebSocket framing included). */
+const readers: (() => number)[] = [];
+type RawSocket = { _socket?: { bytesRead: number } };
 
 function arrived(sampled: boolean, data: unknown): void {
   received++;
@@ -42,11 +46,13 @@ const sockets: WebSocket[] = [];
 
 function openWs(index: number, hello: boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    // msghub-deflate: offer permessage-deflate, as ws and browsers do by default.
+    const ws = new WebSocket(url, { perMessageDeflate: system === 'msghub-deflate' });
     const sampled = index % 10 === 0;
     ws.once('error', reject);
     ws.once('open', () => {
       closers.push(() => ws.terminate());
+      readers.push(() => (ws as unknown as RawSocket)._socket?.bytesRead ?? Number.NaN);
       if (!hello) {
         ws.on('message', (data) => arrived(sampled, data));
         resolve();
@@ -87,6 +93,9 @@ function openSocketIo(index: number): Promise<void> {
     socket.once('connect_error', reject);
     socket.once('connect', () => {
       closers.push(() => socket.disconnect());
+      // engine.io-client's websocket transport runs on ws in Node.
+      const engine = socket.io.engine as unknown as { transport?: { ws?: RawSocket } };
+      readers.push(() => engine.transport?.ws?._socket?.bytesRead ?? Number.NaN);
       socket.on('event', (event: unknown) => arrived(sampled, event));
       resolve();
     });
@@ -120,6 +129,8 @@ async function main(): Promise<void> {
       const sorted = [...latencies].sort((a, b) => a - b);
       const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
       process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received });
+    } else if (message.cmd === 'bytes') {
+      process.send?.({ bytes: readers.reduce((sum, read) => sum + read(), 0) });
     } else if (message.cmd === 'progress') {
       process.send?.({ received });
     } else if (message.cmd === 'stop') {

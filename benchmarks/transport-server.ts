@@ -2,8 +2,10 @@
  * Server side of benchmarks/transport.bench.ts, one process per system so that RSS per connection
  * is measured on a fresh heap. Systems: `ws` (raw ws, one send per client), `socketio` (Socket.IO 4,
  * websocket transport), `msghub` (HubServer, one room, in-memory store) and `msghub-file` (the same
- * with a FileStore syncing every batch: commit, then deliver). Driven over IPC by the bench:
+ * with a FileStore syncing every batch: commit, then deliver) and `msghub-deflate` (HubServer with
+ * permessage-deflate on). Driven over IPC by the bench:
  *   → {cmd:'rss'}                       ← {rss, heapUsed}   (after two GCs)
+ *   → {cmd:'cpu'}                       ← {cpu}  (process.cpuUsage(): µs, zlib's threads included)
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
  *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
  *   → {cmd:'stop'}                      exits
@@ -32,7 +34,22 @@ interface System {
   stop(): Promise<void>;
 }
 
-const TEXT = 'x'.repeat(40);
+/** Words of everyday chat: lines built from them are as compressible as people's messages, not as a run of one letter. */
+const WORDS = (
+  'the a to I you it and is that of in for on we this be have are not with but so at just do can what ' +
+  'was if me my all get up out about know like no will one there they your now how think good time see ' +
+  'today tomorrow meeting lunch call later thanks ok yes sure sounds great maybe anyone here back soon ' +
+  'release build test deploy fixed broken review link doc chat room people coffee weekend morning'
+).split(' ');
+
+/** A chat line of 5 to 13 words, the same for the same `seq` in every system. */
+function chatLine(seq: number): string {
+  let state = (seq * 2654435761) >>> 0;
+  const next = (): number => (state = (Math.imul(state ^ (state >>> 15), 2246822507) + 0x9e3779b9) >>> 0);
+  const words: string[] = [];
+  for (let n = 5 + (next() % 9); n > 0; n--) words.push(WORDS[next() % WORDS.length] as string);
+  return words.join(' ');
+}
 const now = (): number => performance.timeOrigin + performance.now();
 
 async function startWs(): Promise<System> {
@@ -82,7 +99,7 @@ async function startSocketIo(): Promise<System> {
  * msghub with its default in-memory store, with a FileStore that syncs every batch (`durable`), or,
  * given a Redis URL, as one node of a cluster on a RedisStore.
  */
-async function startMsghub(durable = false): Promise<System> {
+async function startMsghub(durable = false, deflate = false): Promise<System> {
   const dir = durable && redisUrl === undefined ? mkdtempSync(join(tmpdir(), 'msghub-bench-')) : undefined;
   const store =
     redisUrl !== undefined
@@ -96,6 +113,7 @@ async function startMsghub(durable = false): Promise<System> {
     rateLimit: false,
     roomIdleTimeoutMs: 0,
     ...(store === undefined ? {} : { store }),
+    ...(deflate ? { perMessageDeflate: true } : {}),
   });
   const { ws } = await server.listen({ ws: {} });
   const hub = server.rooms.create('bench') as MessageHub<unknown>;
@@ -133,7 +151,7 @@ function warmYoungGeneration(): void {
 async function main(): Promise<void> {
   const name = process.argv[2];
   const system =
-    name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub(name === 'msghub-file');
+    name === 'ws' ? await startWs() : name === 'socketio' ? await startSocketIo() : await startMsghub(name === 'msghub-file', name === 'msghub-deflate');
   process.on('message', (raw: unknown) => void handle(system, raw as { cmd: string; count?: number; rate?: number }));
   warmYoungGeneration();
   gc();
@@ -149,8 +167,10 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
     gc();
     const { rss, heapUsed } = process.memoryUsage();
     process.send?.({ rss, heapUsed });
+  } else if (message.cmd === 'cpu') {
+    process.send?.({ cpu: process.cpuUsage() });
   } else if (message.cmd === 'blast') {
-    for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, text: TEXT });
+    for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, text: chatLine(seq) });
     process.send?.({ done: true });
   } else if (message.cmd === 'pace') {
     const interval = 1000 / (message.rate ?? 100);
@@ -159,7 +179,7 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
       const due = start + seq * interval;
       const wait = due - now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await system.broadcast({ seq, sentAt: now(), text: TEXT });
+      await system.broadcast({ seq, sentAt: now(), text: chatLine(seq) });
     }
     process.send?.({ done: true });
   } else if (message.cmd === 'stop') {

@@ -1,8 +1,9 @@
 /**
  * WebSocket broadcast over loopback: msghub's HubServer against raw `ws` and Socket.IO 4, measured
  * in the same run. For 100 and 1000 clients (all in one child process, the server in another):
- * broadcast deliveries per second, p50/p99 latency at a paced 100 msg/s, and server RSS per idle
- * connection. Every wait is bounded; the table and ratios go to stdout and
+ * broadcast deliveries per second, p50/p99 latency at a paced 100 msg/s, server RSS per idle
+ * connection, bytes on the wire and server CPU per delivery (the `msghub-deflate` row has
+ * permessage-deflate on). Every wait is bounded; the table and ratios go to stdout and
  * benchmarks/results/transport.json.
  *
  *   node --import tsx benchmarks/transport.bench.ts [--quick] [--rounds N] [--clients 100|1000]
@@ -25,13 +26,14 @@ if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MS
 const here = dirname(fileURLToPath(import.meta.url));
 const { quick, rounds: roundsOption } = cliOptions();
 const rounds = roundsOption ?? (quick ? 1 : 3);
-const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file'] as const;
+const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file', 'msghub-deflate'] as const;
 type SystemName = (typeof SYSTEMS)[number];
 const LABEL: Record<SystemName, string> = {
   ws: 'raw ws',
   socketio: 'Socket.IO 4',
   msghub: 'msghub',
   'msghub-file': 'msghub, FileStore (fsync batch)',
+  'msghub-deflate': 'msghub, permessage-deflate',
 };
 const clientsAt = process.argv.indexOf('--clients');
 const SIZES = clientsAt >= 0 ? [Number(process.argv[clientsAt + 1])] : [100, 1000];
@@ -50,7 +52,13 @@ interface Result {
   /** Median over rounds, each in a fresh server process. */
   rssPerConnectionKiB: number;
   heapPerConnectionKiB: number;
+  /** Over the throughput rounds: bytes the clients read from the network per delivery. */
+  wireBytesPerDelivery: number;
+  /** Over the throughput rounds: server process CPU (user + system, every thread) per delivery. */
+  serverCpuUsPerDelivery: number;
 }
+
+type CpuUsage = { user: number; system: number };
 
 /** Server RSS and heap growth per idle connection (msghub: past welcome), in a fresh server process. */
 async function memorySample(system: SystemName, clients: number): Promise<{ rss: number; heap: number }> {
@@ -144,6 +152,10 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
 
     const messages = Math.max(1, Math.round(DELIVERIES / clients));
     const rates: number[] = [];
+    server.send({ cmd: 'cpu' });
+    const cpuBefore = (await server.next('cpu'))['cpu'] as CpuUsage;
+    load.send({ cmd: 'bytes' });
+    const bytesBefore = (await load.next('bytes'))['bytes'] as number;
     for (let round = 0; round < rounds; round++) {
       progress(`${LABEL[system]} ${clients} clients: throughput round ${round + 1}/${rounds}`);
       load.send({ cmd: 'expect', total: messages * clients });
@@ -154,6 +166,13 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
       rates.push((messages * clients) / ((performance.now() - start) / 1000));
       await server.next('done');
     }
+    server.send({ cmd: 'cpu' });
+    const cpuAfter = (await server.next('cpu'))['cpu'] as CpuUsage;
+    load.send({ cmd: 'bytes' });
+    const bytesAfter = (await load.next('bytes'))['bytes'] as number;
+    const deliveries = messages * clients * rounds;
+    const wireBytesPerDelivery = (bytesAfter - bytesBefore) / deliveries;
+    const serverCpuUsPerDelivery = (cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) / deliveries;
 
     progress(`${LABEL[system]} ${clients} clients: latency at 100 msg/s`);
     const paced = 100 * PACED_SECONDS;
@@ -164,7 +183,7 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
     await server.next('done');
     load.send({ cmd: 'latencies' });
     const { p50, p99 } = (await load.next('p99')) as { p50: number; p99: number };
-    return { system, clients, rates, rate: median(rates), p50, p99, rssPerConnectionKiB, heapPerConnectionKiB };
+    return { system, clients, rates, rate: median(rates), p50, p99, rssPerConnectionKiB, heapPerConnectionKiB, wireBytesPerDelivery, serverCpuUsPerDelivery };
   } finally {
     await load?.stop();
     await server.stop();
@@ -190,11 +209,13 @@ async function main(): Promise<void> {
       formatRatio(r.p99 / ws.p99),
       `${r.rssPerConnectionKiB.toFixed(1)} KiB`,
       `${r.heapPerConnectionKiB.toFixed(1)} KiB`,
+      Number.isNaN(r.wireBytesPerDelivery) ? '—' : `${r.wireBytesPerDelivery.toFixed(0)} B`,
+      `${r.serverCpuUsPerDelivery.toFixed(2)} µs`,
     ];
   });
   const table = printTable(
-    `WebSocket broadcast, loopback, ~150 B frames (median of ${rounds} round${rounds === 1 ? '' : 's'})`,
-    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection', 'JS heap per idle connection'],
+    `WebSocket broadcast, loopback, ~200 B chat frames (median of ${rounds} round${rounds === 1 ? '' : 's'})`,
+    ['system', 'deliveries/s', 'vs Socket.IO', 'p50 at 100 msg/s', 'p99 at 100 msg/s', 'p99 vs raw ws', 'RSS per idle connection', 'JS heap per idle connection', 'wire bytes per delivery', 'server CPU per delivery'],
     rows,
   );
   const hub = find('msghub', 1000);
@@ -204,6 +225,11 @@ async function main(): Promise<void> {
     `deliveries/s at 1000 clients vs Socket.IO: ${formatRatio(hub.rate / find('socketio', 1000).rate)} (target >= 2x)`,
     `p99 at 100 msg/s, 1000 clients vs raw ws: ${formatRatio(hub.p99 / find('ws', 1000).p99)} (target <= 1x)`,
     `RSS per idle connection at 1000 clients: ${hub.rssPerConnectionKiB.toFixed(1)} KiB (target <= 8 KB)`,
+    ...SIZES.map((clients) => {
+      const plain = find('msghub', clients);
+      const deflate = find('msghub-deflate', clients);
+      return `permessage-deflate vs off at ${clients} clients: wire bytes ${formatRatio(deflate.wireBytesPerDelivery / plain.wireBytesPerDelivery)}, deliveries/s ${formatRatio(deflate.rate / plain.rate)}, server CPU per delivery ${formatRatio(deflate.serverCpuUsPerDelivery / plain.serverCpuUsPerDelivery)}, p99 ${formatRatio(deflate.p99 / plain.p99)}, RSS per idle connection ${formatRatio(deflate.rssPerConnectionKiB / plain.rssPerConnectionKiB)}`;
+    }),
   ];
   console.log(targets.join('\n'));
   const file = writeResults('transport', { quick, rounds, table, targets, results });

@@ -246,6 +246,16 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'transport.md: a bound token is refused another room, a unique room a second tab, a room its second create; sendTo reaches one tab',
+    files: ['examples/transport/rooms.ts'],
+    async run() {
+      const { code, stdout, stderr } = await runExample('examples/transport/rooms.ts');
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal('create again: ROOM_EXISTS\njoin admin: FORBIDDEN\nsecond tab: USER_IN_ROOM\nsecond tab got: only this tab\n');
+    },
+  },
+  {
     title: 'cluster.md: two nodes on one Redis serve one room; a message crosses from one to the other',
     files: ['examples/cluster/nodes.ts'],
     async run() {

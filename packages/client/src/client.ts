@@ -1,6 +1,7 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { backoffDelay } from './backoff.js';
 import { DirectInbox, MAX_DIRECT_TTL_MS } from './direct-inbox.js';
+import { DiscardCallbacks, discardCallbackOf, reportLater, type DiscardCallback } from './discard-callbacks.js';
 import {
   ClientClosedError,
   ConnectionFailedError,
@@ -17,6 +18,7 @@ import {
 } from './errors.js';
 import { Link, type LinkEvents, type LinkOptions } from './link.js';
 import { describe, resolveOptions, type ClientOptions, type Discarded, type ResolvedOptions } from './options.js';
+import { OnlineWait } from './online.js';
 import { PendingRequests, type Answer } from './pending.js';
 import type { ClientFrame, DirectSendFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame } from './protocol.js';
 import { RoomChannel, type JoinOptions, type RoomItem, type RoomPosition } from './room.js';
@@ -51,8 +53,18 @@ export interface RoomSignal<T = unknown> {
   readonly data: T;
 }
 
+/** Options of {@link MsghubClient.publish}. */
+export interface PublishOptions {
+  /**
+   * Called once if this message is dropped without being written: the send buffer was full
+   * (`full`), it waited longer than `sendBuffer.timeoutMs` (`timeout`), or the client closed
+   * first (`closed`). Never called for a message that was written. @default none
+   */
+  onDiscard?: DiscardCallback;
+}
+
 /** Options of {@link MsghubClient.direct}. */
-export interface DirectOptions {
+export interface DirectOptions extends PublishOptions {
   /** Whisper inside this room instead of sending a user-to-user message. @default none */
   room?: string;
   /** User-to-user only: deliver within this many milliseconds (1 to 30 days) or never. @default the server's queue TTL */
@@ -124,12 +136,17 @@ export class MsghubClient {
   readonly #joins = new Map<Ref, RoomChannel>();
   readonly #pending: PendingRequests;
   readonly #buffer: SendBuffer<ClientFrame>;
+  readonly #onDiscard = new DiscardCallbacks(reportLater);
   #link: Link | undefined;
   #welcome: WelcomeFrame | undefined;
   /** Welcomed, rooms rejoined and buffer flushed: frames go straight to the link. */
   #ready = false;
   #attempt = 0;
   #reconnectTimer: unknown;
+  /** Waits for the platform to be online again (browsers). */
+  readonly #online = new OnlineWait();
+  /** The link was dropped by {@link reconnect}: the next attempt goes at once. */
+  #reconnectNow = false;
   #closed = false;
   #linkGone: (() => void) | undefined;
   /** Why the client closed: the cause of what `close` discards. */
@@ -256,12 +273,16 @@ export class MsghubClient {
   /**
    * Publishes `data` to `room` (which this client should have joined), without waiting for an
    * answer: a server error goes to `errors$`. {@link MsghubClient.publishAsync} waits for the id.
+   * @param options.onDiscard called if this message is dropped unsent (see {@link PublishOptions})
    * @returns `sent` (written), `queued` (kept until the next connection) or `discarded`
    *   (the buffer is full or the client is closed; also reported on `discarded$`)
+   * @example
+   * client.publish('lobby', draft, { onDiscard: (reason) => keepDraft(draft, reason) });
    */
-  publish(room: string, data: unknown): SendResult {
+  publish(room: string, data: unknown, options: PublishOptions = {}): SendResult {
     checkName('room', room);
-    return this.#send({ type: 'publish', room, data });
+    const onDiscard = discardCallbackOf(options);
+    return this.#send({ type: 'publish', room, data }, onDiscard);
   }
 
   /**
@@ -289,6 +310,7 @@ export class MsghubClient {
    */
   direct(to: string, data: unknown, options: DirectOptions = {}): SendResult {
     checkName('to', to);
+    const onDiscard = discardCallbackOf(options);
     const { room, ttlMs } = options;
     if (room !== undefined) checkName('options.room', room);
     if (ttlMs !== undefined && (room !== undefined || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > MAX_DIRECT_TTL_MS)) {
@@ -296,7 +318,7 @@ export class MsghubClient {
     }
     const frame: Extract<ClientFrame, { type: 'direct' }> = room === undefined ? { type: 'direct', to, data } : { type: 'direct', to, data, room };
     if (ttlMs !== undefined) frame.ttlMs = ttlMs;
-    return this.#send(frame);
+    return this.#send(frame, onDiscard);
   }
 
   /**
@@ -365,6 +387,31 @@ export class MsghubClient {
   }
 
   /**
+   * Drops the current connection (or attempt, or wait) and connects again now, with the backoff
+   * reset: as after a lost connection, every room is rejoined from its position and the send buffer
+   * is flushed; requests written on the dropped connection fail with {@link DisconnectedError}. Use
+   * it when the application knows better than the heartbeat that the path changed (a network
+   * switch, a resumed laptop). It does not wait for `navigator.onLine`.
+   * @throws ClientClosedError after `close()`
+   */
+  reconnect(): void {
+    if (this.#closed) throw new ClientClosedError('The client is closed');
+    this.#attempt = 0;
+    const link = this.#link;
+    if (link === undefined) {
+      this.#stopWaiting();
+      this.#setState('reconnecting');
+      this.#connect(true);
+      return;
+    }
+    // The link is forgotten now: whatever it still reports is ignored, and the next attempt goes at once.
+    this.#reconnectNow = true;
+    const reason = new ConnectionFailedError('Reconnecting: asked by the application');
+    link.close(reason);
+    this.#onEnd(link, reason);
+  }
+
+  /**
    * Closes the client for good: says `bye`, fails pending requests with {@link ClientClosedError},
    * discards the send buffer (reason `closed`), completes every room stream and `state$`.
    * Resolves once the connection is closed. Safe to call more than once.
@@ -380,8 +427,10 @@ export class MsghubClient {
     return link === undefined ? Promise.resolve() : gone;
   }
 
-  #connect(): void {
+  /** Opens a link, unless the platform is offline (then waits for it), or `now` says go anyway. */
+  #connect(now = false): void {
     this.#reconnectTimer = undefined;
+    if (!now && this.#waitForOnline()) return;
     // The link is current before its connector runs, which may already report its end.
     const link = new Link(this.#linkOptions, this.#linkEvents);
     this.#link = link;
@@ -492,6 +541,12 @@ export class MsghubClient {
 
   /** A connection ended or could not be made: report it, then retry or give up. */
   #lost(error: ClientError): void {
+    if (this.#reconnectNow) {
+      this.#reconnectNow = false;
+      this.#setState('reconnecting');
+      this.#connect(true);
+      return;
+    }
     this.#errors.next(error);
     const backoff = this.#options.reconnect;
     const fatal = error instanceof ServerError && (isFatalCode(error.code) || isRefusedHello(error));
@@ -499,18 +554,39 @@ export class MsghubClient {
       this.#shutdown(error, error);
       return;
     }
+    this.#setState('reconnecting');
+    // Offline (browsers): no attempt is spent until the platform is online again.
+    if (this.#waitForOnline()) return;
     const delay = backoffDelay(this.#attempt, backoff, this.#options.timers.random());
     this.#attempt++;
-    this.#setState('reconnecting');
     this.#reconnectTimer = this.#options.timers.setTimeout(() => this.#connect(), delay);
+  }
+
+  /**
+   * With `waitForOnline`, while the platform says it is offline: waits for it to be online and
+   * then connects at once with the backoff reset. @returns whether it waits
+   */
+  #waitForOnline(): boolean {
+    if (!this.#options.waitForOnline) return false;
+    this.#stopWaiting();
+    return this.#online.start(() => {
+      if (this.#closed) return;
+      this.#attempt = 0;
+      this.#connect();
+    });
+  }
+
+  #stopWaiting(): void {
+    if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#online.cancel();
   }
 
   /** Ends everything: pending requests and the buffer fail, rooms complete (or fail with `roomError`). */
   #shutdown(requestError: Error, roomError: Error | undefined): void {
     this.#closed = true;
     this.#ready = false;
-    if (this.#reconnectTimer !== undefined) this.#options.timers.clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
+    this.#stopWaiting();
     // Frames never written are discarded (safe to send again); those written and still waiting
     // fail with the closing reason before the link's end could call them disconnected.
     this.#closeReason = requestError;
@@ -550,7 +626,8 @@ export class MsghubClient {
     if (link?.ready) this.#write(link, { type: 'leave', room: channel.name });
   }
 
-  #send(frame: ClientFrame): SendResult {
+  #send(frame: ClientFrame, onDiscard?: DiscardCallback): SendResult {
+    if (onDiscard !== undefined) this.#onDiscard.set(frame, onDiscard);
     if (this.#closed) {
       this.#discard(frame, 'closed');
       return 'discarded';
@@ -592,6 +669,7 @@ export class MsghubClient {
       this.#pending.reject(frame.ref, new SendDiscardedError(reason, undefined, cause === undefined ? undefined : { cause }));
     }
     const discarded: Discarded = { frame, reason };
+    this.#onDiscard.discarded(frame, reason);
     this.#options.onDiscard?.(discarded);
     this.#discarded.next(discarded);
   }

@@ -203,6 +203,8 @@ const classByCode: Readonly<Partial<Record<WireErrorCode, ServerErrorClass>>> = 
   ROOM_NOT_FOUND: RoomError,
   NOT_JOINED: RoomError,
   ALREADY_JOINED: RoomError,
+  USER_IN_ROOM: RoomError,
+  ROOM_EXISTS: RoomError,
   UNKNOWN_OP: UnknownOpError,
   RATE_LIMITED: RateLimitedError,
   SLOW_CONSUMER: ConnectionEndedError,

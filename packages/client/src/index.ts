@@ -10,6 +10,7 @@ export type {
   DirectMessage,
   DirectOptions,
   PendingSend,
+  PublishOptions,
   RequestOptions,
   RoomSignal,
 } from './client.js';
@@ -21,6 +22,7 @@ export type { SendBufferOptions, SendResult } from './send-buffer.js';
 export type { JoinOptions, RoomGap, RoomItem, RoomPosition } from './room.js';
 export type { Connection, ConnectionHandlers, Connector } from './connector.js';
 export type { Timers } from './clock.js';
+export type { DiscardCallback } from './discard-callbacks.js';
 export type { HubEvent } from './protocol.js';
 export { webSocketConnector } from './ws-connector.js';
 export type { WebSocketConnectorOptions, WebSocketConstructor, WebSocketLike } from './ws-connector.js';

@@ -42,6 +42,12 @@ export interface ClientOptions {
   sendBuffer?: SendBufferOptions;
   /** Called for every frame the send buffer drops (also emitted on `discarded$`). @default none */
   onDiscard?: (discarded: Discarded) => void;
+  /**
+   * In browsers, while `navigator.onLine` is false: spend no reconnect attempt, wait for the
+   * `online` event, then connect at once with the backoff reset. Where `navigator.onLine` does not
+   * exist (Node) it has no effect. @default true
+   */
+  waitForOnline?: boolean;
   /** Timer and clock seam, for tests. @default the platform's timers */
   timers?: Timers;
 }
@@ -58,6 +64,7 @@ export interface ResolvedOptions {
   readonly requestTimeoutMs: number;
   readonly sendBuffer: Required<SendBufferOptions>;
   readonly onDiscard: ((discarded: Discarded) => void) | undefined;
+  readonly waitForOnline: boolean;
   readonly timers: Timers;
 }
 
@@ -130,6 +137,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
   }
   checkType('options.meta', options.meta, 'object');
   checkType('options.onDiscard', options.onDiscard, 'function');
+  checkType('options.waitForOnline', options.waitForOnline, 'boolean');
   checkNumber('options.connectTimeoutMs', options.connectTimeoutMs, 1);
   checkNumber('options.heartbeatTimeoutMs', options.heartbeatTimeoutMs, 0);
   checkNumber('options.requestTimeoutMs', options.requestTimeoutMs, 1);
@@ -149,6 +157,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
       timeoutMs: options.sendBuffer?.timeoutMs ?? 10_000,
     },
     onDiscard: options.onDiscard,
+    waitForOnline: options.waitForOnline ?? true,
     timers: options.timers ?? systemTimers,
   };
 }

@@ -31,6 +31,8 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
   ROOM_NOT_FOUND: RoomError,
   NOT_JOINED: RoomError,
   ALREADY_JOINED: RoomError,
+  USER_IN_ROOM: RoomError,
+  ROOM_EXISTS: RoomError,
   UNKNOWN_OP: UnknownOpError,
   INTERNAL: OperationError,
   RATE_LIMITED: RateLimitedError,

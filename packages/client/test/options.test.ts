@@ -20,6 +20,8 @@ describe('options', () => {
       expect(resolved.requestTimeoutMs).to.equal(10_000);
       expect(resolved.heartbeatTimeoutMs).to.equal(undefined);
       expect(resolved.sendBuffer).to.deep.equal({ maxFrames: 100, timeoutMs: 10_000 });
+      expect(resolved.waitForOnline).to.equal(true);
+      expect(resolveOptions({ connector, waitForOnline: false }).waitForOnline).to.equal(false);
     });
 
     it('merges partial reconnect options over the defaults and accepts reconnect: false', () => {

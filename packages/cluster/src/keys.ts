@@ -36,3 +36,13 @@ export function nodeRoomsKey(prefix: string, node: string): string {
 export function nodeWakeKey(prefix: string, node: string): string {
   return `${prefix}:node:{${node}}:wake`;
 }
+
+/** Hash: user → the session holding the room (JSON [node, session]), for rooms that admit one session per user. */
+export function roomClaimsKey(prefix: string, room: string): string {
+  return `${prefix}:{${room}}:claims`;
+}
+
+/** Set: the claims `node` holds (JSON [room, user, session]), released by a survivor when it dies. */
+export function nodeClaimsKey(prefix: string, node: string): string {
+  return `${prefix}:node:{${node}}:claims`;
+}

@@ -36,3 +36,5 @@ export const HEARTBEAT = new LuaScript('heartbeat.lua');
 export const FORGET_NODE = new LuaScript('forget-node.lua');
 export const CHECK_SEQUENCE = new LuaScript('check-sequence.lua');
 export const OFFLINE_PUSH = new LuaScript('offline-push.lua');
+export const CLAIM = new LuaScript('claim.lua');
+export const RELEASE = new LuaScript('release.lua');

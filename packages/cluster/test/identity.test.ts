@@ -9,7 +9,7 @@ describe('cluster identity in Redis', function () {
   describe('RedisTokenStore', () => {
     it('redeems a token once though many nodes try it at the same time', async () => {
       const nodes = [redis.store('tokens'), redis.store('tokens'), redis.store('tokens')];
-      const token = await new RedisTokenStore(nodes[0]!).issue('ada', { plan: 'pro' });
+      const token = await new RedisTokenStore(nodes[0]!).issue('ada', { meta: { plan: 'pro' } });
       const grants = await Promise.all(Array.from({ length: 30 }, (_, i) => new RedisTokenStore(nodes[i % 3]!).consume(token)));
       expect(grants.filter((grant) => grant !== undefined)).to.deep.equal([{ userId: 'ada', meta: { plan: 'pro' } }]);
     });

@@ -6,6 +6,7 @@ describe('@msghub/cluster exports', () => {
     expect(Object.keys(api).sort()).to.deep.equal([
       'ClusterError',
       'ClusterPresence',
+      'ClusterRoomClaims',
       'ClusterSignals',
       'MalformedEntryError',
       'RedisOfflineQueue',

@@ -44,6 +44,12 @@ async function run(): Promise<void> {
     const { protocol, host } = new URL(config.redis);
     console.log(`msghub: cluster node on ${protocol}//${host}`);
   }
+  if (ws !== undefined && config.allowedOrigins !== undefined) {
+    console.log(`msghub: pages allowed to connect: ${config.allowedOrigins.join(', ') || '(none)'}`);
+  }
+  if (ws !== undefined && config.perMessageDeflate !== undefined && config.perMessageDeflate !== false) {
+    console.log(`msghub: WebSocket compression (permessage-deflate) for frames of ${config.perMessageDeflate.threshold ?? 128} bytes or more`);
+  }
   if (ws !== undefined && config.assets['/'] !== undefined) {
     console.log(`msghub: chat page at ${httpBase(ws)}/?user=ada`);
   }

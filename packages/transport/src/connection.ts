@@ -50,6 +50,8 @@ export class Connection implements SocketHandler, ConnectionInfo {
   readonly socket: TransportSocket;
   userId = '';
   meta: Readonly<Record<string, unknown>> = EMPTY_META;
+  /** The rooms its token binds it to; undefined: any room. */
+  allowedRooms: readonly string[] | undefined = undefined;
   state: ConnectionState = 'authenticating';
   #joined: Map<string, Membership> | undefined;
   /** Set once a `hello` arrived (a second one is refused). */

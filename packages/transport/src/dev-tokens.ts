@@ -1,12 +1,14 @@
 /**
  * Development-only connect tokens over HTTP: `POST /dev/token` with `{"user":"ada"}` answers
- * `{"token":"…"}`, a single-use token from the server's `TokenStore`. It lets a second process (a
+ * `{"token":"…"}`, a single-use token from the server's `TokenStore` (`"rooms":[…]` binds it to
+ * those rooms, as `tokens.issue(user, { rooms })` does). It lets a second process (a
  * script, a test, a page) connect as any user without a login system, so it is off unless asked
  * for, and may require a shared secret in the `x-msghub-dev-secret` header.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, replyJson } from './http-io.js';
+import { roomsProblem } from './room-access.js';
 import type { TokenStore } from './tokens.js';
 
 /** The URL path of the endpoint. */
@@ -65,16 +67,23 @@ function sameSecret(secret: Buffer, given: string | string[] | undefined): boole
 }
 
 function issueFor(tokens: TokenStore, body: string, response: ServerResponse): void {
-  let user: unknown;
+  let parsed: { user?: unknown; rooms?: unknown } | null;
   try {
-    user = (JSON.parse(body) as { user?: unknown } | null)?.user;
+    parsed = JSON.parse(body) as { user?: unknown; rooms?: unknown } | null;
   } catch {
     replyJson(response, 400, { error: 'Expected a JSON body {"user":"<id>"}' });
     return;
   }
+  const user = parsed?.user;
+  const rooms = parsed?.rooms;
   if (typeof user !== 'string' || user.length === 0 || user.length > MAX_USER_LENGTH) {
     replyJson(response, 400, { error: `Expected "user" to be a string of 1 to ${MAX_USER_LENGTH} characters` });
     return;
   }
-  replyJson(response, 200, { token: tokens.issue(user) });
+  const problem = rooms === undefined ? undefined : roomsProblem(rooms);
+  if (problem !== undefined) {
+    replyJson(response, 400, { error: problem });
+    return;
+  }
+  replyJson(response, 200, { token: tokens.issue(user, rooms === undefined ? undefined : { rooms: rooms as string[] }) });
 }

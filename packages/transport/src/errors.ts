@@ -90,6 +90,21 @@ export class AlreadyJoinedError extends WireError {
   readonly code = 'ALREADY_JOINED' as const;
 }
 
+/**
+ * The room admits one session per user (`uniqueUsers`) and the connection's user is in it already,
+ * through another connection.
+ */
+export class UserInRoomError extends WireError {
+  override readonly name = 'UserInRoomError';
+  readonly code = 'USER_IN_ROOM' as const;
+}
+
+/** `rooms.create(name, { ifExists: 'fail' })` found the room open already. */
+export class RoomExistsError extends WireError {
+  override readonly name = 'RoomExistsError';
+  readonly code = 'ROOM_EXISTS' as const;
+}
+
 /** No handler is registered for the requested operation. */
 export class UnknownOpError extends WireError {
   override readonly name = 'UnknownOpError';

@@ -37,6 +37,7 @@ import {
   type RequestFrame,
   type SignalSendFrame,
 } from './protocol.js';
+import { outsideGrant, roomsProblem, sameUserClaimed, sameUserHere, sameUserInHub } from './room-access.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomSignals } from './room-signals.js';
 import type { RoomRegistry } from './rooms.js';
@@ -69,6 +70,8 @@ export class FrameRouter implements ConnectionHost {
   readonly #directs: DirectDelivery;
   readonly #signals = new RoomSignals();
   readonly #feedEnded = (feed: RoomFeed): void => this.#leftRoom(feed);
+  /** Memberships that hold a claim of their room (`roomClaims`), let go when they end. */
+  readonly #claimed = new WeakSet<RoomFeed>();
 
   constructor(state: RouterState, onDisconnect: (connection: Connection) => void) {
     this.#state = state;
@@ -196,14 +199,14 @@ export class FrameRouter implements ConnectionHost {
   #authenticated(connection: Connection, result: AuthResult, error: unknown): void {
     if (error !== undefined && !(error instanceof WireError)) this.options.onError(error);
     if (connection.state !== 'authenticating') return;
-    const identity = normaliseIdentity(result);
+    const identity = normaliseIdentity(result, this.options.onError);
     if (identity === undefined) {
       this.counters.authFailures++;
       connection.error(new AuthFailedError('Authentication failed'), undefined, 'hello');
       connection.close('AUTH_FAILED');
       return;
     }
-    this.#welcome(connection, identity.userId, identity.meta);
+    this.#welcome(connection, identity);
   }
 
   #authenticate(connection: Connection, hello: HelloFrame): AuthResult | Promise<AuthResult> {
@@ -222,7 +225,8 @@ export class FrameRouter implements ConnectionHost {
     return undefined;
   }
 
-  #welcome(connection: Connection, userId: string, meta: Readonly<Record<string, unknown>> | undefined): void {
+  #welcome(connection: Connection, identity: Identity): void {
+    const { userId, meta, rooms } = identity;
     const users = this.#state.users;
     if (this.options.singleSession) {
       for (const old of users.get(userId) ?? []) {
@@ -231,6 +235,7 @@ export class FrameRouter implements ConnectionHost {
     }
     connection.userId = userId;
     if (meta !== undefined) connection.meta = meta;
+    if (rooms !== undefined) connection.allowedRooms = rooms;
     connection.state = 'open';
     // Replaced, never mutated: a loop over a user's connections is never disturbed.
     users.set(userId, [...(users.get(userId) ?? []), connection]);
@@ -248,6 +253,11 @@ export class FrameRouter implements ConnectionHost {
 
   #join(connection: Connection, frame: JoinFrame): void | Promise<void> {
     const { room } = frame;
+    const forbidden = outsideGrant(connection, room);
+    if (forbidden !== undefined) {
+      connection.error(forbidden, frame.ref, 'join');
+      return undefined;
+    }
     if (connection.joined.has(room)) {
       connection.error(new AlreadyJoinedError(`Already joined ${room}`), frame.ref, 'join');
       return undefined;
@@ -287,16 +297,68 @@ export class FrameRouter implements ConnectionHost {
       connection.error(new RoomNotFoundError(`No room ${room}`), frame.ref, 'join');
       return;
     }
+    if (this.#state.rooms.uniqueUsers(room)) return this.#enterUnique(connection, frame, hub);
+    this.#start(connection, frame, hub);
+  }
+
+  /** Joins a room that admits one session per user, unless the user is in it already. */
+  #enterUnique(connection: Connection, frame: JoinFrame, hub: MessageHub<unknown>): void | Promise<void> {
+    const { room } = frame;
+    const here = sameUserHere(connection, this.#state.users.get(connection.userId) ?? [], room);
+    if (here !== undefined) {
+      connection.error(here, frame.ref, 'join');
+      return undefined;
+    }
+    // Joining meanwhile: another connection of the user that joins now is refused by the check above.
+    connection.joined.set(room, PENDING);
+    const claims = this.options.roomClaims;
+    const { userId, id } = connection;
+    const check = claims === undefined ? sameUserInHub(hub, userId, room) : sameUserClaimed(claims, room, userId, id);
+    return check.then(
+      (refusal) => {
+        if (connection.joined.get(room) !== PENDING) {
+          // Gone meanwhile (disconnected): a claim it got is let go at once.
+          if (refusal === undefined && claims !== undefined) this.#release(room, userId, id);
+          return;
+        }
+        connection.joined.delete(room);
+        if (refusal !== undefined) connection.error(refusal, frame.ref, 'join');
+        else this.#start(connection, frame, hub, claims !== undefined);
+      },
+      (error: unknown) => {
+        if (connection.joined.get(room) === PENDING) connection.joined.delete(room);
+        this.#fail(connection, error, frame);
+      },
+    );
+  }
+
+  /** Starts the membership; `claimed`: it holds a claim of the room, let go when it ends (which may be at once). */
+  #start(connection: Connection, frame: JoinFrame, hub: MessageHub<unknown>, claimed = false): void {
+    const { room } = frame;
     const feed = new RoomFeed(connection, room, hub, frame.ref, this.#feedEnded);
+    if (claimed) this.#claimed.add(feed);
     connection.joined.set(room, feed);
     this.#signals.add(feed);
     this.#state.rooms.retain(room);
     feed.start(frame.since, frame.epoch);
   }
 
+  /** Lets a room claim go; a failure is reported (the claim then stays until its server is taken for dead). */
+  #release(room: string, userId: string, sessionId: string): void {
+    try {
+      void Promise.resolve(this.options.roomClaims?.release(room, userId, sessionId)).catch(this.options.onError);
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+
   #leftRoom(feed: RoomFeed): void {
     const { joined } = feed.connection;
     if (joined.get(feed.room) === feed) joined.delete(feed.room);
+    if (this.#claimed.has(feed)) {
+      this.#claimed.delete(feed);
+      this.#release(feed.room, feed.connection.userId, feed.connection.id);
+    }
     this.#signals.delete(feed);
     this.#state.rooms.release(feed.room, feed.hub);
   }
@@ -318,6 +380,11 @@ export class FrameRouter implements ConnectionHost {
 
   #publish(connection: Connection, frame: PublishFrame | DirectSendFrame): void | Promise<void> {
     const room = frame.room as string;
+    const forbidden = outsideGrant(connection, room);
+    if (forbidden !== undefined) {
+      connection.error(forbidden, frame.ref, frame.type);
+      return undefined;
+    }
     const hub = connection.joined.get(room)?.hub;
     if (hub === undefined) {
       connection.error(new NotJoinedError(`Not in room ${room}`), frame.ref, frame.type);
@@ -395,6 +462,11 @@ export class FrameRouter implements ConnectionHost {
 
   /** Fans an ephemeral signal out to the room's other members: no event id, nothing stored. */
   #signal(connection: Connection, frame: SignalSendFrame): void {
+    const forbidden = outsideGrant(connection, frame.room);
+    if (forbidden !== undefined) {
+      connection.error(forbidden, frame.ref, 'signal');
+      return;
+    }
     if (connection.joined.get(frame.room)?.hub === undefined) {
       connection.error(new NotJoinedError(`Not in room ${frame.room}`), frame.ref, 'signal');
       return;
@@ -458,8 +530,21 @@ function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
-function normaliseIdentity(result: AuthResult): { userId: string; meta?: Readonly<Record<string, unknown>> } | undefined {
+interface Identity {
+  readonly userId: string;
+  readonly meta?: Readonly<Record<string, unknown>> | undefined;
+  readonly rooms?: readonly string[] | undefined;
+}
+
+/** The identity an authenticator accepted, or undefined (a malformed `rooms` is reported too). */
+function normaliseIdentity(result: AuthResult, onError: (error: unknown) => void): Identity | undefined {
   if (typeof result === 'string') return isUserId(result) ? { userId: result } : undefined;
   if (typeof result !== 'object' || result === null || !isUserId(result.userId)) return undefined;
-  return result;
+  if (result.rooms === undefined) return result;
+  const problem = roomsProblem(result.rooms);
+  if (problem !== undefined) {
+    onError(new TypeError(`The authenticator accepted ${result.userId} with a bad binding: ${problem}`));
+    return undefined;
+  }
+  return { ...result, rooms: Object.freeze([...result.rooms]) };
 }

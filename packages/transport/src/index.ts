@@ -19,14 +19,19 @@ export type { MetricsSnapshot } from './metrics.js';
 export type { MetricsOption, MetricsOptions } from './prometheus.js';
 export type { AdminOption, AdminOptions } from './admin.js';
 export { RoomRegistry } from './rooms.js';
-export type { RoomRegistryOptions, RoomSeed } from './rooms.js';
+export { roomAllowed } from './room-access.js';
+export type { RoomClaims } from './room-access.js';
+export type { CreateRoomOptions, RoomRegistryOptions, RoomSeed } from './rooms.js';
 export { TokenStore } from './tokens.js';
-export type { TokenGrant, TokenStoreOptions } from './tokens.js';
+export type { IssueOptions, TokenGrant, TokenStoreOptions } from './tokens.js';
 export { MemoryOfflineQueue } from './offline-queue.js';
 export type { MemoryOfflineQueueOptions, OfflineQueue } from './offline-queue.js';
 export { FileOfflineQueue } from './file-offline-queue.js';
 export type { FileOfflineQueueOptions } from './file-offline-queue.js';
 export type { SlowConsumerPolicy } from './outbox.js';
+export { OriginNotAllowedError, isOriginAllowed, resolveAllowedOrigins } from './origins.js';
+export type { OriginPolicy } from './origins.js';
+export type { PerMessageDeflateOption, PerMessageDeflateOptions } from './per-message-deflate.js';
 export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 export { WsAdapter } from './ws-adapter.js';
 export type { WsAdapterOptions } from './ws-adapter.js';
@@ -55,10 +60,12 @@ export {
   OfflineError,
   OfflineQueueFullError,
   RateLimitedError,
+  RoomExistsError,
   RoomNotFoundError,
   UnknownOpError,
   UnknownTypeError,
   UnsupportedVersionError,
+  UserInRoomError,
   WireError,
   toWireError,
 } from './errors.js';

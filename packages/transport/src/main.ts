@@ -13,6 +13,8 @@ import type { DevTokensOption } from './dev-tokens.js';
 import { FileOfflineQueue } from './file-offline-queue.js';
 import { adminConfig, metricsConfig, type AdminConfig } from './operator-config.js';
 import type { HubServerOptions } from './options.js';
+import { OriginNotAllowedError, resolveAllowedOrigins } from './origins.js';
+import type { PerMessageDeflateOptions } from './per-message-deflate.js';
 import type { MetricsOptions } from './prometheus.js';
 import type { DirectFrame } from './protocol.js';
 import { HubServer, type ListenAddresses } from './server.js';
@@ -39,6 +41,10 @@ export interface MainConfig {
   readonly apiKey?: string;
   /** Run as a node of a cluster: rooms live in this Redis (`@msghub/cluster`), served by every node. */
   readonly redis?: string | undefined;
+  /** The origins whose pages may connect; undefined for same-origin. @default undefined */
+  readonly allowedOrigins?: readonly string[] | undefined;
+  /** WebSocket permessage-deflate. @default false */
+  readonly perMessageDeflate?: PerMessageDeflateOptions | false;
 }
 
 export const USAGE = `Usage: msghub-server [options]
@@ -57,7 +63,8 @@ export const USAGE = `Usage: msghub-server [options]
   --require-token      refuse hello.user; accept connect tokens only
   --asset <url=file>   serve a file over HTTP on the WebSocket port (repeatable)
   --dev-tokens         development only: POST /dev/token {"user":"ada"} returns a connect
-                       token (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
+                       token, {"user":"ada","rooms":["lobby"]} one bound to those rooms
+                       (MSGHUB_DEV_TOKENS=1; MSGHUB_DEV_TOKENS_SECRET requires that
                        value in the x-msghub-dev-secret header)
   --metrics            Prometheus metrics at GET /metrics on the WebSocket port (MSGHUB_METRICS=1;
                        MSGHUB_METRICS_TOKEN requires it as a bearer token, and is needed when
@@ -68,6 +75,13 @@ export const USAGE = `Usage: msghub-server [options]
   --api-key-env <NAME> the HTTP API for backends (/rooms/:room/history, /rooms/:room/publish,
                        /users/:user/send) on the WebSocket port, its key read from the
                        environment variable NAME (default MSGHUB_API_KEY; off when unset)
+  --allowed-origin <origin>  a web page origin allowed to connect, e.g. https://chat.example
+                       (repeatable; MSGHUB_ALLOWED_ORIGINS, comma-separated; '*' = any page;
+                       default: only pages this server serves)
+  --per-message-deflate  compress WebSocket messages (permessage-deflate) for clients that offer
+                       it (MSGHUB_PER_MESSAGE_DEFLATE=1): fewer bytes, more CPU and memory
+  --per-message-deflate-threshold <bytes>  leave shorter frames uncompressed
+                       (MSGHUB_PER_MESSAGE_DEFLATE_THRESHOLD, default 128)
   --help               print this and exit
 `;
 
@@ -124,6 +138,9 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       'metrics-per-room': { type: 'string' },
       admin: { type: 'boolean' },
       'api-key-env': { type: 'string' },
+      'allowed-origin': { type: 'string', multiple: true },
+      'per-message-deflate': { type: 'boolean' },
+      'per-message-deflate-threshold': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -150,7 +167,35 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     admin: adminConfig(values, env),
     ...apiKeyConfig(values['api-key-env'], env),
     redis,
+    allowedOrigins: allowedOriginsConfig(values['allowed-origin'], env['MSGHUB_ALLOWED_ORIGINS']),
+    perMessageDeflate: perMessageDeflateConfig(values, env),
   };
+}
+
+/** `--allowed-origin` (repeatable), else `MSGHUB_ALLOWED_ORIGINS` (comma-separated); checked now so a typo stops the start. */
+function allowedOriginsConfig(flags: readonly string[] | undefined, variable: string | undefined): readonly string[] | undefined {
+  const origins = flags ?? (variable === undefined || variable.trim() === '' ? undefined : variable.split(',').map((origin) => origin.trim()));
+  if (origins === undefined) return undefined;
+  resolveAllowedOrigins(origins, flags === undefined ? 'MSGHUB_ALLOWED_ORIGINS' : '--allowed-origin');
+  return origins;
+}
+
+function perMessageDeflateConfig(
+  values: { 'per-message-deflate'?: boolean | undefined; 'per-message-deflate-threshold'?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): PerMessageDeflateOptions | false {
+  const thresholdText = values['per-message-deflate-threshold'] ?? env['MSGHUB_PER_MESSAGE_DEFLATE_THRESHOLD'];
+  const on = values['per-message-deflate'] === true || flagSet('MSGHUB_PER_MESSAGE_DEFLATE', env['MSGHUB_PER_MESSAGE_DEFLATE']);
+  if (!on) {
+    if (values['per-message-deflate-threshold'] !== undefined) throw new TypeError('Expected --per-message-deflate with --per-message-deflate-threshold');
+    return false;
+  }
+  if (thresholdText === undefined || thresholdText === '') return {};
+  const threshold = Number(thresholdText);
+  if (!Number.isSafeInteger(threshold) || threshold < 0) {
+    throw new TypeError(`Expected --per-message-deflate-threshold to be a whole number of bytes, got ${JSON.stringify(thresholdText)}`);
+  }
+  return { threshold };
 }
 
 /** The API key from the variable `--api-key-env` names, else `MSGHUB_API_KEY`; a named variable must be set. */
@@ -201,6 +246,9 @@ export async function startMain(config: MainConfig): Promise<MainJob> {
     trustClientUser: config.trustClientUser,
     assets: config.assets,
     devTokens: config.devTokens ?? false,
+    ...(config.allowedOrigins === undefined ? {} : { allowedOrigins: config.allowedOrigins }),
+    perMessageDeflate: config.perMessageDeflate ?? false,
+    onError: reportServerError,
     ...(config.apiKey === undefined ? {} : { apiKey: config.apiKey }),
     offlineQueue,
     ...(store === undefined ? {} : { store }),
@@ -304,6 +352,12 @@ async function clusterNode(url: string): Promise<ClusterNode> {
       await store.close();
     },
   };
+}
+
+/** A refused origin is a situation an operator reads in one line; anything else keeps its stack. */
+function reportServerError(error: unknown): void {
+  if (error instanceof OriginNotAllowedError) console.error(`msghub: ${error.message}`);
+  else console.error('msghub transport:', error);
 }
 
 function reportLogError(error: Error): void {

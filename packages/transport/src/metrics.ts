@@ -28,6 +28,8 @@ export interface MetricsSnapshot {
   readonly rateLimited: number;
   /** User-to-user direct messages queued while their recipient had no connection. */
   readonly offlineQueued: number;
+  /** Browser connections refused for their `Origin` (HTTP 403, `allowedOrigins`). */
+  readonly originRefusals: number;
 }
 
 /**
@@ -52,6 +54,8 @@ export class Counters {
   eventsOut = 0;
   /** `gap` frames sent, by reason (`trimmed`, `reset` from the room; `dropped` by drop-oldest). */
   readonly gaps: Record<string, number> = { trimmed: 0, reset: 0, dropped: 0 };
+  /** Browser requests refused for their `Origin`, by carrier. */
+  readonly originRefused = new Map<string, number>();
   /** Connections accepted, by carrier. */
   readonly opened = new Map<string, number>();
   /** Connections gone, by the code they were closed with. */
@@ -79,8 +83,15 @@ export class Counters {
       heartbeatCloses: this.heartbeatCloses,
       rateLimited: this.rateLimited,
       offlineQueued: this.offlineQueued,
+      originRefusals: sum(this.originRefused),
     };
   }
+}
+
+function sum(map: ReadonlyMap<string, number>): number {
+  let total = 0;
+  for (const count of map.values()) total += count;
+  return total;
 }
 
 /** Adds one to `key` of a counter map. */

@@ -9,7 +9,10 @@ import type { AssetSource } from './assets.js';
 import { resolveDevTokens, type DevTokensOption } from './dev-tokens.js';
 import { resolveApiKey } from './http-api.js';
 import type { OfflineQueue } from './offline-queue.js';
+import { resolveAllowedOrigins, type OriginPolicy } from './origins.js';
+import { resolvePerMessageDeflate, type PerMessageDeflateOption, type ResolvedPerMessageDeflate } from './per-message-deflate.js';
 import { resolveMetrics, type MetricsOption, type ResolvedMetrics } from './prometheus.js';
+import type { RoomClaims } from './room-access.js';
 import type { RoomSeed } from './rooms.js';
 import type { ClientFrame, HelloFrame, ServerFrame } from './protocol.js';
 import type { SlowConsumerPolicy } from './outbox.js';
@@ -30,6 +33,11 @@ export interface ConnectionInfo {
   readonly handshake: Handshake;
   /** Rooms this connection has joined. */
   readonly rooms: ReadonlySet<string>;
+  /**
+   * The rooms its connect token (or authenticator) binds it to: exact names, and prefixes written
+   * as `'name*'`. undefined: any room.
+   */
+  readonly allowedRooms: readonly string[] | undefined;
 }
 
 /** What an authenticator gets: the `hello` frame and how the client connected. */
@@ -42,8 +50,17 @@ export interface AuthRequest {
   readonly tokens: TokenStore;
 }
 
-/** An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. */
-export type AuthResult = { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>> } | string | false | null | undefined;
+/**
+ * An accepted identity, or a user id. Anything falsy (or a thrown error) rejects. `rooms` binds the
+ * connection to those rooms (see `TokenGrant.rooms`); a `rooms` that is not an array of at most 256
+ * room names fails the authentication (`AUTH_FAILED`, and `onError` gets a `TypeError`).
+ */
+export type AuthResult =
+  | { readonly userId: string; readonly meta?: Readonly<Record<string, unknown>>; readonly rooms?: readonly string[] }
+  | string
+  | false
+  | null
+  | undefined;
 
 export type Authenticator = (request: AuthRequest) => AuthResult | Promise<AuthResult>;
 
@@ -122,6 +139,18 @@ export interface HubServerOptions {
   autoCreateRooms?: boolean;
   /** Close a room no connection has joined for this long. 0 = never. @default 300000 */
   roomIdleTimeoutMs?: number;
+  /**
+   * Rooms that admit one session per user: a user's second connection joining such a room is
+   * refused with `USER_IN_ROOM` (docs/transport.md). `true` for every room, or a function of the
+   * room name; `server.rooms.create(name, { uniqueUsers })` sets it for one room. @default false
+   */
+  uniqueUsers?: boolean | ((room: string) => boolean);
+  /**
+   * Where the servers of a cluster record which session holds a `uniqueUsers` room, so that a
+   * user's second session is refused on every server, atomically (`@msghub/cluster`'s
+   * `ClusterRoomClaims`). @default none: each server refuses what it knows of (docs/cluster.md)
+   */
+  roomClaims?: RoomClaims;
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /**
@@ -159,6 +188,21 @@ export interface HubServerOptions {
   onConnect?: (connection: ConnectionInfo) => void;
   /** Called once a connection is gone, with the code it was closed with (`CLOSED` when the peer left). */
   onDisconnect?: (connection: ConnectionInfo, code: string) => void;
+  /**
+   * The web pages whose scripts may open a WebSocket, by their exact origin
+   * (`'https://chat.example'`, `'http://localhost:3000'`; no paths, no patterns), or `['*']` for
+   * any page. A browser's upgrade from another origin is refused with HTTP 403
+   * (`ORIGIN_NOT_ALLOWED`). Requests without an `Origin` header (Node, other programs) are always
+   * let through. @default same-origin: only pages whose origin's host is the request's `Host`,
+   * i.e. the pages this server serves
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * WebSocket permessage-deflate: `true` for the defaults, or its options (`threshold`, `level`,
+   * ...; docs/transport.md). Clients that do not offer it (or ask for other parameters) connect
+   * uncompressed. Saves bytes on the wire, costs CPU and memory per connection. @default false
+   */
+  perMessageDeflate?: PerMessageDeflateOption;
   /** Files served by the server's own HTTP listener: URL path → file path or contents. */
   assets?: Readonly<Record<string, AssetSource>>;
   /**
@@ -197,7 +241,9 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims' | 'allowedOrigins' | 'perMessageDeflate'>> {
+  readonly roomClaims: RoomClaims | undefined;
+  readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
   readonly hubOptions: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   readonly store: RoomStore | undefined;
@@ -218,6 +264,8 @@ export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   readonly admin: { token: string } | false;
   readonly apiKey: string | undefined;
   readonly signalBus: SignalBus | undefined;
+  readonly allowedOrigins: OriginPolicy;
+  readonly perMessageDeflate: ResolvedPerMessageDeflate | false;
 }
 
 /** Carries ephemeral signals between servers (see `HubServerOptions.signalBus`). */
@@ -313,6 +361,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     singleSession: boolean('singleSession', options.singleSession, false),
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
+    uniqueUsers: uniqueUsersOption(options.uniqueUsers),
+    roomClaims: roomClaimsOption(options.roomClaims),
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),
@@ -327,6 +377,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     afterSend: fn('afterSend', options.afterSend),
     onConnect: fn('onConnect', options.onConnect),
     onDisconnect: fn('onDisconnect', options.onDisconnect),
+    allowedOrigins: resolveAllowedOrigins(options.allowedOrigins),
+    perMessageDeflate: resolvePerMessageDeflate(options.perMessageDeflate),
     assets: objectOption('assets', options.assets) ?? {},
     devTokens: resolveDevTokens(options.devTokens),
     metrics: resolveMetrics(options.metrics),
@@ -334,6 +386,23 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     apiKey: resolveApiKey(options.apiKey),
     onError: fn('onError', options.onError) ?? reportToConsole,
   };
+}
+
+function roomClaimsOption(value: unknown): RoomClaims | undefined {
+  if (value === undefined) return undefined;
+  const claims = value as Partial<RoomClaims> | null;
+  if (typeof claims !== 'object' || claims === null || typeof claims.claim !== 'function' || typeof claims.release !== 'function') {
+    throw new TypeError(`Expected \`roomClaims\` to be an object with claim() and release(), got ${describe(value)}`);
+  }
+  return claims as RoomClaims;
+}
+
+function uniqueUsersOption(value: unknown): boolean | ((room: string) => boolean) {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean' && typeof value !== 'function') {
+    throw new TypeError(`Expected \`uniqueUsers\` to be a boolean or a function, got ${describe(value)}`);
+  }
+  return value as boolean | ((room: string) => boolean);
 }
 
 function storeOption(store: unknown): RoomStore | undefined {

@@ -179,6 +179,7 @@ export class PrometheusMetrics {
       ['AUTH_FAILED', counters.authFailures - counters.authTimeouts],
       ['AUTH_TIMEOUT', counters.authTimeouts],
     ]);
+    byLabel('msghub_origin_refusals_total', 'Browser requests refused with 403 because their Origin is not in allowedOrigins, by carrier.', 'carrier', () => counters.originRefused);
     counter('msghub_frames_received_total', 'Frames received from clients.', () => counters.framesIn);
     counter('msghub_frames_sent_total', 'Frames written to clients.', () => counters.framesOut);
     counter('msghub_received_bytes_total', 'Bytes of frames received (frame text; UTF-16 units for non-ASCII text).', () => counters.bytesIn);

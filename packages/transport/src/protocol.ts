@@ -38,6 +38,8 @@ export type WireErrorCode =
   | 'ROOM_NOT_FOUND'
   | 'NOT_JOINED'
   | 'ALREADY_JOINED'
+  | 'USER_IN_ROOM'
+  | 'ROOM_EXISTS'
   | 'UNKNOWN_OP'
   | 'INTERNAL'
   | 'RATE_LIMITED'
@@ -70,6 +72,8 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'ROOM_NOT_FOUND',
   'NOT_JOINED',
   'ALREADY_JOINED',
+  'USER_IN_ROOM',
+  'ROOM_EXISTS',
   'UNKNOWN_OP',
   'INTERNAL',
   'RATE_LIMITED',

@@ -5,6 +5,7 @@
  * is where listeners such as the datalog are attached.
  */
 import { MemoryStore, MessageHub, type HubEvent, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
+import { RoomExistsError } from './errors.js';
 import { TimedStore, type CommitObserver } from './timed-store.js';
 
 /** Where a room starts: the id of its last event so far and its latest events (see `MessageHubOptions.seed`). */
@@ -37,6 +38,27 @@ export interface RoomRegistryOptions {
   onError?: (error: unknown) => void;
   /** Sees every batch a room commits and how long its store took (the server's metrics). @default none */
   onCommit?: CommitObserver;
+  /**
+   * Which rooms admit one session per user: a second connection of a user in the room is refused
+   * with `USER_IN_ROOM`. `true` for every room, or a function of the room name. A room given its
+   * own `uniqueUsers` in {@link RoomRegistry.create} keeps that. @default false
+   */
+  uniqueUsers?: boolean | ((room: string) => boolean);
+}
+
+/** Options of {@link RoomRegistry.create}. */
+export interface CreateRoomOptions {
+  /**
+   * What to do when the room is open already: `'return'` it, or `'fail'` with `RoomExistsError`
+   * (`ROOM_EXISTS`). @default 'return'
+   */
+  readonly ifExists?: 'return' | 'fail';
+  /**
+   * Admit one session per user in this room (a second one is refused with `USER_IN_ROOM`). Kept
+   * for the name, also after an idle close and when a join opens the room again.
+   * @default the registry's `uniqueUsers`
+   */
+  readonly uniqueUsers?: boolean;
 }
 
 /** The longest delay platform timers hold; they run a longer one after 1 ms. */
@@ -69,6 +91,9 @@ export class RoomRegistry {
   readonly #closing = new Set<Promise<void>>();
   /** Rooms being closed, by name: a join waits for the close so the next room starts after it. */
   readonly #closingByName = new Map<string, Promise<void>>();
+  readonly #uniqueUsers: boolean | ((room: string) => boolean);
+  /** The `uniqueUsers` given to `create`, by room name. */
+  readonly #uniqueByName = new Map<string, boolean>();
 
   constructor(options: RoomRegistryOptions = {}) {
     this.#autoCreate = options.autoCreate ?? true;
@@ -79,6 +104,29 @@ export class RoomRegistry {
     this.#onRoomCreated = options.onRoomCreated;
     this.#seedRoom = options.seedRoom;
     this.#onError = options.onError ?? console.error;
+    const unique = options.uniqueUsers ?? false;
+    if (typeof unique !== 'boolean' && typeof unique !== 'function') {
+      throw new TypeError(`Expected \`uniqueUsers\` to be a boolean or a function, got ${unique === null ? 'null' : typeof unique}`);
+    }
+    this.#uniqueUsers = unique;
+  }
+
+  /**
+   * Whether `room` admits one session per user: what `create` was given for it, else the
+   * registry's `uniqueUsers`. A `uniqueUsers` function that throws counts as true (the error goes
+   * to `onError`): a room meant to be unique is never opened to duplicates by a failing check.
+   */
+  uniqueUsers(room: string): boolean {
+    const own = this.#uniqueByName.get(room);
+    if (own !== undefined) return own;
+    const unique = this.#uniqueUsers;
+    if (typeof unique === 'boolean') return unique;
+    try {
+      return unique(room) === true;
+    } catch (error) {
+      this.#onError(error);
+      return true;
+    }
   }
 
   /** Open rooms. */
@@ -103,11 +151,18 @@ export class RoomRegistry {
 
   /**
    * Opens a room (or returns the open one) whatever `autoCreate` says.
-   * @throws {TypeError} for a name that is not a string of 1 to 256 characters, or a bad seed
+   * @throws {TypeError} for a name that is not a string of 1 to 256 characters, bad options, or a bad seed
+   * @throws {RoomExistsError} (`ROOM_EXISTS`) with `ifExists: 'fail'` when the room is open already
+   *   (on this server: in a cluster every node opens its own hub of a room)
+   * @example
+   * server.rooms.create('match-42', { ifExists: 'fail', uniqueUsers: true });
    */
-  create(name: string): MessageHub<unknown> {
+  create(name: string, options: CreateRoomOptions = {}): MessageHub<unknown> {
     if (!isRoomName(name)) throw new TypeError(`Expected a room name of 1 to 256 characters, got ${typeof name}`);
+    const { ifExists, uniqueUsers } = createOptions(options);
     const existing = this.#rooms.get(name);
+    if (existing !== undefined && ifExists === 'fail') throw new RoomExistsError(`Room ${name} exists already`);
+    if (uniqueUsers !== undefined) this.#uniqueByName.set(name, uniqueUsers);
     if (existing !== undefined) return existing.hub;
     const store = this.#store;
     if (this.#seedRoom !== undefined && store instanceof MemoryStore && !store.has(name)) {
@@ -222,6 +277,20 @@ export class RoomRegistry {
     if (room.idleTimer !== undefined) clearTimeout(room.idleTimer);
     this.#rooms.delete(name);
   }
+}
+
+function createOptions(options: unknown): CreateRoomOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`Expected the options of \`create\` to be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const { ifExists, uniqueUsers } = options as Record<string, unknown>;
+  if (ifExists !== undefined && ifExists !== 'return' && ifExists !== 'fail') {
+    throw new TypeError(`Expected \`ifExists\` to be 'return' or 'fail', got ${JSON.stringify(ifExists) ?? typeof ifExists}`);
+  }
+  if (uniqueUsers !== undefined && typeof uniqueUsers !== 'boolean') {
+    throw new TypeError(`Expected \`uniqueUsers\` to be a boolean, got ${JSON.stringify(uniqueUsers) ?? typeof uniqueUsers}`);
+  }
+  return options as CreateRoomOptions;
 }
 
 function roomOnIdle(registry: RoomRegistry, name: string): void {

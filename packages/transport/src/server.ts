@@ -13,18 +13,20 @@ import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
 import { createHttpApi } from './http-api.js';
-import { InvalidUserIdError, NotJoinedError } from './errors.js';
+import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
-import { Counters, type MetricsSnapshot } from './metrics.js';
+import { Counters, countIn, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
+import { OriginNotAllowedError, ORIGIN_REPORT_INTERVAL_MS } from './origins.js';
 import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
+import { outsideGrant } from './room-access.js';
 import { RoomRegistry } from './rooms.js';
 import { TcpAdapter } from './tcp-adapter.js';
 import { TokenStore } from './tokens.js';
-import { WsAdapter } from './ws-adapter.js';
+import { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';
 
 /** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
 export interface ListenOptions {
@@ -90,6 +92,8 @@ export class HubServer {
   readonly #handlers = new Map<string, RequestHandler>();
   readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
+  /** The same connections by id, for {@link sendTo}. */
+  readonly #byId = new Map<string, Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
   readonly #heartbeat: Heartbeat;
@@ -98,6 +102,8 @@ export class HubServer {
   readonly #api: (request: IncomingMessage, response: ServerResponse) => boolean;
   /** Metrics and the admin view; undefined when both are off. */
   readonly #observability: Observability | undefined;
+  /** Origin refusals not yet reported to `onError`, and when the last report went. */
+  #originRefusals = { pending: 0, reportedAt: Number.NEGATIVE_INFINITY };
   #status: ServerStatus = 'running';
   #closing: Promise<void> | undefined;
   readonly #accept = (socket: TransportSocket): void => this.#connect(socket);
@@ -113,10 +119,11 @@ export class HubServer {
       kick: (userId) => this.kick(userId),
       closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
     });
-    const { autoCreateRooms, roomIdleTimeoutMs, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
+    const { autoCreateRooms, roomIdleTimeoutMs, uniqueUsers, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
       idleTimeoutMs: roomIdleTimeoutMs,
+      uniqueUsers,
       hubOptions,
       ...(store === undefined ? {} : { store }),
       onRoomCreated,
@@ -138,7 +145,10 @@ export class HubServer {
         handlers: this.#handlers,
         users: this.#users,
       },
-      (connection) => this.#connections.delete(connection),
+      (connection) => {
+        this.#connections.delete(connection);
+        this.#byId.delete(connection.id);
+      },
     );
     this.#api = createHttpApi(this.#options.apiKey, {
       rooms: this.rooms,
@@ -163,7 +173,7 @@ export class HubServer {
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
       this.#observability?.checkListen(options.ws.host ?? '127.0.0.1');
-      const ws = new WsAdapter({ ...options.ws, maxFrameBytes, onError, requestHandler: this.#httpRequest });
+      const ws = new WsAdapter({ ...options.ws, ...this.#wsOptions(), maxFrameBytes, onError, requestHandler: this.#httpRequest });
       await this.addAdapter(ws);
       result.ws = ws.address();
     }
@@ -180,7 +190,34 @@ export class HubServer {
    * absent). Serve assets there with {@link assetHandler}.
    */
   async attach(server: HttpServer, options: { path?: string } = {}): Promise<void> {
-    await this.addAdapter(new WsAdapter({ server, ...options, maxFrameBytes: this.#options.maxFrameBytes }));
+    await this.addAdapter(new WsAdapter({ server, ...options, ...this.#wsOptions(), maxFrameBytes: this.#options.maxFrameBytes }));
+  }
+
+  /** What every WebSocket adapter of this server shares: the origin check and compression. */
+  #wsOptions(): Pick<WsAdapterOptions, 'allowedOrigins' | 'perMessageDeflate' | 'onOriginRefused'> {
+    // The series exists from the start, so that an alert on its increase sees the first refusal.
+    if (!this.#counters.originRefused.has('ws')) this.#counters.originRefused.set('ws', 0);
+    return {
+      allowedOrigins: this.#options.allowedOrigins,
+      perMessageDeflate: this.#options.perMessageDeflate,
+      onOriginRefused: (origin) => this.#originRefused(origin, 'ws'),
+    };
+  }
+
+  /**
+   * Counts a browser request refused for its `Origin` (a carrier calls it after answering 403)
+   * and reports it to `onError`, at most once per 10 s with the count since the last report.
+   */
+  #originRefused(origin: string, carrier: string): void {
+    countIn(this.#counters.originRefused, carrier);
+    const refusals = this.#originRefusals;
+    refusals.pending++;
+    const now = Date.now();
+    if (now - refusals.reportedAt < ORIGIN_REPORT_INTERVAL_MS) return;
+    const error = new OriginNotAllowedError(origin, carrier, refusals.pending);
+    refusals.pending = 0;
+    refusals.reportedAt = now;
+    this.#options.onError(error);
   }
 
   /** Starts accepting from another carrier. */
@@ -258,6 +295,36 @@ export class HubServer {
     return this.#router.directs.deliver(userId, from, data, ttlMs);
   }
 
+  /**
+   * Sends one connection (an id from {@link connections}, `welcome.connectionId`, or
+   * `connection.id` in a hook or handler) a direct message from server code: the client gets it
+   * on `direct$` like any `direct`, with `from` '' (the server) unless given. Only that connection
+   * gets it, at most once: it is neither queued for the user's other or later connections nor sent
+   * again; a connection that cannot keep up is closed (`SLOW_CONSUMER`) as for any frame.
+   *
+   * @returns the message id (`direct.id`)
+   * @throws {NotFoundWireError} (`NOT_FOUND`) when no authenticated connection has that id (it
+   *   closed, or never existed)
+   * @throws {TypeError} for a `connectionId` that is not a string, a `from` longer than 256
+   *   characters, or `data` that is not JSON-encodable
+   * @example
+   * server.handle('export', (input, { connection }) => {
+   *   void buildExport(input).then((url) => server.sendTo(connection.id, { url }));
+   *   return 'started';
+   * });
+   */
+  sendTo(connectionId: string, data: unknown, options: { readonly from?: string } = {}): string {
+    if (typeof connectionId !== 'string') throw new TypeError(`Expected \`connectionId\` to be a string, got ${typeof connectionId}`);
+    const from = options?.from ?? '';
+    if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
+    if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
+    const id = randomId();
+    connection.send({ type: 'direct', id, from, data, ts: Date.now() });
+    return id;
+  }
+
   /** Whether `userId` has an authenticated connection. */
   isOnline(userId: string): boolean {
     return (this.#users.get(userId)?.length ?? 0) > 0;
@@ -300,6 +367,7 @@ export class HubServer {
     // the sessions of earlier runs: random, so that no restart hands one out again.
     const connection = new Connection(randomId(), socket, this.#router, Date.now());
     this.#connections.add(connection);
+    this.#byId.set(connection.id, connection);
     socket.start(connection);
   }
 
@@ -324,6 +392,8 @@ export class HubServer {
     });
     this.handle('history', (input, { connection }) => {
       const request = parseHistoryRequest(input);
+      const forbidden = outsideGrant(connection, request.room);
+      if (forbidden !== undefined) throw forbidden;
       // Members only: whoever may not join a room (authorizeJoin) may not read it either.
       const hub = connection instanceof Connection ? connection.joined.get(request.room)?.hub : undefined;
       if (hub === undefined) throw new NotJoinedError(`Not in room ${request.room}`);

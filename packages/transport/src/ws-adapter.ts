@@ -11,6 +11,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
 import { FrameTooLargeError } from './errors.js';
 import { boundAddress, listenOn } from './listening.js';
+import { isOriginAllowed, originRefusal, ORIGIN_REFUSED_STATUS, resolveAllowedOrigins, type OriginPolicy } from './origins.js';
+import { resolvePerMessageDeflate, wsDeflateOptions, type PerMessageDeflateOption } from './per-message-deflate.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
 
 /** Options of {@link WsAdapter}. */
@@ -29,9 +31,20 @@ export interface WsAdapterOptions {
   onError?: (error: unknown) => void;
   /** Answers plain HTTP requests on a server the adapter created (assets, 404). */
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
+  /**
+   * The origins whose pages may connect (see `HubServerOptions.allowedOrigins`); others get 403.
+   * @default same-origin
+   */
+  allowedOrigins?: readonly string[] | OriginPolicy;
+  /** Called for each upgrade refused for its origin, after the 403 is written. */
+  onOriginRefused?: (origin: string, request: IncomingMessage) => void;
+  /** permessage-deflate (see `HubServerOptions.perMessageDeflate`). @default false */
+  perMessageDeflate?: PerMessageDeflateOption;
 }
 
 const TEXT = { binary: false } as const;
+const TEXT_COMPRESSED = { binary: false, compress: true } as const;
+const TEXT_PLAIN = { binary: false, compress: false } as const;
 type RawSocketOwner = { _socket?: Socket };
 
 /** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
@@ -45,15 +58,37 @@ class WsConnection implements TransportSocket {
   readonly remoteAddress: string | undefined;
   readonly #ws: HubWebSocket;
   readonly #maxFrameBytes: number;
+  /** Frames at least this long are compressed; undefined when the connection negotiated no compression. */
+  readonly #threshold: number | undefined;
+  /**
+   * Batches handed to ws that it has not finished writing. ws compresses asynchronously and keeps
+   * what waits for zlib in a queue of its own; while a batch is there, later frames wait in the
+   * connection's bounded outbox instead, so the outbox bound and the slow-consumer policy hold.
+   */
+  #compressing = 0;
+  #compressingBlocked = false;
+  readonly #onCompressed: (() => void) | undefined;
   handler: SocketHandler | undefined;
   #closed = false;
   /** Made the first time the socket needs a drain; most connections never do. */
   #onDrain: (() => void) | undefined;
   #drainArmed = false;
 
-  constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number) {
+  constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number, threshold: number | undefined) {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
+    // Only a socket whose handshake agreed on permessage-deflate compresses.
+    this.#threshold = threshold !== undefined && ws.extensions.includes('permessage-deflate') ? threshold : undefined;
+    this.#onCompressed =
+      this.#threshold === undefined
+        ? undefined
+        : () => {
+            this.#compressing--;
+            if (this.#compressing === 0 && this.#compressingBlocked) {
+              this.#compressingBlocked = false;
+              this.handler?.drain();
+            }
+          };
     this.remoteAddress = request.socket.remoteAddress;
     this.handshake = readHandshake(request);
     ws.connection = this;
@@ -66,6 +101,10 @@ class WsConnection implements TransportSocket {
   }
 
   get needsDrain(): boolean {
+    if (this.#compressing > 0) {
+      this.#compressingBlocked = true;
+      return true;
+    }
     const raw = (this.#ws as unknown as RawSocketOwner)._socket;
     if (raw === undefined || !raw.writableNeedDrain) return false;
     if (!this.#drainArmed) {
@@ -97,9 +136,41 @@ class WsConnection implements TransportSocket {
     const ws = this.#ws;
     if (this.#closed || ws.readyState !== 1) return;
     const raw = (ws as unknown as RawSocketOwner)._socket;
+    const threshold = this.#threshold;
+    if (threshold !== undefined) {
+      this.#writeCompressing(frames, threshold);
+      return;
+    }
     raw?.cork();
     // A Buffer is a frame's UTF-8 text shared by many connections: sent as a text message, uncopied.
     for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
+    raw?.uncork();
+  }
+
+  /**
+   * Compresses the frames of at least `threshold` bytes. ws deflates each one with this socket's
+   * own zlib stream, off the main thread, and keeps the order; the callback on the last frame
+   * tells when the whole batch has reached the socket. A batch with nothing to compress is written
+   * as without compression: at once, in one corked write.
+   */
+  #writeCompressing(frames: readonly (string | Buffer)[], threshold: number): void {
+    const ws = this.#ws;
+    const last = frames.length - 1;
+    let compress = false;
+    for (let i = 0; i <= last && !compress; i++) compress = (frames[i] as string | Buffer).length >= threshold;
+    const raw = (ws as unknown as RawSocketOwner)._socket;
+    raw?.cork();
+    if (!compress) {
+      for (let i = 0; i <= last; i++) ws.send(frames[i] as string | Buffer, TEXT_PLAIN);
+    } else {
+      for (let i = 0; i < last; i++) {
+        const frame = frames[i] as string | Buffer;
+        ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN);
+      }
+      const frame = frames[last] as string | Buffer;
+      this.#compressing++;
+      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, this.#onCompressed);
+    }
     raw?.uncork();
   }
 
@@ -166,6 +237,9 @@ export class WsAdapter implements TransportAdapter {
   readonly #http: Server;
   readonly #owned: boolean;
   readonly #wss: WebSocketServer;
+  readonly #origins: OriginPolicy;
+  /** The compression threshold, or undefined without permessage-deflate. */
+  readonly #threshold: number | undefined;
   #accept: ((socket: TransportSocket) => void) | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.#upgrade(request, socket, head);
@@ -173,13 +247,17 @@ export class WsAdapter implements TransportAdapter {
 
   constructor(options: WsAdapterOptions) {
     this.#options = options;
+    this.#origins = resolveAllowedOrigins(options.allowedOrigins);
+    const deflate = resolvePerMessageDeflate(options.perMessageDeflate);
+    this.#threshold = deflate === false ? undefined : deflate.threshold;
     this.#owned = options.server === undefined;
     this.#http = options.server ?? createServer(options.requestHandler ?? notFound);
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames up to 4 MiB are read and answered with FRAME_TOO_LARGE; past that ws closes (1009).
+      // With compression, ws applies the bound to the inflated size: no zip bomb gets through.
       maxPayload: Math.max(options.maxFrameBytes, MAX_TCP_FRAME_BYTES),
-      perMessageDeflate: false,
+      perMessageDeflate: deflate === false ? false : wsDeflateOptions(deflate),
       clientTracking: false,
       WebSocket: HubWebSocket,
     });
@@ -224,9 +302,33 @@ export class WsAdapter implements TransportAdapter {
       socket.destroy();
       return;
     }
+    const origin = request.headers.origin;
+    if (!isOriginAllowed(this.#origins, origin, request.headers.host)) {
+      refuseUpgrade(socket, origin as string);
+      this.#options.onOriginRefused?.(origin as string, request);
+      return;
+    }
     const maxFrameBytes = this.#options.maxFrameBytes;
+    const threshold = this.#threshold;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes));
+      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes, threshold));
     });
   }
+}
+
+/** Answers an upgrade from a page of a foreign origin with 403 and a JSON body, then closes. */
+function refuseUpgrade(socket: Duplex, origin: string): void {
+  const body = JSON.stringify(originRefusal(origin));
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${ORIGIN_REFUSED_STATUS} Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n\r\n${body}`,
+    );
+  }
+  // A peer that never reads the answer cannot hold the socket.
+  setTimeout(destroySocket, 1000, socket).unref();
+}
+
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
 }

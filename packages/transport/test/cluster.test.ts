@@ -3,7 +3,7 @@
  * any room, with one id sequence for the whole room.
  */
 import { expect } from 'chai';
-import { ClusterPresence, ClusterSignals, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
+import { ClusterPresence, ClusterRoomClaims, ClusterSignals, RedisOfflineQueue, RedisStore, RedisTokenStore } from '@msghub/cluster';
 import { HubServer, type DirectFrame, type HubServerOptions } from '../src/index.js';
 import { until } from '../../cluster/test/helpers.js';
 import { RedisServer } from '../../cluster/test/redis-server.js';
@@ -36,7 +36,7 @@ describe('HubServers on one Redis (a cluster)', () => {
    * `count` servers, each with its own RedisStore (its own node) on one prefix, with the cluster's
    * presence (online, kicks, single sign-on) and offline queue.
    */
-  async function nodes(count: number, options: HubServerOptions = {}, singleSession = false): Promise<Node[]> {
+  async function nodes(count: number, options: HubServerOptions | ((store: RedisStore) => HubServerOptions) = {}, singleSession = false): Promise<Node[]> {
     const prefix = `nodes${++prefixes}`;
     const started: Node[] = [];
     for (let i = 0; i < count; i++) {
@@ -50,7 +50,7 @@ describe('HubServers on one Redis (a cluster)', () => {
         signalBus: new ClusterSignals(store),
         onConnect: presence.onConnect,
         onDisconnect: presence.onDisconnect,
-        ...options,
+        ...(typeof options === 'function' ? options(store) : options),
       });
       await presence.attach(running.server);
       started.push({ ...running, store, presence });
@@ -194,12 +194,72 @@ describe('HubServers on one Redis (a cluster)', () => {
       const tokens = new RedisTokenStore(login, { ttlMs: 5000 });
       const authenticate: HubServerOptions['authenticate'] = ({ hello }) => (hello.token === undefined ? undefined : tokens.consume(hello.token));
       const [c, d] = (await nodes(2, { authenticate })) as [Node, Node];
-      const token = await tokens.issue('ada', { plan: 'pro' });
+      const token = await tokens.issue('ada', { meta: { plan: 'pro' } });
       const first = await TestClient.ws(d.wsUrl);
       expect(await first.hello({ token })).to.include({ userId: 'ada' });
       const again = await TestClient.ws(c.wsUrl);
       again.send({ type: 'hello', v: 1, token });
       expect(await again.next('error', 5000)).to.include({ code: 'AUTH_FAILED' });
+    });
+
+    it('binds a cluster token to its rooms on whichever node redeems it', async () => {
+      const login = new RedisStore({ redis: redis.url, prefix: 'bound-tokens' });
+      stores.push(login);
+      const tokens = new RedisTokenStore(login, { ttlMs: 5000 });
+      const authenticate: HubServerOptions['authenticate'] = ({ hello }) => (hello.token === undefined ? undefined : tokens.consume(hello.token));
+      const [, d] = (await nodes(2, { authenticate })) as [Node, Node];
+      const ada = await TestClient.ws(d.wsUrl);
+      await ada.hello({ token: await tokens.issue('ada', { rooms: ['match:*'], meta: { plan: 'pro' } }) });
+      ada.send({ type: 'join', ref: 1, room: 'match:9' });
+      expect(await ada.next('ok', 5000)).to.include({ ref: 1 });
+      ada.send({ type: 'join', ref: 2, room: 'lobby' });
+      expect(await ada.next('error', 5000)).to.include({ code: 'FORBIDDEN', ref: 2 });
+      for (const options of [{ rooms: 'match' }, { rooms: [''] }, { plan: 'pro' }, null]) {
+        let thrown: unknown;
+        await tokens.issue('ada', options as never).catch((error: unknown) => (thrown = error));
+        expect(thrown, JSON.stringify(options)).to.be.instanceOf(TypeError);
+      }
+    });
+
+    it('refuses a user\'s second session in a unique room on another node once the first is known there', async () => {
+      const [a, b] = (await nodes(2, { uniqueUsers: true })) as [Node, Node];
+      await member(a, 'ada', 'duel');
+      await member(b, 'bob', 'duel');
+      // b opened the room from Redis and follows its stream: its membership knows ada.
+      await until(async () => (await b.server.rooms.get('duel')!.presence()).some((m) => m.userId === 'ada'), 5000, 'ada known on b');
+      const second = await b.user('ada');
+      second.send({ type: 'join', ref: 'j2', room: 'duel' });
+      expect(await second.next('error', 5000)).to.include({ code: 'USER_IN_ROOM', ref: 'j2' });
+      const cyd = await b.user('cyd');
+      cyd.send({ type: 'join', ref: 'j3', room: 'duel' });
+      expect(await cyd.next('ok', 5000)).to.include({ ref: 'j3' });
+    });
+
+    it('with ClusterRoomClaims, lets exactly one of a user\'s connections joining a unique room at once on two nodes in', async () => {
+      const [ca, cb] = (await nodes(2, (store) => ({ uniqueUsers: true, roomClaims: new ClusterRoomClaims(store) }))) as [Node, Node];
+      for (let round = 0; round < 10; round++) {
+        const room = `duel-${round}`;
+        const [x, y] = await Promise.all([ca.user('ada'), cb.user('ada')]);
+        x.send({ type: 'join', ref: 'j', room });
+        y.send({ type: 'join', ref: 'j', room });
+        const answers = await Promise.all([x, y].map((c) => c.waitFor((f) => f['ref'] === 'j', 5000)));
+        expect(answers.map((f) => (f.type === 'ok' ? 'ok' : f['code'])).sort(), `round ${round}`).to.deep.equal(['USER_IN_ROOM', 'ok']);
+        // The holder leaves (or disconnects): the other gets in.
+        const [holder, other] = answers[0]!.type === 'ok' ? [x, y] : [y, x];
+        if (round % 2 === 0) {
+          holder.send({ type: 'leave', ref: 'l', room });
+          await holder.waitFor((f) => f['ref'] === 'l', 5000);
+        } else {
+          holder.close();
+          await holder.closed;
+        }
+        await until(async () => {
+          other.send({ type: 'join', ref: `again-${round}`, room });
+          const answer = await other.waitFor((f) => f['ref'] === `again-${round}`, 5000);
+          return answer.type === 'ok';
+        }, 5000, 'the claim to be let go');
+        other.close();
+      }
     });
 
     it('delivers a direct message to the recipient\'s connection on another node, and keeps it for an offline one', async () => {

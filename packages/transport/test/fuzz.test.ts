@@ -64,7 +64,13 @@ function fuzzFrame(rand: () => number): string {
   return /"type":"bye"/.test(text) ? '{}' : text;
 }
 
-async function fuzzConnection(running: Running, carrier: 'ws' | 'tcp', seed: number, count: number): Promise<TestClient> {
+async function fuzzConnection(
+  running: Running,
+  carrier: 'ws' | 'tcp',
+  seed: number,
+  count: number,
+  hello: Record<string, unknown> = { user: `fuzz-${carrier}` },
+): Promise<TestClient> {
   const rand = random(seed);
   const client = carrier === 'ws' ? await running.ws() : await running.tcp();
   // Before authentication: everything but hello must be refused, not crash anything.
@@ -72,7 +78,7 @@ async function fuzzConnection(running: Running, carrier: 'ws' | 'tcp', seed: num
     const text = fuzzFrame(rand);
     if (!text.includes('"hello"')) client.send(text);
   }
-  await client.hello({ user: `fuzz-${carrier}` });
+  await client.hello(hello);
   for (let i = 0; i < count; i++) {
     client.send(fuzzFrame(rand));
     if (i % 500 === 499) {
@@ -110,6 +116,50 @@ describe('fuzz', function () {
     expect(errors).to.deep.equal([]);
     await servedNormally(running, 'ws');
     await servedNormally(running, 'tcp');
+  });
+
+  it('keeps room-bound connections of one user in a unique room inside their binding under fuzzed frames, and fuzzed dev token bodies', async () => {
+    const errors: unknown[] = [];
+    const running = await startServer({
+      trustClientUser: false,
+      devTokens: true,
+      uniqueUsers: true,
+      rateLimit: false,
+      maxFrameBytes: 4096,
+      hubOptions: { historySize: 8 },
+      onError: (e) => errors.push(e),
+    });
+    const { server } = running;
+    const bound = (): { token: string } => ({ token: server.tokens.issue('fuzz', { rooms: ['fuzz', 'f*'] }) });
+    const [ws, tcp] = await Promise.all([fuzzConnection(running, 'ws', 4, 3000, bound()), fuzzConnection(running, 'tcp', 5, 3000, bound())]);
+    expect(ws.isClosed).to.equal(false);
+    expect(tcp.isClosed).to.equal(false);
+    const frames = [...ws.frames, ...tcp.frames];
+    const codes = new Set(frames.filter((f) => f.type === 'error').map((f) => f['code']));
+    expect([...codes]).to.include.members(['FORBIDDEN', 'USER_IN_ROOM', 'INVALID_FIELD']);
+    expect(frames.some((f) => f['code'] === 'INTERNAL'), JSON.stringify(frames.find((f) => f['code'] === 'INTERNAL'))).to.equal(false);
+    expect(errors).to.deep.equal([]);
+    for (const { rooms } of server.connections()) for (const room of rooms) expect(room === 'fuzz' || room.startsWith('f')).to.equal(true);
+    // One session of the user per room, whatever the two connections did.
+    for (const name of server.rooms.names()) {
+      const members = await server.rooms.get(name)!.presence();
+      for (const member of members) expect(member.sessions, `${name}: ${member.userId}`).to.equal(1);
+    }
+
+    const rand = random(6);
+    const url = running.wsUrl.replace('ws:', 'http:') + 'dev/token';
+    for (let i = 0; i < 200; i++) {
+      const body = JSON.stringify({ user: pick(rand, ['ada', ...oddValues]), rooms: pick(rand, [['a', 'b*'], ...oddValues, [null], ['x'.repeat(257)]]) });
+      const cut = rand() < 0.2 ? body.slice(0, Math.floor(rand() * body.length)) : body;
+      const response = await fetch(url, { method: 'POST', body: cut });
+      expect([200, 400], cut).to.include(response.status);
+      await response.arrayBuffer();
+    }
+    expect(errors).to.deep.equal([]);
+    const normal = await running.ws();
+    await normal.hello(bound());
+    normal.send({ type: 'join', ref: 'j', room: 'after-fuzz' });
+    expect(await normal.next('error')).to.include({ code: 'FORBIDDEN' });
   });
 
   it('survives raw garbage bytes: binary WebSocket messages, broken TCP prefixes, abrupt resets', async () => {

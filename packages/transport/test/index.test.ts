@@ -28,8 +28,10 @@ describe('@msghub/transport exports', () => {
       'NotJoinedError',
       'OfflineError',
       'OfflineQueueFullError',
+      'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
+      'RoomExistsError',
       'RoomNotFoundError',
       'RoomRegistry',
       'SUPPORTED_VERSIONS',
@@ -39,6 +41,7 @@ describe('@msghub/transport exports', () => {
       'UnknownOpError',
       'UnknownTypeError',
       'UnsupportedVersionError',
+      'UserInRoomError',
       'WIRE_ERROR_CODES',
       'WireError',
       'WsAdapter',
@@ -46,6 +49,9 @@ describe('@msghub/transport exports', () => {
       'decodeFrame',
       'encodeFrame',
       'encodeTcpFrames',
+      'isOriginAllowed',
+      'resolveAllowedOrigins',
+      'roomAllowed',
       'toWireError',
     ]);
   });

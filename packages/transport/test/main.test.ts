@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PortUnavailableError, parseMainArgs, startMain } from '../src/main.js';
+import WebSocket from 'ws';
 import { TestClient, cleanup } from './helpers.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
@@ -131,11 +132,61 @@ describe('main job', () => {
       expect(() => parseMainArgs([], { MSGHUB_DEV_TOKENS: 'yes please' })).to.throw(TypeError);
     });
 
+    it('reads the allowed origins from --allowed-origin (repeatable) or MSGHUB_ALLOWED_ORIGINS, and rejects a bad one', () => {
+      expect(parseMainArgs([], {})?.allowedOrigins).to.equal(undefined);
+      expect(parseMainArgs(['--allowed-origin', 'https://a.example', '--allowed-origin', 'http://localhost:3000'], {})?.allowedOrigins)
+        .to.deep.equal(['https://a.example', 'http://localhost:3000']);
+      expect(parseMainArgs([], { MSGHUB_ALLOWED_ORIGINS: 'https://a.example, https://b.example' })?.allowedOrigins).to.deep.equal(['https://a.example', 'https://b.example']);
+      expect(parseMainArgs(['--allowed-origin', '*'], {})?.allowedOrigins).to.deep.equal(['*']);
+      expect(() => parseMainArgs(['--allowed-origin', 'a.example'], {})).to.throw(TypeError, /--allowed-origin/);
+      expect(() => parseMainArgs([], { MSGHUB_ALLOWED_ORIGINS: 'https://*.example' })).to.throw(TypeError, /MSGHUB_ALLOWED_ORIGINS/);
+    });
+
+    it('turns permessage-deflate on with --per-message-deflate or MSGHUB_PER_MESSAGE_DEFLATE, with an optional threshold', () => {
+      expect(parseMainArgs([], {})?.perMessageDeflate).to.equal(false);
+      expect(parseMainArgs(['--per-message-deflate'], {})?.perMessageDeflate).to.deep.equal({});
+      expect(parseMainArgs([], { MSGHUB_PER_MESSAGE_DEFLATE: '1', MSGHUB_PER_MESSAGE_DEFLATE_THRESHOLD: '64' })?.perMessageDeflate).to.deep.equal({ threshold: 64 });
+      expect(parseMainArgs(['--per-message-deflate', '--per-message-deflate-threshold', '0'], {})?.perMessageDeflate).to.deep.equal({ threshold: 0 });
+      expect(() => parseMainArgs(['--per-message-deflate', '--per-message-deflate-threshold', 'lots'], {})).to.throw(TypeError);
+      expect(() => parseMainArgs(['--per-message-deflate-threshold', '64'], {})).to.throw(TypeError);
+      expect(() => parseMainArgs([], { MSGHUB_PER_MESSAGE_DEFLATE: 'yes' })).to.throw(TypeError);
+    });
+
     it('rejects a bad port, a bad asset and an unknown flag with a TypeError', () => {
       expect(() => parseMainArgs(['--ws-port', 'x'], {})).to.throw(TypeError);
       expect(() => parseMainArgs(['--asset', 'nope'], {})).to.throw(TypeError);
       expect(() => parseMainArgs(['--bogus'], {})).to.throw(TypeError);
     });
+  });
+
+  it('refuses pages of unlisted origins and compresses for clients that offer it, with --allowed-origin and --per-message-deflate', async () => {
+    const config = parseMainArgs(['--ws-port', '0', '--tcp-port', '0', '--no-log', '--allowed-origin', 'https://chat.example', '--per-message-deflate'], {})!;
+    const job = await startMain(config);
+    try {
+      const url = `ws://127.0.0.1:${job.addresses.ws?.port}/`;
+      const status = (origin: string): Promise<number | 'open'> =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(url, { headers: { origin } });
+          ws.once('open', () => {
+            resolve('open');
+            ws.terminate();
+          });
+          ws.once('unexpected-response', (_request, response) => {
+            resolve(response.statusCode ?? 0);
+            ws.terminate();
+          });
+          ws.on('error', () => {});
+        });
+      expect(await status('https://elsewhere.example')).to.equal(403);
+      expect(await status('https://chat.example')).to.equal('open');
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      expect(ws.extensions).to.match(/^permessage-deflate/);
+      ws.terminate();
+      expect(job.server.metrics().originRefusals).to.equal(1);
+    } finally {
+      await job.close();
+    }
   });
 
   it('logs every event of every room to the event log and flushes it on close', async () => {
@@ -217,6 +268,14 @@ describe('main job', () => {
     const impostor = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
     impostor.send({ type: 'hello', v: 1, user: 'grace' });
     expect(await impostor.next('error')).to.include({ code: 'AUTH_FAILED' });
+    // A token bound to rooms: other rooms are FORBIDDEN.
+    const bound = (await (await fetch(tokenUrl, { method: 'POST', body: JSON.stringify({ user: 'bob', rooms: ['lobby'] }) })).json()) as { token: string };
+    const bob = await TestClient.ws(tokenUrl.replace('http:', 'ws:').replace('/dev/token', '/'));
+    await bob.hello({ token: bound.token });
+    bob.send({ type: 'join', ref: 1, room: 'lobby' });
+    expect(await bob.next('ok')).to.include({ ref: 1 });
+    bob.send({ type: 'join', ref: 2, room: 'kitchen' });
+    expect(await bob.next('error')).to.include({ code: 'FORBIDDEN', ref: 2 });
   });
 
   describe('start-up', () => {

@@ -88,7 +88,7 @@ describe('HubServer', () => {
 
     it('redeems a connect token exactly once', async () => {
       const { ws, server } = await startServer({ trustClientUser: false });
-      const token = server.tokens.issue('ada', { role: 'admin' });
+      const token = server.tokens.issue('ada', { meta: { role: 'admin' } });
       expect(Buffer.from(token, 'base64url')).to.have.length(32);
       const first = await ws();
       expect(await first.hello({ token })).to.include({ userId: 'ada' });

@@ -198,7 +198,7 @@ describe('TokenStore', () => {
   it('redeems a token once, and not after its ttl', () => {
     let now = 0;
     const tokens = new TokenStore({ ttlMs: 30_000, clock: () => now });
-    const a = tokens.issue('ada', { role: 'x' });
+    const a = tokens.issue('ada', { meta: { role: 'x' } });
     const b = tokens.issue('bob');
     expect(a).to.match(/^[A-Za-z0-9_-]{43}$/);
     expect(tokens.consume(a)).to.deep.equal({ userId: 'ada', meta: { role: 'x' } });
