@@ -1,5 +1,19 @@
 import { Observable, Subject } from 'rxjs';
 import { CommitPipeline, PIPELINE_DEPTH, type CommitBatch } from './commit-pipeline.js';
+import {
+  failEffects,
+  FX_ACK,
+  FX_CLOSE,
+  FX_COMPLETE,
+  FX_DETACH,
+  FX_EVENT,
+  FX_FAIL,
+  FX_JOINED,
+  FX_ONE,
+  FX_QUERY,
+  FX_STRIDE,
+  type Deferred,
+} from './effects.js';
 import { AppendLedger, P_ADD, P_CLOSE, P_REMOVE, P_SEND, W_CLOSE, W_DETACH, W_QUERY, type Pending } from './append-ledger.js';
 import {
   AlreadyExistsError,
@@ -34,18 +48,6 @@ const OP_EVENTS = 9; // a: committed events, b: their JSON text (a sequencing st
 const OP_FOLLOW_FAILED = 10; // a: why the store cannot go on following the room
 const OP_OVERFLOWED = 11; // sessions overflowed while a committed batch was delivered: they leave
 
-// Effects: what a batch lets happen once the store has committed it, in order. Flat slots
-// kind, a, b, c, d, so staging an event allocates nothing but the event.
-const FX_EVENT = 0; // a: event, b: recipient sessions, c: listeners, d: JSON text | undefined
-const FX_ONE = 1; // a: Session, b: what it is handed
-const FX_COMPLETE = 2; // a: Session
-const FX_ACK = 3; // a: Deferred<number>, b: event id
-const FX_QUERY = 4; // a: () => R, b: resolve, c: reject
-const FX_JOINED = 5; // a: (position) => void, b: JoinPosition
-const FX_DETACH = 6; // a: ListenerSlot, b: resolve
-const FX_CLOSE = 7; // a: sessions, b: listeners
-const FX_FAIL = 8; // a: Session, b: error
-const FX_STRIDE = 5;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -121,10 +123,6 @@ export interface ListenerHandle {
   detach(): Promise<void>;
 }
 
-interface Deferred<R = void> {
-  resolve(value: R): void;
-  reject(error: unknown): void;
-}
 
 function checkId(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
@@ -1342,12 +1340,12 @@ export class MessageHub<T = string> {
     this.#lines = [];
     const detached: Promise<void>[] = abandoned;
     // The batches appended but not delivered, oldest first, then the one being gathered.
-    for (const batch of batches) this.#failEffects(failure, batch.fx, batch.length, detached);
+    for (const batch of batches) failEffects(failure, batch.fx, batch.length, detached);
     const fx = this.#fx;
     const length = this.#fxLength;
     this.#fx = [];
     this.#fxLength = 0;
-    this.#failEffects(failure, fx, length, detached);
+    failEffects(failure, fx, length, detached);
     for (const session of this.#sessions) session.fail(failure);
     const listeners = this.#listeners;
     this.#sessions = [];
@@ -1360,22 +1358,6 @@ export class MessageHub<T = string> {
         this.#errors.complete();
         this.#resolveClosed();
       });
-  }
-
-  /** Effects that will not happen: whoever waits for them gets the failure. */
-  #failEffects(failure: StoreError, fx: unknown[], length: number, detached: Promise<void>[]): void {
-    for (let i = 0; i < length; i += FX_STRIDE) {
-      const kind = fx[i] as number;
-      if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
-      else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
-      else if (kind === FX_ONE || kind === FX_COMPLETE || kind === FX_FAIL) (fx[i + 1] as Session<T>).fail(failure);
-      else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
-      else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
-      else if (kind === FX_CLOSE) {
-        for (const session of fx[i + 1] as Session<T>[]) session.fail(failure);
-        for (const slot of fx[i + 2] as ListenerSlot<T>[]) detached.push(slot.finish());
-      }
-    }
   }
 
   /** Removes sessions nobody read from past `sessionBufferSize`; the room sees them leave. */
