@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
 import { MemoryStore, MessageHub, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
 import { FileStore } from '@msghub/datalog';
-import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
+import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, writeResults } from './lib.js';
 
 interface Sink {
   last: unknown;
@@ -199,6 +199,7 @@ async function main(): Promise<void> {
   const budget = quick ? 2_000_000 : 10_000_000; // deliveries per run
   const rates = new Map<string, number[]>();
   const lost: string[] = [];
+  progressPlan(sizes.length * rounds * contenders.length);
   for (const subscribers of sizes) {
     const messages = Math.max(2_000, Math.floor(budget / subscribers));
     // Warm up each contender once so the JIT has settled before measuring.

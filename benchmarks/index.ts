@@ -7,7 +7,9 @@
  *
  * hub-fanout (the room vs EventEmitter and Subject), datalog (the file log vs pino), startup (a
  * FileStore's restart vs a full scan of the log, and its commit cost vs the MemoryStore),
- * transport (WebSocket broadcast vs ws and Socket.IO).
+ * transport (WebSocket broadcast vs ws and Socket.IO), transport-scale (the same from 100 to 10,000
+ * clients, and memory per idle connection), stream (a streaming request vs paged requests), cluster.
+ * `pnpm bench:charts` draws the results as SVG.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -28,10 +30,13 @@ if (files.length === 0) {
   process.exit(1);
 }
 let failed = 0;
-for (const file of files) {
-  console.log(`\n## ${file.replace('.bench.ts', '')}\n`);
+for (const [index, file] of files.entries()) {
+  const name = file.replace('.bench.ts', '');
+  console.log(`\n## ${name}\n`);
   const { status } = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, file), ...passThrough], {
     stdio: 'inherit',
+    // The progress line names the benchmark and where it is in the whole run.
+    env: { ...process.env, MSGHUB_BENCH_NAME: `${name} ${index + 1}/${files.length}` },
   });
   if (status !== 0) {
     failed++;

@@ -21,14 +21,77 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
 
-/** Writes `label` as a progress line on stderr (overwritten in place on a terminal). */
+/**
+ * Progress of the running benchmark on stderr: on a terminal one line rewritten in place (which
+ * benchmark, which step, elapsed time and, once {@link progressPlan} told how many steps there are,
+ * an estimate of the time left), refreshed every second; otherwise (CI logs, files) one plain line
+ * per step. `pnpm bench` names the benchmark through MSGHUB_BENCH_NAME ("transport 4/6").
+ */
+const progressState = {
+  bench: process.env['MSGHUB_BENCH_NAME'] ?? (process.argv[1] ?? 'bench').replace(/^.*[\\/]/, '').replace(/\.bench\.[tj]s$/, ''),
+  started: performance.now(),
+  total: 0,
+  steps: 0,
+  /** When the current step started, and how long the finished ones took. */
+  stepStarted: 0,
+  stepsSeconds: 0,
+  label: '',
+  timer: undefined as ReturnType<typeof setInterval> | undefined,
+};
+
+/** Announces how many `progress()` steps this run will take, so the line can show an ETA. */
+export function progressPlan(totalSteps: number): void {
+  progressState.total = totalSteps;
+}
+
+/** Starts a step called `label` (the previous one ends here). */
 export function progress(label: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${label}`);
-  else process.stderr.write(`${label}\n`);
+  const now = performance.now();
+  if (progressState.steps > 0) progressState.stepsSeconds += (now - progressState.stepStarted) / 1000;
+  progressState.steps++;
+  progressState.stepStarted = now;
+  progressState.label = label;
+  if (process.stderr.isTTY) {
+    progressState.timer ??= setInterval(drawProgress, 1000).unref();
+    drawProgress();
+  } else {
+    process.stderr.write(`${progressLine()}\n`);
+  }
 }
 
 export function progressDone(): void {
+  if (progressState.timer !== undefined) clearInterval(progressState.timer);
+  progressState.timer = undefined;
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+  else if (progressState.steps > 0) process.stderr.write(`[${progressState.bench}] done in ${formatDuration((performance.now() - progressState.started) / 1000)}\n`);
+}
+
+function drawProgress(): void {
+  const width = Math.max(20, (process.stderr.columns || 100) - 1);
+  process.stderr.write(`\r\x1b[2K${progressLine().slice(0, width)}`);
+}
+
+function progressLine(): string {
+  const { bench, total, steps, label, stepsSeconds } = progressState;
+  const elapsed = (performance.now() - progressState.started) / 1000;
+  const parts = [`[${bench}] ${label}`];
+  if (total > 0) parts.push(`step ${Math.min(steps, total)}/${total}`);
+  parts.push(`${formatDuration(elapsed)} elapsed`);
+  // From the mean of the finished steps; the current one is counted as started, not done.
+  const finished = steps - 1;
+  if (total >= steps && finished > 0) {
+    const intoStep = (performance.now() - progressState.stepStarted) / 1000;
+    parts.push(`ETA ${formatDuration((stepsSeconds / finished) * (total - finished) - intoStep)}`);
+  }
+  return parts.join(' · ');
+}
+
+/** 75 → "1m15s", 3725 → "1h02m". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** Formats a rate as 12.3M / 456k / 789. */

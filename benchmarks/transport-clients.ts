@@ -2,10 +2,12 @@
  * Client side of benchmarks/transport.bench.ts: opens N connections to one system, then counts
  * what arrives. One process for all clients, apart from the server's. Driven over IPC:
  *   ← {ready}                               all connected (msghub: and past welcome)
- *   → {cmd:'join'}                    ← {joined} (msghub: every client joined the room)
+ *   → {cmd:'join', batch?}            ← {joined} (msghub: every client joined the room, `batch` at a time)
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
- *   → {cmd:'latencies'}               ← {p50, p99, samples} (ms, over every 10th client)
+ *   → {cmd:'latencies', raw?}         ← {p50, p99, samples, values?} (ms, over every 10th client;
+ *                                        `raw`: every sample too, to merge several processes)
  *   → {cmd:'bytes'}                   ← {bytes} (read from the network by every client so far)
+ *   → {cmd:'progress'}                ← {received}
  *   → {cmd:'stop'}                    exits
  * Args: system url clients [user prefix] (msghub users are `<prefix>u<index>`; distinct prefixes keep
  * several client processes of one room apart)
@@ -65,12 +67,23 @@ function openWs(index: number, hello: boolean): Promise<void> {
   });
 }
 
-/** msghub: every client joins the room; counting starts after its own join event. */
-function joinAll(): Promise<void> {
+/**
+ * msghub: every client joins the room, `batch` at a time (each join is announced to every member,
+ * so at thousands of clients the waves keep that burst bounded); counting starts after a client's
+ * own join event.
+ */
+async function joinAll(batch = sockets.length): Promise<void> {
+  const step = Math.max(1, batch);
+  for (let at = 0; at < sockets.length; at += step) await joinSome(at, Math.min(sockets.length, at + step));
+}
+
+function joinSome(from: number, to: number): Promise<void> {
+  const indexes = Array.from({ length: to - from }, (_, offset) => from + offset);
   return Promise.all(
-    sockets.map(
-      (ws, index) =>
+    indexes.map(
+      (index) =>
         new Promise<void>((resolve) => {
+          const ws = sockets[index] as WebSocket;
           const sampled = index % 10 === 0;
           let joined = false;
           ws.on('message', (frame) => {
@@ -112,9 +125,9 @@ async function main(): Promise<void> {
     await Promise.all(opening);
   }
   process.on('message', (raw: unknown) => {
-    const message = raw as { cmd: string; total?: number; latency?: boolean };
+    const message = raw as { cmd: string; total?: number; latency?: boolean; batch?: number; raw?: boolean };
     if (message.cmd === 'join') {
-      void joinAll().then(() => {
+      void joinAll(message.batch).then(() => {
         // The joins of later clients reached the earlier ones: start counting from zero.
         received = 0;
         process.send?.({ joined: true });
@@ -128,7 +141,7 @@ async function main(): Promise<void> {
     } else if (message.cmd === 'latencies') {
       const sorted = [...latencies].sort((a, b) => a - b);
       const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-      process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received });
+      process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received, ...(message.raw === true ? { values: sorted } : {}) });
     } else if (message.cmd === 'bytes') {
       process.send?.({ bytes: readers.reduce((sum, read) => sum + read(), 0) });
     } else if (message.cmd === 'progress') {

@@ -34,6 +34,12 @@ interface System {
   stop(): Promise<void>;
 }
 
+/**
+ * MSGHUB_BENCH_LATENCY_FROM=schedule stamps a paced broadcast with the time it was due instead of
+ * the time it was sent, so a server that falls behind the pace is charged for its backlog.
+ */
+const FROM_SCHEDULE = process.env['MSGHUB_BENCH_LATENCY_FROM'] === 'schedule';
+
 /** Words of everyday chat: lines built from them are as compressible as people's messages, not as a run of one letter. */
 const WORDS = (
   'the a to I you it and is that of in for on we this be have are not with but so at just do can what ' +
@@ -179,7 +185,7 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
       const due = start + seq * interval;
       const wait = due - now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await system.broadcast({ seq, sentAt: now(), text: chatLine(seq) });
+      await system.broadcast({ seq, sentAt: FROM_SCHEDULE ? due : now(), text: chatLine(seq) });
     }
     process.send?.({ done: true });
   } else if (message.cmd === 'stop') {

@@ -8,10 +8,10 @@
  *
  *   node --import tsx benchmarks/transport.bench.ts [--quick] [--rounds N] [--clients 100|1000]
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
+import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, writeResults } from './lib.js';
+import { Peer } from './peer.js';
 
 // RSS per connection needs an explicit GC in the server process; re-run under --expose-gc if needed.
 if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MSGHUB_BENCH_CHILD'] === undefined) {
@@ -23,7 +23,6 @@ if (typeof (globalThis as { gc?: unknown }).gc !== 'function' && process.env['MS
   process.exit(status ?? 1);
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { quick, rounds: roundsOption } = cliOptions();
 const rounds = roundsOption ?? (quick ? 1 : 3);
 const SYSTEMS = ['ws', 'socketio', 'msghub', 'msghub-file', 'msghub-deflate'] as const;
@@ -62,11 +61,11 @@ type CpuUsage = { user: number; system: number };
 
 /** Server RSS and heap growth per idle connection (msghub: past welcome), in a fresh server process. */
 async function memorySample(system: SystemName, clients: number): Promise<{ rss: number; heap: number }> {
-  const server = new Peer('transport-server.ts', [system], true);
+  const server = new Peer('transport-server.ts', [system], { gc: true, waitMs: WAIT_MS });
   let load: Peer | undefined;
   try {
     const base = (await server.next('port')) as { port: number; rss: number; heapUsed: number };
-    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${base.port}/`, String(clients)], false);
+    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${base.port}/`, String(clients)], { waitMs: WAIT_MS });
     await load.next('ready');
     server.send({ cmd: 'rss' });
     const { rss, heapUsed } = (await server.next('rss')) as { rss: number; heapUsed: number };
@@ -74,60 +73,6 @@ async function memorySample(system: SystemName, clients: number): Promise<{ rss:
   } finally {
     await load?.stop();
     await server.stop();
-  }
-}
-
-/** A child process spoken to over IPC, with every wait bounded. */
-class Peer {
-  readonly #child: ChildProcess;
-  readonly #inbox: Record<string, unknown>[] = [];
-  #wake: (() => void) | undefined;
-  #exited = false;
-
-  constructor(script: string, args: string[], gc: boolean) {
-    this.#child = fork(join(here, script), args, {
-      execArgv: [...(gc ? ['--expose-gc'] : []), '--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.#child.on('message', (message) => {
-      this.#inbox.push(message as Record<string, unknown>);
-      this.#wake?.();
-    });
-    this.#child.on('exit', () => {
-      this.#exited = true;
-      this.#wake?.();
-    });
-  }
-
-  send(message: object): void {
-    this.#child.send(message);
-  }
-
-  /** The next message that has `key`, within `timeoutMs`. */
-  async next(key: string, timeoutMs = WAIT_MS): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const at = this.#inbox.findIndex((message) => key in message);
-      if (at >= 0) return this.#inbox.splice(at, 1)[0] as Record<string, unknown>;
-      const left = deadline - Date.now();
-      if (left <= 0 || this.#exited) throw new Error(`No ${key} from child within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.#exited) return;
-    this.send({ cmd: 'stop' });
-    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
   }
 }
 
@@ -139,11 +84,11 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
   }
   const rssPerConnectionKiB = median(memory.map((m) => m.rss));
   const heapPerConnectionKiB = median(memory.map((m) => m.heap));
-  const server = new Peer('transport-server.ts', [system], true);
+  const server = new Peer('transport-server.ts', [system], { gc: true, waitMs: WAIT_MS });
   let load: Peer | undefined;
   try {
     const { port } = (await server.next('port')) as { port: number };
-    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(clients)], false);
+    load = new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(clients)], { waitMs: WAIT_MS });
     await load.next('ready');
     if (system.startsWith('msghub')) {
       load.send({ cmd: 'join' });
@@ -192,6 +137,8 @@ async function measure(system: SystemName, clients: number): Promise<Result> {
 
 async function main(): Promise<void> {
   const results: Result[] = [];
+  // Per system and size: the memory rounds, the throughput rounds and the paced run.
+  progressPlan(SIZES.length * SYSTEMS.length * (2 * rounds + 1));
   for (const clients of SIZES) {
     for (const system of SYSTEMS) results.push(await measure(system, clients));
   }

@@ -246,6 +246,18 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'transport.md: a stream cancelled and finalized, a server request from a handler, notifications both ways, a draining close',
+    files: ['examples/transport/calls.ts'],
+    async run() {
+      const { code, stdout, stderr } = await runExample('examples/transport/calls.ts');
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal(
+        "[ 10, 9, 8 ]\ncountdown finalized\ncursor of [ 'ada', { x: 3, y: 4 } ]\nnews: the server calls you\nhello Ada Lovelace\n",
+      );
+    },
+  },
+  {
     title: 'transport.md: a bound token is refused another room, a unique room a second tab, a room its second create; sendTo reaches one tab',
     files: ['examples/transport/rooms.ts'],
     async run() {

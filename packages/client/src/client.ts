@@ -1,5 +1,6 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { backoffDelay } from './backoff.js';
+import { ClientCalls, type ServerRequestHandler } from './calls.js';
 import { DirectInbox, MAX_DIRECT_TTL_MS } from './direct-inbox.js';
 import { DiscardCallbacks, discardCallbackOf, reportLater, type DiscardCallback } from './discard-callbacks.js';
 import {
@@ -98,6 +99,21 @@ export interface PendingSend<T> extends Promise<T> {
   readonly status: SendResult;
 }
 
+/** Options of {@link MsghubClient.close}. */
+export interface CloseOptions {
+  /**
+   * Before closing, wait for what is in flight: requests, `publishAsync` and `directAsync` awaiting
+   * their answer, the send buffer (flushed on the next connection), running streams and answers
+   * to server requests. New calls are refused meanwhile. @default false
+   */
+  drain?: boolean;
+  /**
+   * With `drain`: the longest wait, in ms; what is still in flight then fails as without `drain`.
+   * @default the client's `requestTimeoutMs`
+   */
+  timeoutMs?: number;
+}
+
 /** The committed event id an `ok` carries, if any. */
 function committedId(answer: Answer): number | undefined {
   return answer.type === 'ok' && typeof answer.id === 'number' ? answer.id : undefined;
@@ -137,6 +153,15 @@ export class MsghubClient {
   readonly #pending: PendingRequests;
   readonly #buffer: SendBuffer<ClientFrame>;
   readonly #onDiscard = new DiscardCallbacks(reportLater);
+  /** Streams, server requests and notifications. */
+  readonly #calls: ClientCalls;
+  /** `close({ drain: true })` waits: new calls are refused. */
+  #draining = false;
+  #closing: Promise<void> | undefined;
+  /** While draining: checks whether everything in flight has ended. */
+  #drainCheck: (() => void) | undefined;
+  /** While draining: ends the wait at once. */
+  #drainEnd: (() => void) | undefined;
   #link: Link | undefined;
   #welcome: WelcomeFrame | undefined;
   /** Welcomed, rooms rejoined and buffer flushed: frames go straight to the link. */
@@ -170,8 +195,15 @@ export class MsghubClient {
   constructor(options: ClientOptions) {
     this.#options = resolveOptions(options);
     const { timers } = this.#options;
-    this.#pending = new PendingRequests(timers);
+    this.#pending = new PendingRequests(timers, () => this.#drainCheck?.());
     this.#buffer = new SendBuffer(this.#options.sendBuffer, timers, (frame, reason) => this.#discard(frame, reason));
+    this.#calls = new ClientCalls({
+      nextRef: () => this.#pending.nextRef(),
+      send: (frame, again) => this.#send(frame, undefined, again),
+      later: (callback, ms) => void this.#options.timers.setTimeout(callback, ms),
+      refusing: () => this.#closed || this.#draining,
+      changed: () => this.#drainCheck?.(),
+    });
     this.#linkOptions = { ...this.#options };
     this.#linkEvents = {
       welcome: (link, frame) => this.#onWelcome(link, frame),
@@ -377,10 +409,10 @@ export class MsghubClient {
   async request<R = unknown>(op: string, input?: unknown, options: RequestOptions = {}): Promise<R> {
     checkName('op', op);
     const timeoutMs = this.#timeoutOf(options.timeoutMs);
-    if (this.#closed) throw new ClientClosedError('The client is closed');
+    if (this.#closed || this.#draining) throw new ClientClosedError('The client is closed');
     const ref = this.#pending.nextRef();
     const frame: Extract<ClientFrame, { type: 'request' }> = input === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data: input };
-    const answer = this.#pending.open(ref, timeoutMs, `request ${op}`, 'open', () => this.#send(frame));
+    const answer = this.#pending.open(ref, timeoutMs, `request ${op}`, 'open', () => this.#send(frame, undefined, true));
     this.#send(frame);
     const reply = await answer;
     return (reply.type === 'response' ? reply.data : undefined) as R;
@@ -412,11 +444,96 @@ export class MsghubClient {
   }
 
   /**
-   * Closes the client for good: says `bye`, fails pending requests with {@link ClientClosedError},
-   * discards the send buffer (reason `closed`), completes every room stream and `state$`.
-   * Resolves once the connection is closed. Safe to call more than once.
+   * Calls the server operation `op` as a stream: the server's handler returns an async iterable,
+   * and each value it yields is one item here. Each subscription is one call; unsubscribing
+   * cancels it on the server (which stops pulling the iterable). An operation whose handler
+   * returns one value gives a stream of that one value. There is no timeout.
+   * The Observable fails with the typed error the server answers with (`UNKNOWN_OP`,
+   * `TOO_MANY_STREAMS`, or what the handler threw), {@link DisconnectedError} when the connection
+   * drops (streams are not resumed), {@link SendDiscardedError} when the request never left the
+   * send buffer, {@link ClientClosedError} when the client closes first.
+   * @example
+   * const sub = client.stream<Tick>('ticks', { symbol: 'ACME' }).subscribe((tick) => draw(tick));
+   * sub.unsubscribe(); // the server's generator is finalized
    */
-  close(): Promise<void> {
+  stream<T = unknown>(op: string, input?: unknown): Observable<T> {
+    checkName('op', op);
+    return this.#calls.stream<T>(op, input);
+  }
+
+  /**
+   * Registers the handler of the server's requests for `op` (`server.request(connectionId, op,
+   * data)`), replacing an earlier one. A request for an op with no handler is answered `UNKNOWN_OP`;
+   * a handler that throws is answered with the error's `code` (upper-case letters, digits, `_`) or
+   * `INTERNAL`, and its message.
+   * @example
+   * client.handle('viewport', () => ({ width: innerWidth, height: innerHeight }));
+   */
+  handle(op: string, handler: ServerRequestHandler): this {
+    checkName('op', op);
+    if (typeof handler !== 'function') throw new InvalidArgumentError(`Expected handler to be a function, got ${describe(handler)}`);
+    this.#calls.handle(op, handler);
+    return this;
+  }
+
+  /**
+   * Sends the named notification `op` to the server (a handler registered with
+   * `server.onNotify(op, fn)`). Fire and forget; an op the server has no handler for comes back on
+   * `errors$` as `UNKNOWN_OP`.
+   * @returns `sent`, `queued` or `discarded`, as {@link MsghubClient.publish}
+   */
+  notify(op: string, data?: unknown): SendResult {
+    checkName('op', op);
+    return this.#send(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data });
+  }
+
+  /** The data of every notification `op` the server sends (`server.notify`, `connection.notify`). Completes on close. */
+  notifications<T = unknown>(op: string): Observable<T> {
+    checkName('op', op);
+    return this.#calls.notifications<T>(op);
+  }
+
+  /**
+   * Closes the client for good: says `bye`, fails pending requests with {@link ClientClosedError},
+   * discards the send buffer (reason `closed`), fails running streams, completes every room stream
+   * and `state$`. With `drain`, first waits (at most `timeoutMs`) for what is in flight to end
+   * (see {@link CloseOptions}). Resolves once the connection is closed. Safe to call more than
+   * once; a call without `drain` ends a drain under way at once.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    const { drain = false } = options;
+    if (typeof drain !== 'boolean') throw new InvalidArgumentError(`Expected options.drain to be a boolean, got ${describe(drain)}`);
+    const timeoutMs = drain ? this.#timeoutOf(options.timeoutMs) : 0;
+    if (this.#closing !== undefined) {
+      if (!drain) this.#drainEnd?.();
+      return this.#closing;
+    }
+    if (this.#closed) return Promise.resolve();
+    this.#closing = drain ? this.#drainThenClose(timeoutMs) : this.#closeNow();
+    return this.#closing;
+  }
+
+  async #drainThenClose(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    await new Promise<void>((resolve) => {
+      const { timers } = this.#options;
+      const finish = (): void => {
+        timers.clearTimeout(timer);
+        this.#drainCheck = undefined;
+        this.#drainEnd = undefined;
+        resolve();
+      };
+      const timer = timers.setTimeout(finish, timeoutMs);
+      this.#drainCheck = () => {
+        if (this.#closed || (this.#pending.size === 0 && this.#buffer.size === 0 && this.#calls.idle)) finish();
+      };
+      this.#drainEnd = finish;
+      this.#drainCheck();
+    });
+    await this.#closeNow();
+  }
+
+  #closeNow(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     const link = this.#link;
     if (link?.ready) link.send({ type: 'bye' });
@@ -457,6 +574,7 @@ export class MsghubClient {
     this.#ready = true;
     this.#attempt = 0;
     this.#setState('connected');
+    this.#drainCheck?.();
   }
 
   async #sendJoin(channel: RoomChannel, link: Link): Promise<void> {
@@ -490,6 +608,7 @@ export class MsghubClient {
 
   #onFrame(link: Link, frame: ServerFrame): void {
     if (link !== this.#link) return;
+    if (this.#calls.receive(link, frame)) return;
     switch (frame.type) {
       case 'event': {
         const channel = this.#rooms.get(frame.room);
@@ -532,6 +651,7 @@ export class MsghubClient {
     this.#link = undefined;
     this.#ready = false;
     this.#pending.rejectSentOn(link, new DisconnectedError('The connection dropped before the answer', { cause: error }));
+    this.#calls.linkEnded(link, error);
     if (this.#closed) {
       this.#linkGone?.();
       return;
@@ -592,6 +712,7 @@ export class MsghubClient {
     this.#closeReason = requestError;
     this.#buffer.discardAll('closed');
     this.#pending.rejectAll(requestError);
+    this.#calls.shutdown(requestError);
     this.#link?.close();
     const rooms = [...this.#rooms.values()];
     this.#rooms.clear();
@@ -605,6 +726,7 @@ export class MsghubClient {
     this.#direct.complete();
     this.#signals.complete();
     this.#discarded.complete();
+    this.#drainCheck?.();
   }
 
   #channel(room: string, since: number | undefined, epoch: string | undefined): RoomChannel {
@@ -626,9 +748,10 @@ export class MsghubClient {
     if (link?.ready) this.#write(link, { type: 'leave', room: channel.name });
   }
 
-  #send(frame: ClientFrame, onDiscard?: DiscardCallback): SendResult {
+  /** Sends now, or keeps in the send buffer; `again`: a frame sent before (after `RATE_LIMITED`), also taken while draining. */
+  #send(frame: ClientFrame, onDiscard?: DiscardCallback, again = false): SendResult {
     if (onDiscard !== undefined) this.#onDiscard.set(frame, onDiscard);
-    if (this.#closed) {
+    if (this.#closed || (this.#draining && !again)) {
       this.#discard(frame, 'closed');
       return 'discarded';
     }
@@ -643,7 +766,7 @@ export class MsghubClient {
   /** Sends a frame that carries a `ref` and resolves with the event id the server's `ok` names. */
   #sendAcked(frame: PublishFrame | DirectSendFrame, timeoutMs: number, what: string): PendingSend<number | undefined> {
     // The entry exists before the send: a discard (full, closed) rejects it at once.
-    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent', () => this.#send(frame));
+    const answer = this.#pending.open(frame.ref as Ref, timeoutMs, what, 'sent', () => this.#send(frame, undefined, true));
     const status = this.#send(frame);
     return Object.assign(answer.then(committedId), { status });
   }
@@ -661,17 +784,21 @@ export class MsghubClient {
     // awaited on that link must fail with it.
     if ('ref' in frame && frame.ref !== undefined) this.#pending.markSent(frame.ref, link);
     link.send(frame);
+    this.#calls.written(frame, link);
   }
 
   #discard(frame: ClientFrame, reason: DiscardReason): void {
     if ('ref' in frame && frame.ref !== undefined) {
       const cause = reason === 'closed' ? this.#closeReason : undefined;
-      this.#pending.reject(frame.ref, new SendDiscardedError(reason, undefined, cause === undefined ? undefined : { cause }));
+      const error = new SendDiscardedError(reason, undefined, cause === undefined ? undefined : { cause });
+      this.#pending.reject(frame.ref, error);
+      this.#calls.discarded(frame.ref, error);
     }
     const discarded: Discarded = { frame, reason };
     this.#onDiscard.discarded(frame, reason);
     this.#options.onDiscard?.(discarded);
     this.#discarded.next(discarded);
+    this.#drainCheck?.();
   }
 
   #setState(state: ConnectionState): void {

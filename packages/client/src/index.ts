@@ -5,6 +5,7 @@
 export { MsghubClient } from './client.js';
 export type {
   AckOptions,
+  CloseOptions,
   ConnectionState,
   DirectAsyncOptions,
   DirectMessage,
@@ -14,6 +15,7 @@ export type {
   RequestOptions,
   RoomSignal,
 } from './client.js';
+export type { ServerRequestContext, ServerRequestHandler } from './calls.js';
 export { createClient } from './create-client.js';
 export type { CreateClientOptions } from './create-client.js';
 export type { ClientOptions, Discarded, TokenSource } from './options.js';

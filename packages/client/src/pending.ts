@@ -27,10 +27,18 @@ interface Entry {
 export class PendingRequests {
   readonly #timers: Timers;
   readonly #entries = new Map<Ref, Entry>();
+  readonly #onSettled: (() => void) | undefined;
   #nextRef = 1;
 
-  constructor(timers: Timers) {
+  /** @param onSettled called after each entry ends (answered, timed out or rejected) */
+  constructor(timers: Timers, onSettled?: () => void) {
     this.#timers = timers;
+    this.#onSettled = onSettled;
+  }
+
+  /** How many entries wait for their answer. */
+  get size(): number {
+    return this.#entries.size;
   }
 
   /** A fresh `ref`, never used before by this client (refs of buffered frames stay unique across connections). */
@@ -78,12 +86,16 @@ export class PendingRequests {
     if (entry === undefined) return false;
     if (frame.type === 'error') entry.reject(errorFromWire(frame));
     else entry.resolve(frame);
+    this.#onSettled?.();
     return true;
   }
 
   /** Rejects the entry of `ref`, if it still waits. */
   reject(ref: Ref, error: Error): void {
-    this.#take(ref)?.reject(error);
+    const entry = this.#take(ref);
+    if (entry === undefined) return;
+    entry.reject(error);
+    this.#onSettled?.();
   }
 
   /** Rejects every entry whose frame was written to `connection`. */
@@ -104,6 +116,7 @@ export class PendingRequests {
       if (this.#entries.get(ref) !== entry) return;
       this.#entries.delete(ref);
       entry.reject(new RequestTimeoutError(`${what} got no answer within ${timeoutMs} ms`));
+      this.#onSettled?.();
     }, timeoutMs);
   }
 

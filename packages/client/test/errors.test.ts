@@ -50,6 +50,10 @@ const expected: Record<string, abstract new (...args: never[]) => ServerError> =
   OFFLINE: OperationError,
   UNENCODABLE: ProtocolError,
   STORE_FAILED: OperationError,
+  TOO_MANY_STREAMS: OperationError,
+  STREAM_REQUIRED: OperationError,
+  REQUEST_TIMEOUT: OperationError,
+  DISCONNECTED: OperationError,
 };
 
 describe('errors', () => {

@@ -6,10 +6,11 @@
  */
 import type { MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
+import { ConnectionCalls, type CallsHost } from './connection-calls.js';
 import { RateLimitedError, type WireError } from './errors.js';
-import { encodeFrame, peekFrame } from './frame-codec.js';
+import { encodeFrame, isName, peekFrame } from './frame-codec.js';
 import { countIn, type Counters } from './metrics.js';
-import type { ConnectionInfo, ResolvedServerOptions } from './options.js';
+import type { ConnectionInfo, ResolvedServerOptions, ServerRequestOptions } from './options.js';
 import { Outbox, type FrameData } from './outbox.js';
 import type { ErrorFrame, Ref, ServerFrame, WireErrorCode } from './protocol.js';
 
@@ -42,10 +43,18 @@ function flushPending(): void {
   for (const connection of connections) connection.flush();
 }
 
+// Flags of a connection, in one small integer.
+const HELLO_RECEIVED = 1;
+const FLUSH_SCHEDULED = 2;
+/** This rate-limit window's error for frames without a ref was sent. */
+const WINDOW_NOTICED = 4;
+/** Reading is paused: too many publishes in flight. */
+const PAUSED = 8;
+
 const NO_MEMBERSHIPS: ReadonlyMap<string, Membership> = new Map();
 const EMPTY_META: Readonly<Record<string, unknown>> = Object.freeze({});
 
-export class Connection implements SocketHandler, ConnectionInfo {
+export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
   readonly id: string;
   readonly socket: TransportSocket;
   userId = '';
@@ -54,8 +63,6 @@ export class Connection implements SocketHandler, ConnectionInfo {
   allowedRooms: readonly string[] | undefined = undefined;
   state: ConnectionState = 'authenticating';
   #joined: Map<string, Membership> | undefined;
-  /** Set once a `hello` arrived (a second one is refused). */
-  helloReceived = false;
   /** Heartbeat bookkeeping (ms since epoch); 0 means unset. */
   readonly openedAt: number;
   lastActive: number;
@@ -64,27 +71,37 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** When a flush first found the socket still draining (0 while writes go through). */
   blockedSince = 0;
   readonly #host: ConnectionHost;
-  readonly #outbox: Outbox;
-  #flushScheduled = false;
+  /** Frames owed to the socket; made by the first frame queued, dropped by the flush that empties it. */
+  #outbox: Outbox | undefined;
+  /** HELLO_RECEIVED, FLUSH_SCHEDULED, WINDOW_NOTICED, PAUSED. */
+  #flags = 0;
   #closeCode = 'CLOSED';
   #windowStart = 0;
   #windowFrames = 0;
-  /** Whether this window's error for frames without a ref was sent. */
-  #windowNoticed = false;
   #pendingPublishes = 0;
-  #paused = false;
   #tail: Promise<void> | undefined;
+  /** Made on the first request either way; most connections never make one. */
+  #calls: ConnectionCalls | undefined;
+  /** Streams waiting for the outgoing queue to go below half its bound. */
+  #writableWaiters: (() => void)[] | undefined;
 
   constructor(id: string, socket: TransportSocket, host: ConnectionHost, now: number) {
     this.id = id;
     this.socket = socket;
     this.#host = host;
-    const { maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy } = host.options;
-    this.#outbox = new Outbox(maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy);
     this.openedAt = now;
     this.lastActive = now;
     this.lastSeen = now;
     countIn(host.counters.opened, socket.transport);
+  }
+
+  /** Set once a `hello` arrived (a second one is refused). */
+  get helloReceived(): boolean {
+    return (this.#flags & HELLO_RECEIVED) !== 0;
+  }
+
+  set helloReceived(received: boolean) {
+    this.#flags = received ? this.#flags | HELLO_RECEIVED : this.#flags & ~HELLO_RECEIVED;
   }
 
   get transport(): string {
@@ -120,12 +137,12 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** Frames waiting in the outgoing queue. */
   get queued(): number {
-    return this.#outbox.frames;
+    return this.#outbox?.frames ?? 0;
   }
 
   /** Bytes waiting in the outgoing queue. */
   get queuedBytes(): number {
-    return this.#outbox.bytes;
+    return this.#outbox?.bytes ?? 0;
   }
 
   /** The server's counters. */
@@ -153,22 +170,29 @@ export class Connection implements SocketHandler, ConnectionInfo {
   }
 
   drain(): void {
-    if (this.#outbox.frames > 0) this.schedule();
+    if (this.#outbox !== undefined) this.schedule();
+    else this.#wakeWriters();
   }
 
   closed(): void {
     if (this.state === 'closed') return;
     this.#tail = undefined;
     this.state = 'closed';
-    this.#outbox.clear();
+    this.#outbox = undefined;
+    this.#calls?.closed();
+    this.#wakeWriters();
     countIn(this.#host.counters.disconnects, this.#closeCode);
     this.#host.disconnected(this, this.#closeCode);
   }
 
   // ---- sending -----------------------------------------------------------------------------------
 
-  /** Queues a frame (through the `beforeSend` hook). */
-  send(frame: ServerFrame): void {
+  /**
+   * Queues a frame (through the `beforeSend` hook).
+   * @returns false when the frame could not be encoded as JSON (its `ref`, if any, was answered
+   *   with an `INTERNAL` error instead)
+   */
+  send(frame: ServerFrame): boolean {
     const hook = this.#host.options.beforeSend;
     let out: ServerFrame | null = frame;
     if (hook !== undefined) {
@@ -177,7 +201,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
       } catch (error) {
         this.#host.options.onError(error);
       }
-      if (out === null) return;
+      if (out === null) return true;
     }
     let text: string;
     try {
@@ -186,34 +210,106 @@ export class Connection implements SocketHandler, ConnectionInfo {
       // A frame JSON cannot hold (a BigInt from a hook or handler): report it, answer its ref.
       this.#host.options.onError(error);
       const { ref } = out as { ref?: Ref };
-      if (out.type === 'error' || ref === undefined) return;
+      // A server request's ref is the server's own: there is no client call to answer.
+      if (out.type === 'error' || out.type === 'request' || ref === undefined) return false;
       text = encodeFrame({ type: 'error', code: 'INTERNAL', message: 'The answer could not be encoded as JSON', ref });
+      this.enqueue(text, undefined, 0);
+      return false;
     }
     this.enqueue(text, undefined, 0);
+    return true;
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------
+
+  /** The connection's running requests, streams and server requests (made on first use). */
+  get calls(): ConnectionCalls {
+    return (this.#calls ??= new ConnectionCalls(this));
+  }
+
+  get maxStreams(): number {
+    return this.#host.options.maxStreams;
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  request<T = unknown>(op: string, data?: unknown, options: ServerRequestOptions = {}): Promise<T> {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    const timeoutMs = options.timeoutMs ?? this.#host.options.requestTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+      throw new TypeError(`Expected \`timeoutMs\` to be an integer >= 1, got ${String(timeoutMs)}`);
+    }
+    return this.calls.request(op, data, timeoutMs) as Promise<T>;
+  }
+
+  notify(op: string, data?: unknown): boolean {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    if (this.state !== 'open') return false;
+    if (!this.send(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data })) {
+      throw new TypeError('Expected `data` to be JSON-encodable');
+    }
+    return true;
+  }
+
+  /**
+   * Undefined while the outgoing queue is below half its bounds (frames and bytes) and the socket
+   * takes writes; else a promise that resolves once they are, or when the connection has ended.
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (!this.#congested()) return undefined;
+    return new Promise<void>((resolve) => (this.#writableWaiters ??= []).push(resolve));
+  }
+
+  #congested(): boolean {
+    // A closing connection takes nothing more: its streams wait for `closed`, which stops them.
+    if (this.state === 'closed') return false;
+    if (this.state === 'closing') return true;
+    const { maxQueuedFrames, maxQueuedBytes } = this.#host.options;
+    const outbox = this.#outbox;
+    return (outbox !== undefined && (outbox.frames * 2 >= maxQueuedFrames || outbox.bytes * 2 >= maxQueuedBytes)) || this.socket.needsDrain;
+  }
+
+  #wakeWriters(): void {
+    const waiters = this.#writableWaiters;
+    if (waiters === undefined || this.#congested()) return;
+    this.#writableWaiters = undefined;
+    for (const wake of waiters) wake();
   }
 
   /** Queues an encoded frame as is; `room` and `id` mark a room event the drop-oldest policy may discard. */
   enqueue(frame: FrameData, room: string | undefined, id: number): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    if (!this.#outbox.push(frame, room, id)) {
+    let outbox = this.#outbox;
+    if (outbox === undefined) {
+      const { maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy } = this.#host.options;
+      outbox = this.#outbox = new Outbox(maxQueuedFrames, maxQueuedBytes, slowConsumerPolicy);
+    }
+    if (!outbox.push(frame, room, id)) {
       this.slowConsumer('Outgoing queue full');
       return;
     }
-    if (this.#outbox.dropped > 0) {
+    if (outbox.dropped > 0) {
       const counters = this.#host.counters;
-      counters.droppedEvents += this.#outbox.dropped;
-      counters.gaps['dropped'] = (counters.gaps['dropped'] ?? 0) + this.#outbox.gaps;
-      this.#outbox.dropped = 0;
-      this.#outbox.gaps = 0;
+      counters.droppedEvents += outbox.dropped;
+      counters.gaps['dropped'] = (counters.gaps['dropped'] ?? 0) + outbox.gaps;
+      outbox.dropped = 0;
+      outbox.gaps = 0;
     }
     this.schedule();
   }
 
-  /** Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. */
+  /**
+   * Sends an `error` frame for `error`, answering `ref` / a frame of type `frame`. For a client's
+   * `response` or `error` frame (an answer to a server request) `ref` is left out.
+   */
   error(error: WireError, ref?: Ref, frame?: string): void {
     this.#host.counters.errorsSent++;
     const out: ErrorFrame = { type: 'error', code: error.code, message: error.message };
-    if (ref !== undefined) out.ref = ref;
+    // The ref of a client's `response` or `error` is the server's own (it answers a server
+    // request): echoed back, the client would take it for one of its own refs.
+    if (ref !== undefined && frame !== 'response' && frame !== 'error') out.ref = ref;
     if (frame !== undefined) out.frame = frame;
     const supported = (error as { supported?: readonly number[] }).supported;
     if (supported !== undefined) out.supported = supported;
@@ -229,13 +325,13 @@ export class Connection implements SocketHandler, ConnectionInfo {
   /** Drops what is queued and closes with `SLOW_CONSUMER`. */
   slowConsumer(reason: string): void {
     this.#host.counters.slowConsumerCloses++;
-    this.#outbox.clear();
+    this.#outbox = undefined;
     this.close('SLOW_CONSUMER', reason);
   }
 
   schedule(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
+    if ((this.#flags & FLUSH_SCHEDULED) !== 0) return;
+    this.#flags |= FLUSH_SCHEDULED;
     pending.push(this);
     if (!flushQueued) {
       flushQueued = true;
@@ -245,10 +341,11 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** Writes every queued frame in one write, unless the socket is still draining. */
   flush(): void {
-    this.#flushScheduled = false;
+    this.#flags &= ~FLUSH_SCHEDULED;
     if (this.state === 'closed') return;
-    if (this.#outbox.frames === 0) {
+    if (this.#outbox === undefined) {
       this.blockedSince = 0;
+      this.#wakeWriters();
       return;
     }
     // The socket's 'drain' reschedules; meanwhile frames wait (and count) in the outbox.
@@ -258,12 +355,16 @@ export class Connection implements SocketHandler, ConnectionInfo {
     }
     this.blockedSince = 0;
     this.#write(this.#takeQueued());
+    this.#wakeWriters();
   }
 
   /** Takes every queued frame, counting the room events among them as written. */
   #takeQueued(): FrameData[] {
-    this.#host.counters.eventsOut += this.#outbox.events;
-    return this.#outbox.take();
+    const outbox = this.#outbox;
+    if (outbox === undefined) return [];
+    this.#outbox = undefined;
+    this.#host.counters.eventsOut += outbox.events;
+    return outbox.take();
   }
 
   #write(frames: FrameData[]): void {
@@ -332,15 +433,15 @@ export class Connection implements SocketHandler, ConnectionInfo {
 
   /** A publish went to a room; past `maxPendingPublishes` in flight, stop reading. */
   publishStarted(): void {
-    if (++this.#pendingPublishes >= this.#host.options.maxPendingPublishes && !this.#paused) {
-      this.#paused = true;
+    if (++this.#pendingPublishes >= this.#host.options.maxPendingPublishes && (this.#flags & PAUSED) === 0) {
+      this.#flags |= PAUSED;
       this.socket.pause();
     }
   }
 
   publishSettled(): void {
-    if (--this.#pendingPublishes < this.#host.options.maxPendingPublishes && this.#paused) {
-      this.#paused = false;
+    if (--this.#pendingPublishes < this.#host.options.maxPendingPublishes && (this.#flags & PAUSED) !== 0) {
+      this.#flags &= ~PAUSED;
       if (this.state !== 'closed') this.socket.resume();
     }
   }
@@ -351,7 +452,7 @@ export class Connection implements SocketHandler, ConnectionInfo {
     if (now - this.#windowStart >= limit.intervalMs) {
       this.#windowStart = now;
       this.#windowFrames = 0;
-      this.#windowNoticed = false;
+      this.#flags &= ~WINDOW_NOTICED;
     }
     if (++this.#windowFrames <= limit.frames) return false;
     this.#host.counters.rateLimited++;
@@ -361,8 +462,8 @@ export class Connection implements SocketHandler, ConnectionInfo {
     // was not acted on; other dropped frames get one error per window, not one each.
     const { ref, type } = peekFrame(text);
     if (ref !== undefined) this.error(new RateLimitedError(message, { retryAfterMs }), ref, type);
-    else if (!this.#windowNoticed) {
-      this.#windowNoticed = true;
+    else if ((this.#flags & WINDOW_NOTICED) === 0) {
+      this.#flags |= WINDOW_NOTICED;
       this.error(new RateLimitedError(message, { retryAfterMs }));
     }
     return true;

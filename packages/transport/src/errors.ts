@@ -151,6 +151,49 @@ export class OfflineError extends WireError {
   readonly code = 'OFFLINE' as const;
 }
 
+/** A connection has as many streams running as `maxStreams` allows; the new one did not start. */
+export class TooManyStreamsError extends WireError {
+  override readonly name = 'TooManyStreamsError';
+  readonly code = 'TOO_MANY_STREAMS' as const;
+}
+
+/** The handler of a `request` returned a stream, and the request did not ask for one (`stream: true`). */
+export class StreamRequiredError extends WireError {
+  override readonly name = 'StreamRequiredError';
+  readonly code = 'STREAM_REQUIRED' as const;
+}
+
+/** A server request to a client (`server.request`, `connection.request`) got no answer in time. */
+export class RequestTimeoutWireError extends WireError {
+  override readonly name = 'RequestTimeoutWireError';
+  readonly code = 'REQUEST_TIMEOUT' as const;
+}
+
+/** The connection ended before a server request to its client was answered. */
+export class DisconnectedWireError extends WireError {
+  override readonly name = 'DisconnectedWireError';
+  readonly code = 'DISCONNECTED' as const;
+}
+
+/**
+ * A client answered a server request with an `error`. `code` is the client's code when it is a
+ * wire code (`UNKNOWN_OP` when the client has no handler for the op, `INTERNAL` when its handler
+ * threw something without a code), else `INTERNAL`; `clientCode` is the code exactly as the client
+ * sent it (an application's own code).
+ */
+export class ClientAnswerError extends WireError {
+  override readonly name = 'ClientAnswerError';
+  readonly code: WireErrorCode;
+  /** The code as the client sent it. */
+  readonly clientCode: string;
+
+  constructor(clientCode: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.clientCode = clientCode;
+    this.code = wireCodes.has(clientCode) ? (clientCode as WireErrorCode) : 'INTERNAL';
+  }
+}
+
 /** Something failed inside the server; the details stay on the server (`cause`). */
 export class InternalError extends WireError {
   override readonly name = 'InternalError';

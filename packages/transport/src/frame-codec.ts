@@ -4,7 +4,16 @@
  * `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`), so the server can answer it and keep the connection.
  */
 import { BadFrameError, FrameTooDeepError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
-import { MAX_ACK_IDS, MAX_DIRECT_TTL_MS, MAX_FRAME_DEPTH, type ClientFrame, type Ref, type ServerFrame } from './protocol.js';
+import {
+  MAX_ACK_IDS,
+  MAX_ANSWER_CODE_LENGTH,
+  MAX_ANSWER_MESSAGE_LENGTH,
+  MAX_DIRECT_TTL_MS,
+  MAX_FRAME_DEPTH,
+  type ClientFrame,
+  type Ref,
+  type ServerFrame,
+} from './protocol.js';
 
 type Fields = Record<string, unknown>;
 type Check = (frame: Fields) => void;
@@ -28,6 +37,13 @@ function requireString(frame: Fields, field: string): void {
 function optionalString(frame: Fields, field: string): void {
   if (frame[field] !== undefined && typeof frame[field] !== 'string') fail(frame, field, 'a string');
 }
+
+function requireRef(frame: Fields): void {
+  if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
+}
+
+/** An error code a client may answer a server request with: `UNKNOWN_OP`, `INTERNAL`, `MY_APP_CODE`. */
+const ANSWER_CODE = /^[A-Z][A-Z0-9_]*$/;
 
 function optionalRef(frame: Fields): void {
   if (frame['ref'] !== undefined && !isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
@@ -111,8 +127,30 @@ const checks: Record<ClientFrame['type'], Check> = {
     requireData(frame);
   },
   request(frame) {
-    if (!isRef(frame['ref'])) fail(frame, 'ref', 'a string or a safe integer');
+    requireRef(frame);
     requireString(frame, 'op');
+    if (frame['stream'] !== undefined && typeof frame['stream'] !== 'boolean') fail(frame, 'stream', 'a boolean');
+  },
+  cancel(frame) {
+    requireRef(frame);
+  },
+  notify(frame) {
+    requireString(frame, 'op');
+  },
+  response(frame) {
+    requireRef(frame);
+    requireData(frame);
+  },
+  error(frame) {
+    requireRef(frame);
+    const code = frame['code'];
+    if (typeof code !== 'string' || code.length > MAX_ANSWER_CODE_LENGTH || !ANSWER_CODE.test(code)) {
+      fail(frame, 'code', `a string of 1 to ${MAX_ANSWER_CODE_LENGTH} characters A-Z, 0-9 and _, starting with a letter`);
+    }
+    const message = frame['message'];
+    if (message !== undefined && (typeof message !== 'string' || message.length > MAX_ANSWER_MESSAGE_LENGTH)) {
+      fail(frame, 'message', `a string of at most ${MAX_ANSWER_MESSAGE_LENGTH} characters`);
+    }
   },
   ping(frame) {
     optionalNumber(frame, 'ts');

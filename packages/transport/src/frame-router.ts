@@ -23,7 +23,7 @@ import {
 import { decodeFrame, peekFrame } from './frame-codec.js';
 import type { Counters } from './metrics.js';
 import type { OfflineQueue } from './offline-queue.js';
-import type { AuthResult, MessageContext, RequestHandler, ResolvedServerOptions, RoomRequest } from './options.js';
+import type { AuthResult, MessageContext, NotifyHandler, RequestHandler, ResolvedServerOptions, RoomRequest } from './options.js';
 import {
   PROTOCOL_VERSION,
   SUPPORTED_VERSIONS,
@@ -32,6 +32,7 @@ import {
   type HelloFrame,
   type JoinFrame,
   type LeaveFrame,
+  type NotifyFrame,
   type PublishFrame,
   type Ref,
   type RequestFrame,
@@ -58,6 +59,8 @@ export interface RouterState {
   readonly tokens: TokenStore;
   readonly offlineQueue: OfflineQueue | false;
   readonly handlers: ReadonlyMap<string, RequestHandler>;
+  /** Handlers of the clients' named notifications, by op. */
+  readonly notifyHandlers: ReadonlyMap<string, NotifyHandler>;
   /** User id → that user's authenticated connections. */
   readonly users: Map<string, Connection[]>;
 }
@@ -125,7 +128,10 @@ export class FrameRouter implements ConnectionHost {
     }
     const own = this.#state.users.get(connection.userId);
     if (own !== undefined) {
-      const rest = own.filter((c) => c !== connection);
+      // Exact-size arrays: one connection per user is the common case, and an array grown by
+      // push or filter reserves room for 16.
+      const at = own.indexOf(connection);
+      const rest = at < 0 ? own : own.slice(0, at).concat(own.slice(at + 1));
       if (rest.length === 0) this.#state.users.delete(connection.userId);
       else this.#state.users.set(connection.userId, rest);
     }
@@ -170,7 +176,14 @@ export class FrameRouter implements ConnectionHost {
       case 'signal':
         return connection.ordered(() => this.#signal(connection, frame));
       case 'request':
-        return void this.#request(connection, frame);
+        return this.#request(connection, frame);
+      case 'cancel':
+        return connection.calls.cancel(frame.ref);
+      case 'response':
+      case 'error':
+        return connection.calls.answer(frame);
+      case 'notify':
+        return this.#notify(connection, frame);
       case 'hello':
         return connection.error(new BadFrameError('Already authenticated'), undefined, 'hello');
     }
@@ -238,7 +251,7 @@ export class FrameRouter implements ConnectionHost {
     if (rooms !== undefined) connection.allowedRooms = rooms;
     connection.state = 'open';
     // Replaced, never mutated: a loop over a user's connections is never disturbed.
-    users.set(userId, [...(users.get(userId) ?? []), connection]);
+    users.set(userId, users.get(userId)?.concat(connection) ?? [connection]);
     connection.send({
       type: 'welcome',
       v: PROTOCOL_VERSION,
@@ -482,18 +495,34 @@ export class FrameRouter implements ConnectionHost {
     if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref, room: frame.room });
   }
 
-  async #request(connection: Connection, frame: RequestFrame): Promise<void> {
+  #request(connection: Connection, frame: RequestFrame): void {
     const handler = this.#state.handlers.get(frame.op);
     if (handler === undefined) {
       connection.error(new UnknownOpError(`Unknown operation ${JSON.stringify(frame.op.slice(0, 64))}`), frame.ref, 'request');
       return;
     }
+    void connection.calls.run(handler, frame, connection).catch(this.options.onError);
+  }
+
+  /**
+   * A client's named notification: handed to the handler of its op. Nothing is answered; an
+   * unknown op, or a handler that throws, gets an `error` frame without `ref` (`UNKNOWN_OP`, or the
+   * thrown code: `INTERNAL` for errors that carry none).
+   */
+  #notify(connection: Connection, frame: NotifyFrame): void {
+    const handler = this.#state.notifyHandlers.get(frame.op);
+    if (handler === undefined) {
+      connection.error(new UnknownOpError(`Unknown notification ${JSON.stringify(frame.op.slice(0, 64))}`), undefined, 'notify');
+      return;
+    }
+    let result: void | Promise<void>;
     try {
-      const data = await handler(frame.data, { op: frame.op, connection });
-      connection.send({ type: 'response', ref: frame.ref, data: data === undefined ? null : data });
+      result = handler(frame.data, { op: frame.op, connection });
     } catch (error) {
       this.#fail(connection, error, frame);
+      return;
     }
+    if (isPromiseLike(result)) Promise.resolve(result).catch((error: unknown) => this.#fail(connection, error, frame));
   }
 
   /** Runs an authorization hook: undefined when allowed, else the error to send. */

@@ -38,6 +38,26 @@ export interface ConnectionInfo {
    * as `'name*'`. undefined: any room.
    */
   readonly allowedRooms: readonly string[] | undefined;
+  /**
+   * Calls the operation `op` on this connection's client (a handler it registered with
+   * `client.handle(op, fn)`) and resolves with its answer.
+   * Rejects with `RequestTimeoutWireError` (`REQUEST_TIMEOUT`) after `timeoutMs` (default: the
+   * server's `requestTimeoutMs`), `DisconnectedWireError` (`DISCONNECTED`) when the connection
+   * ends first, `ClientAnswerError` when the client answers with an error (`UNKNOWN_OP` for an op
+   * it has no handler for).
+   */
+  request<T = unknown>(op: string, data?: unknown, options?: ServerRequestOptions): Promise<T>;
+  /**
+   * Sends the named notification `op` to this connection's client (`client.notifications(op)`).
+   * @returns false when the connection is closing or closed (nothing was sent)
+   */
+  notify(op: string, data?: unknown): boolean;
+}
+
+/** Options of a server request to a client. */
+export interface ServerRequestOptions {
+  /** Milliseconds to wait for the answer. @default the server's `requestTimeoutMs` */
+  readonly timeoutMs?: number;
 }
 
 /** What an authenticator gets: the `hello` frame and how the client connected. */
@@ -87,11 +107,29 @@ export interface MessageContext {
 /** Returns the data to publish (transformed or not), or `undefined` to publish nothing. */
 export type MessageEncoder = (data: unknown, context: MessageContext) => unknown;
 
-/** An RPC handler: returns the `response` data or throws (a wire error keeps its code). */
+/**
+ * An RPC handler: returns the `response` data (or a promise of it) or throws (a wire error keeps
+ * its code). It may instead return an async iterable (an async generator): each value it yields is
+ * one item of a stream, for a client that asked for one (`client.stream(op)`).
+ */
 export type RequestHandler = (input: unknown, context: RequestContext) => unknown;
 
 /** What an RPC handler gets besides the input. */
 export interface RequestContext {
+  readonly op: string;
+  readonly connection: ConnectionInfo;
+  /**
+   * Aborted when the answer is no longer wanted: the client cancelled the stream, or the
+   * connection ended (disconnect, kick, `bye`, server shutdown).
+   */
+  readonly signal: AbortSignal;
+}
+
+/** Handles a client's named notification (`client.notify(op, data)`); nothing is answered. */
+export type NotifyHandler = (data: unknown, context: NotifyContext) => void | Promise<void>;
+
+/** What a notification handler gets besides the data. */
+export interface NotifyContext {
   readonly op: string;
   readonly connection: ConnectionInfo;
 }
@@ -129,6 +167,13 @@ export interface HubServerOptions {
   writeTimeoutMs?: number;
   /** What happens at the bound. @default 'close' */
   slowConsumerPolicy?: SlowConsumerPolicy;
+  /**
+   * Streams (requests whose handler returned an async iterable) one connection may have running at
+   * once; one more is refused with `TOO_MANY_STREAMS`. @default 16
+   */
+  maxStreams?: number;
+  /** Default timeout of a server request to a client (`server.request`, `connection.request`). @default 10000 */
+  requestTimeoutMs?: number;
   /** Publishes awaiting the room per connection before the server stops reading it. @default 64 */
   maxPendingPublishes?: number;
   /** Frames a connection may send per `intervalMs`; past it frames get `RATE_LIMITED`. `false` disables. @default { frames: 1000, intervalMs: 1000 } */
@@ -357,6 +402,8 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     writeTimeoutMs: integer('writeTimeoutMs', options.writeTimeoutMs, 0, 30_000),
     slowConsumerPolicy: policy,
     maxPendingPublishes: integer('maxPendingPublishes', options.maxPendingPublishes, 1, 64),
+    maxStreams: integer('maxStreams', options.maxStreams, 1, 16),
+    requestTimeoutMs: integer('requestTimeoutMs', options.requestTimeoutMs, 1, 10_000),
     rateLimit: rateLimitOption(options.rateLimit),
     singleSession: boolean('singleSession', options.singleSession, false),
     autoCreateRooms: boolean('autoCreateRooms', options.autoCreateRooms, true),

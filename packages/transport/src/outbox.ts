@@ -3,7 +3,9 @@
  * reply) produces them and the next flush, which writes them all at once. The bound counts frames
  * and bytes; at the bound the policy decides: `close` reports overflow, `drop-oldest` discards the
  * oldest room events and puts a `gap` frame (reason `dropped`) in their place, so the loss is
- * visible, and reports overflow only when that cannot bring the queue under its bound. Entries live in parallel arrays so that queuing a shared room event allocates nothing.
+ * visible, and reports overflow only when that cannot bring the queue under its bound. Entries
+ * live in parallel arrays so that queuing a shared room event allocates nothing; the room and id of
+ * each entry are kept only under `drop-oldest`, the one policy that reads them.
  */
 import type { GapFrame } from './protocol.js';
 
@@ -72,14 +74,20 @@ export class Outbox {
    *   left is control frames and direct messages, which are never dropped)
    */
   push(frame: FrameData, room?: string, id = 0): boolean {
+    // Rooms and ids are only read to drop events: under `close` they are not kept.
+    const keep = this.#policy !== 'close';
     if (this.#frames === NONE) {
       this.#frames = [];
-      this.#rooms = [];
-      this.#ids = [];
+      if (keep) {
+        this.#rooms = [];
+        this.#ids = [];
+      }
     }
     this.#frames.push(frame);
-    this.#rooms.push(room);
-    this.#ids.push(id);
+    if (keep) {
+      this.#rooms.push(room);
+      this.#ids.push(id);
+    }
     this.#bytes += frame.length;
     if (room !== undefined) this.#events++;
     if (this.#frames.length <= this.#maxFrames && this.#bytes <= this.#maxBytes) return true;

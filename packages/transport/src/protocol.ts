@@ -56,7 +56,11 @@ export type WireErrorCode =
   | 'OFFLINE_QUEUE_FULL'
   | 'OFFLINE'
   | 'UNENCODABLE'
-  | 'STORE_FAILED';
+  | 'STORE_FAILED'
+  | 'TOO_MANY_STREAMS'
+  | 'STREAM_REQUIRED'
+  | 'REQUEST_TIMEOUT'
+  | 'DISCONNECTED';
 
 export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'BAD_FRAME',
@@ -91,6 +95,10 @@ export const WIRE_ERROR_CODES: readonly WireErrorCode[] = [
   'OFFLINE',
   'UNENCODABLE',
   'STORE_FAILED',
+  'TOO_MANY_STREAMS',
+  'STREAM_REQUIRED',
+  'REQUEST_TIMEOUT',
+  'DISCONNECTED',
 ];
 
 // ---- client → server -------------------------------------------------------------------------
@@ -140,12 +148,43 @@ export interface AckFrame {
   /** Ids of received `direct` frames, 1 to {@link MAX_ACK_IDS} of them. */
   direct: string[];
 }
+/**
+ * Calls an operation. From a client: a server handler's; with `stream: true` the answer may be
+ * several `response` frames with `more: true`, then `end`. From the server: a handler the client
+ * registered by op, answered by the client with one `response` or `error` carrying the same `ref`
+ * (the server's refs and the client's are separate: the direction tells them apart).
+ */
 export interface RequestFrame {
   type: 'request';
   ref: Ref;
   op: string;
   data?: unknown;
+  /** Client requests only: the client takes a stream of results (docs/protocol.md, Streams). */
+  stream?: boolean;
 }
+/** Client → server: stop the stream the client's `request` `ref` started. No answer. */
+export interface CancelFrame {
+  type: 'cancel';
+  ref: Ref;
+}
+/** A named fire-and-forget notification, in either direction; no answer. */
+export interface NotifyFrame {
+  type: 'notify';
+  op: string;
+  data?: unknown;
+}
+/** Client → server: the failure of a server request the client could not answer with a result. */
+export interface ErrorAnswerFrame {
+  type: 'error';
+  ref: Ref;
+  /** An upper-case code of 1 to 64 characters (`UNKNOWN_OP`, `INTERNAL`, or the application's own). */
+  code: string;
+  message?: string;
+}
+/** Longest `code` of a client's `error` answer. */
+export const MAX_ANSWER_CODE_LENGTH = 64;
+/** Longest `message` of a client's `error` answer. */
+export const MAX_ANSWER_MESSAGE_LENGTH = 1024;
 /**
  * An ephemeral signal to the other members of a room (a typing indicator, a cursor): fanned out to
  * the room's current connections as a {@link SignalFrame}, never given an event id, never stored.
@@ -177,6 +216,10 @@ export type ClientFrame =
   | DirectSendFrame
   | AckFrame
   | RequestFrame
+  | CancelFrame
+  | NotifyFrame
+  | ResponseFrame
+  | ErrorAnswerFrame
   | SignalSendFrame
   | PingFrame
   | PongFrame
@@ -203,10 +246,18 @@ export interface OkFrame {
   /** For a publish or an in-room direct: the id of the committed event. */
   id?: number;
 }
+/** The result of a `request` (from the server, or from a client answering a server request). */
 export interface ResponseFrame {
   type: 'response';
   ref: Ref;
   data: unknown;
+  /** Server → client, for a `request` with `stream: true`: one item; more follow, then `end`. */
+  more?: boolean;
+}
+/** The stream of a `request` with `stream: true` ended normally (a failure ends it with `error`). */
+export interface EndFrame {
+  type: 'end';
+  ref: Ref;
 }
 export interface ErrorFrame {
   type: 'error';
@@ -268,11 +319,14 @@ export type ServerFrame =
   | WelcomeFrame
   | OkFrame
   | ResponseFrame
+  | EndFrame
   | ErrorFrame
   | EventFrame
   | GapFrame
   | DirectFrame
   | SignalFrame
+  | RequestFrame
+  | NotifyFrame
   | PingFrame
   | PongFrame
   | KickedFrame

@@ -19,7 +19,14 @@ import { Counters, countIn, type MetricsSnapshot } from './metrics.js';
 import { Observability } from './observability.js';
 import { MemoryOfflineQueue, type OfflineQueue } from './offline-queue.js';
 import { OriginNotAllowedError, ORIGIN_REPORT_INTERVAL_MS } from './origins.js';
-import { resolveServerOptions, type HubServerOptions, type RequestHandler, type ResolvedServerOptions } from './options.js';
+import {
+  resolveServerOptions,
+  type HubServerOptions,
+  type NotifyHandler,
+  type RequestHandler,
+  type ResolvedServerOptions,
+  type ServerRequestOptions,
+} from './options.js';
 import { MAX_DIRECT_TTL_MS } from './protocol.js';
 import { parseHistoryRequest, readHistory } from './room-history.js';
 import { outsideGrant } from './room-access.js';
@@ -90,9 +97,10 @@ export class HubServer {
   readonly #options: ResolvedServerOptions;
   readonly #counters = new Counters();
   readonly #handlers = new Map<string, RequestHandler>();
+  readonly #notifyHandlers = new Map<string, NotifyHandler>();
   readonly #users = new Map<string, Connection[]>();
   readonly #connections = new Set<Connection>();
-  /** The same connections by id, for {@link sendTo}. */
+  /** The same connections by id, for {@link sendTo}, {@link request} and {@link notify}. */
   readonly #byId = new Map<string, Connection>();
   readonly #adapters: TransportAdapter[] = [];
   readonly #router: FrameRouter;
@@ -143,6 +151,7 @@ export class HubServer {
         tokens: this.tokens,
         offlineQueue,
         handlers: this.#handlers,
+        notifyHandlers: this.#notifyHandlers,
         users: this.#users,
       },
       (connection) => {
@@ -241,6 +250,55 @@ export class HubServer {
     if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
     this.#handlers.set(op, this.#observability?.timed(op, handler) ?? handler);
     return this;
+  }
+
+  /**
+   * Registers the handler of the clients' named notification `op` (replacing an earlier one): a
+   * `notify` frame with that op calls it with its data. Nothing is answered; a notification with
+   * an op no handler is registered for gets an `error` frame `UNKNOWN_OP` (without `ref`).
+   *
+   * @example
+   * server.onNotify('cursor', (position, { connection }) => cursors.set(connection.userId, position));
+   */
+  onNotify(op: string, handler: NotifyHandler): this {
+    if (typeof op !== 'string' || op.length === 0) throw new TypeError('Expected `op` to be a non-empty string');
+    if (typeof handler !== 'function') throw new TypeError('Expected `handler` to be a function');
+    this.#notifyHandlers.set(op, handler);
+    return this;
+  }
+
+  /**
+   * Calls the operation `op` on the client of connection `connectionId` (a handler it registered
+   * with `client.handle(op, fn)`) and resolves with its answer. From a handler or hook, the same
+   * is `connection.request(op, data, options)`.
+   *
+   * Rejects with `NotFoundWireError` (`NOT_FOUND`) for a connection this server does not
+   * hold (ended, never authenticated, or on another node of a cluster), `RequestTimeoutWireError`
+   * (`REQUEST_TIMEOUT`), `DisconnectedWireError` (`DISCONNECTED`: the connection ended before the
+   * answer), `ClientAnswerError` (the client answered with an error: `UNKNOWN_OP`, ...).
+   * @throws {TypeError} for an `op` that is not a string of 1 to 256 characters or a bad `timeoutMs`
+   * @example
+   * const { width, height } = await server.request(connectionId, 'viewport', undefined, { timeoutMs: 2000 });
+   */
+  request<T = unknown>(connectionId: string, op: string, data?: unknown, options: ServerRequestOptions = {}): Promise<T> {
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || connection.state !== 'open') {
+      if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+      return Promise.reject(new NotFoundWireError('No such connection on this server'));
+    }
+    return connection.request<T>(op, data, options);
+  }
+
+  /**
+   * Sends the named notification `op` to the client of connection `connectionId`
+   * (`client.notifications(op)`). Fire and forget: nothing is answered.
+   * @throws {NotFoundWireError} (`NOT_FOUND`) for a connection this server does not hold
+   * @throws {TypeError} for an `op` that is not a string of 1 to 256 characters, or `data` that is not JSON-encodable
+   */
+  notify(connectionId: string, op: string, data?: unknown): void {
+    if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
+    const connection = this.#byId.get(connectionId);
+    if (connection === undefined || !connection.notify(op, data)) throw new NotFoundWireError('No such connection on this server');
   }
 
   /**

@@ -2,7 +2,8 @@
  * WebSocket carrier through `ws`: one text message per frame. It runs on its own HTTP server
  * (which also serves the server's assets) or attaches to an existing `http.Server` at a path.
  * A batch of frames is written with the TCP socket corked, so many messages leave in one system
- * call while each stays its own WebSocket message.
+ * call while each stays its own WebSocket message. A room event's frame is built once and written
+ * to every uncompressed socket as is.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -47,53 +48,145 @@ const TEXT_COMPRESSED = { binary: false, compress: true } as const;
 const TEXT_PLAIN = { binary: false, compress: false } as const;
 type RawSocketOwner = { _socket?: Socket };
 
+/** What a WebSocket frame header of a server (unmasked, FIN set) is made of: opcode 1, text. */
+const TEXT_OPCODE = 0x81;
+
+/**
+ * The WebSocket frame of each shared frame text: a room event is framed once for every connection
+ * it goes to. Weak, so a frame lives as long as the text it was made from.
+ */
+const framed = new WeakMap<Buffer, Buffer>();
+
+/** `data` as one unmasked, unfragmented text frame: header and payload in one buffer. */
+function textFrame(data: Buffer): Buffer {
+  let frame = framed.get(data);
+  if (frame !== undefined) return frame;
+  const length = data.length;
+  const header = length > 65535 ? 10 : length > 125 ? 4 : 2;
+  frame = Buffer.allocUnsafe(header + length);
+  frame[0] = TEXT_OPCODE;
+  if (header === 2) {
+    frame[1] = length;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  data.copy(frame, header);
+  framed.set(data, frame);
+  return frame;
+}
+
 /** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
 class HubWebSocket extends WebSocket {
   connection: WsConnection | undefined = undefined;
 }
 
+// Flags of a WsConnection, in one small integer (an idle connection is mostly its fields).
+const CLOSED = 1;
+const DRAIN_ARMED = 2;
+/** No extension (permessage-deflate) was negotiated: shared frames may be written as they are. */
+const PLAIN = 4;
+
+const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Headers whose values most connections share (the same host, browser, protocol version). */
+const SHARED_HEADERS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'origin',
+  'user-agent',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'pragma',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+]);
+/** One copy of each such value, for every connection that sent it; bounded. */
+const sharedValues = new Map<string, string>();
+const MAX_SHARED_VALUES = 1024;
+
+/**
+ * Replaces the values of {@link SHARED_HEADERS} with the copy kept for them, so that an idle
+ * connection keeps its own copy of the values only it sent (its WebSocket key, its cookies).
+ */
+function shareValues(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value !== 'string' || value.length > 512 || !SHARED_HEADERS.has(name)) continue;
+    const kept = sharedValues.get(value);
+    if (kept !== undefined) headers[name] = kept;
+    else if (sharedValues.size < MAX_SHARED_VALUES) sharedValues.set(value, value);
+  }
+  return headers;
+}
+
+/**
+ * Compression state of a connection that negotiated permessage-deflate. Batches handed to ws that
+ * it has not finished writing: ws compresses asynchronously and keeps what waits for zlib in a
+ * queue of its own; while a batch is there, later frames wait in the connection's bounded outbox
+ * instead, so the outbox bound and the slow-consumer policy hold.
+ */
+class Deflating {
+  /** Frames at least this long are compressed. */
+  readonly threshold: number;
+  compressing = 0;
+  /** A flush found a batch still compressing: `drain` follows once none is. */
+  blocked = false;
+  readonly onCompressed: () => void;
+
+  constructor(connection: WsConnection, threshold: number) {
+    this.threshold = threshold;
+    this.onCompressed = () => {
+      this.compressing--;
+      if (this.compressing === 0 && this.blocked) {
+        this.blocked = false;
+        connection.handler?.drain();
+      }
+    };
+  }
+}
+
 class WsConnection implements TransportSocket {
-  readonly transport = 'ws';
-  readonly handshake: Handshake;
   readonly remoteAddress: string | undefined;
   readonly #ws: HubWebSocket;
   readonly #maxFrameBytes: number;
-  /** Frames at least this long are compressed; undefined when the connection negotiated no compression. */
-  readonly #threshold: number | undefined;
-  /**
-   * Batches handed to ws that it has not finished writing. ws compresses asynchronously and keeps
-   * what waits for zlib in a queue of its own; while a batch is there, later frames wait in the
-   * connection's bounded outbox instead, so the outbox bound and the slow-consumer policy hold.
-   */
-  #compressing = 0;
-  #compressingBlocked = false;
-  readonly #onCompressed: (() => void) | undefined;
+  /** The upgrade request's headers and URL; the handshake is made of them when asked for. */
+  readonly #headers: IncomingMessage['headers'];
+  readonly #url: string | undefined;
+  /** Only on a connection whose handshake agreed on permessage-deflate (most connections: none). */
+  readonly #deflate: Deflating | undefined;
   handler: SocketHandler | undefined;
-  #closed = false;
+  #flags = 0;
   /** Made the first time the socket needs a drain; most connections never do. */
   #onDrain: (() => void) | undefined;
-  #drainArmed = false;
 
   constructor(ws: HubWebSocket, request: IncomingMessage, maxFrameBytes: number, threshold: number | undefined) {
     this.#ws = ws;
     this.#maxFrameBytes = maxFrameBytes;
     // Only a socket whose handshake agreed on permessage-deflate compresses.
-    this.#threshold = threshold !== undefined && ws.extensions.includes('permessage-deflate') ? threshold : undefined;
-    this.#onCompressed =
-      this.#threshold === undefined
-        ? undefined
-        : () => {
-            this.#compressing--;
-            if (this.#compressing === 0 && this.#compressingBlocked) {
-              this.#compressingBlocked = false;
-              this.handler?.drain();
-            }
-          };
+    this.#deflate = threshold !== undefined && ws.extensions.includes('permessage-deflate') ? new Deflating(this, threshold) : undefined;
     this.remoteAddress = request.socket.remoteAddress;
-    this.handshake = readHandshake(request);
+    this.#headers = shareValues(request.headers);
+    this.#url = request.url;
+    if (ws.extensions === '') this.#flags = PLAIN;
     ws.connection = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
+  }
+
+  get transport(): string {
+    return 'ws';
+  }
+
+  /** Made on each access from what the upgrade request said, so an idle connection keeps no copy. */
+  get handshake(): Handshake {
+    return { headers: this.#headers, query: readQuery(this.#url), url: this.#url };
   }
 
   get bufferedAmount(): number {
@@ -101,16 +194,17 @@ class WsConnection implements TransportSocket {
   }
 
   get needsDrain(): boolean {
-    if (this.#compressing > 0) {
-      this.#compressingBlocked = true;
+    const deflate = this.#deflate;
+    if (deflate !== undefined && deflate.compressing > 0) {
+      deflate.blocked = true;
       return true;
     }
     const raw = (this.#ws as unknown as RawSocketOwner)._socket;
     if (raw === undefined || !raw.writableNeedDrain) return false;
-    if (!this.#drainArmed) {
-      this.#drainArmed = true;
+    if ((this.#flags & DRAIN_ARMED) === 0) {
+      this.#flags |= DRAIN_ARMED;
       this.#onDrain ??= () => {
-        this.#drainArmed = false;
+        this.#flags &= ~DRAIN_ARMED;
         this.handler?.drain();
       };
       raw.once('drain', this.#onDrain);
@@ -132,19 +226,36 @@ class WsConnection implements TransportSocket {
     this.handler?.frame(buffer.toString('utf8'));
   }
 
+  /**
+   * A Buffer is a frame's UTF-8 text shared by many connections. Without an extension it is
+   * framed once (see {@link textFrame}) and that frame is written to the TCP socket as is; text
+   * and compressed messages go through `ws`. Both write synchronously to the same socket (ws
+   * queues only while compressing, and then every frame goes through it), so the order holds.
+   */
   write(frames: readonly (string | Buffer)[]): void {
     const ws = this.#ws;
-    if (this.#closed || ws.readyState !== 1) return;
+    if ((this.#flags & CLOSED) !== 0 || ws.readyState !== 1) return;
     const raw = (ws as unknown as RawSocketOwner)._socket;
-    const threshold = this.#threshold;
-    if (threshold !== undefined) {
-      this.#writeCompressing(frames, threshold);
+    if (raw === undefined) return;
+    const deflate = this.#deflate;
+    if (deflate !== undefined) {
+      this.#writeCompressing(frames, deflate);
       return;
     }
-    raw?.cork();
-    // A Buffer is a frame's UTF-8 text shared by many connections: sent as a text message, uncopied.
-    for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
-    raw?.uncork();
+    const plain = (this.#flags & PLAIN) !== 0;
+    if (frames.length === 1) {
+      const frame = frames[0] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+      return;
+    }
+    raw.cork();
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i] as string | Buffer;
+      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
+      else ws.send(frame, TEXT);
+    }
+    raw.uncork();
   }
 
   /**
@@ -153,8 +264,9 @@ class WsConnection implements TransportSocket {
    * tells when the whole batch has reached the socket. A batch with nothing to compress is written
    * as without compression: at once, in one corked write.
    */
-  #writeCompressing(frames: readonly (string | Buffer)[], threshold: number): void {
+  #writeCompressing(frames: readonly (string | Buffer)[], deflate: Deflating): void {
     const ws = this.#ws;
+    const threshold = deflate.threshold;
     const last = frames.length - 1;
     let compress = false;
     for (let i = 0; i <= last && !compress; i++) compress = (frames[i] as string | Buffer).length >= threshold;
@@ -168,8 +280,8 @@ class WsConnection implements TransportSocket {
         ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN);
       }
       const frame = frames[last] as string | Buffer;
-      this.#compressing++;
-      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, this.#onCompressed);
+      deflate.compressing++;
+      ws.send(frame, frame.length >= threshold ? TEXT_COMPRESSED : TEXT_PLAIN, deflate.onCompressed);
     }
     raw?.uncork();
   }
@@ -193,21 +305,19 @@ class WsConnection implements TransportSocket {
   }
 
   onClose(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if ((this.#flags & CLOSED) !== 0) return;
+    this.#flags |= CLOSED;
     this.handler?.closed();
   }
-
 }
 
-function readHandshake(request: IncomingMessage): Handshake {
+/** The query string of an upgrade URL, one value per name. */
+function readQuery(url: string | undefined): Readonly<Record<string, string>> {
+  const at = url === undefined ? -1 : url.indexOf('?');
+  if (at < 0) return NO_QUERY;
   const query: Record<string, string> = {};
-  const url = request.url;
-  if (url !== undefined) {
-    const at = url.indexOf('?');
-    if (at >= 0) for (const [name, value] of new URLSearchParams(url.slice(at + 1))) query[name] = value;
-  }
-  return { headers: request.headers, query, url };
+  for (const [name, value] of new URLSearchParams((url as string).slice(at + 1))) query[name] = value;
+  return query;
 }
 
 function terminate(ws: WebSocket): void {

@@ -39,6 +39,20 @@ describe('bad input', () => {
     ['a direct ttlMs of 0', '{"type":"direct","ref":5,"to":"bob","data":1,"ttlMs":0}', { code: 'INVALID_FIELD', frame: 'direct', ref: 5 }],
     ['a direct ttlMs past 30 days', '{"type":"direct","ref":6,"to":"bob","data":1,"ttlMs":2592000001}', { code: 'INVALID_FIELD', frame: 'direct', ref: 6 }],
     ['a whisper with a ttlMs', '{"type":"direct","ref":7,"to":"bob","room":"r","data":1,"ttlMs":10}', { code: 'INVALID_FIELD', frame: 'direct', ref: 7 }],
+    ['a request with a stream that is not a boolean', '{"type":"request","ref":8,"op":"x","stream":"yes"}', { code: 'INVALID_FIELD', frame: 'request', ref: 8 }],
+    ['a stream request for an unknown op', '{"type":"request","ref":9,"op":"nothing","stream":true}', { code: 'UNKNOWN_OP', frame: 'request', ref: 9 }],
+    ['a cancel without ref', '{"type":"cancel"}', { code: 'INVALID_FIELD', frame: 'cancel' }],
+    ['a cancel with an object for a ref', '{"type":"cancel","ref":{}}', { code: 'INVALID_FIELD', frame: 'cancel' }],
+    ['a notify without op', '{"type":"notify","data":1}', { code: 'INVALID_FIELD', frame: 'notify' }],
+    ['a notify with an op of 257 characters', `{"type":"notify","op":"${'o'.repeat(257)}"}`, { code: 'INVALID_FIELD', frame: 'notify' }],
+    ['a notify for an unknown op', '{"type":"notify","op":"nothing","data":1}', { code: 'UNKNOWN_OP', frame: 'notify' }],
+    ['a response without ref', '{"type":"response","data":1}', { code: 'INVALID_FIELD', frame: 'response' }],
+    ['a response without data', '{"type":"response","ref":10}', { code: 'INVALID_FIELD', frame: 'response' }],
+    ['an error answer without code', '{"type":"error","ref":11}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a lower-case code', '{"type":"error","ref":12,"code":"oops"}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a code of 65 characters', `{"type":"error","ref":13,"code":"${'E'.repeat(65)}"}`, { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a number for a message', '{"type":"error","ref":14,"code":"INTERNAL","message":5}', { code: 'INVALID_FIELD', frame: 'error' }],
+    ['an error answer with a message of 1025 characters', `{"type":"error","ref":15,"code":"INTERNAL","message":"${'m'.repeat(1025)}"}`, { code: 'INVALID_FIELD', frame: 'error' }],
   ];
 
   for (const carrier of ['ws', 'tcp'] as const) {
@@ -82,6 +96,61 @@ describe('bad input', () => {
       expect(await ada.next('ok')).to.include({ ref: 1 });
       await bob.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
       expect(messages(bob).map((m) => m.message)).to.deep.equal([data]);
+    });
+  }
+
+  for (const carrier of ['ws', 'tcp'] as const) {
+    it(`ignores answers to server requests it never sent, or sent and gave up on, over ${carrier}`, async () => {
+      const errors: unknown[] = [];
+      const running = await startServer({ onError: (error) => errors.push(error) });
+      const ada = await running.user('ada', carrier);
+      ada.send({ type: 'response', ref: 1, data: 'unasked' });
+      ada.send({ type: 'response', ref: 'x', data: null });
+      ada.send({ type: 'error', ref: 2, code: 'INTERNAL', message: 'unasked' });
+      ada.send({ type: 'ping', ts: 0 });
+      await ada.next('pong');
+      const { id } = running.server.connections()[0]!;
+      const answer = running.server.request(id, 'real');
+      const request = await ada.next('request');
+      ada.send({ type: 'response', ref: request['ref'], data: 'right' });
+      expect(await answer).to.equal('right');
+      ada.send({ type: 'ping', ts: 1 });
+      await ada.next('pong');
+      expect(ada.frames.filter((f) => f.type === 'error')).to.deep.equal([]);
+      expect(errors).to.deep.equal([]);
+    });
+
+    it(`leaves the ref out of errors about answers to server requests over ${carrier}: it is the server's own`, async () => {
+      const running = await startServer({ rateLimit: { frames: 3, intervalMs: 60_000 } });
+      const ada = await running.user('ada', carrier);
+      ada.send({ type: 'error', ref: 7, code: 'lower' });
+      ada.send('{"type":"response","ref":8}');
+      ada.send({ type: 'response', ref: 9, data: 'over the limit' });
+      ada.send({ type: 'request', ref: 10, op: 'online', data: { user: 'ada' } });
+      await ada.waitFor((f) => f.type === 'error' && f['ref'] === 10 && f['code'] === 'RATE_LIMITED');
+      const errors = ada.frames.filter((f) => f.type === 'error');
+      expect(errors.map((f) => [f['code'], f['frame'], 'ref' in f])).to.deep.equal([
+        ['INVALID_FIELD', 'error', false],
+        ['INVALID_FIELD', 'response', false],
+        ['RATE_LIMITED', 'response', false],
+        ['RATE_LIMITED', 'request', true],
+      ]);
+    });
+
+    it(`refuses stream, cancel, notify and answer frames before hello over ${carrier} with NOT_AUTHENTICATED`, async () => {
+      const running = await startServer();
+      const client = carrier === 'ws' ? await running.ws() : await running.tcp();
+      for (const frame of [
+        { type: 'request', ref: 1, op: 'presence', stream: true },
+        { type: 'cancel', ref: 1 },
+        { type: 'notify', op: 'x' },
+        { type: 'response', ref: 1, data: 1 },
+        { type: 'error', ref: 1, code: 'INTERNAL' },
+      ]) {
+        client.send(frame);
+        expect(await client.next('error')).to.include({ code: 'NOT_AUTHENTICATED', frame: frame.type });
+      }
+      await client.hello({ user: 'ada' });
     });
   }
 

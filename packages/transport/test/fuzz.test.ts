@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
+import { WIRE_ERROR_CODES, type WireError } from '../src/index.js';
 import { cleanup, delay, startServer, type Running, type TestClient } from './helpers.js';
 
 /** A small seeded PRNG (mulberry32) so a failing run can be replayed. */
@@ -25,8 +26,16 @@ const valid: object[] = [
   { type: 'ack', ref: 10, direct: ['Jm3eXo1vT0q6a9LbZx4W2g', 'x'] },
   { type: 'request', ref: 6, op: 'presence', data: { room: 'fuzz' } },
   { type: 'request', ref: 7, op: 'online', data: null },
+  { type: 'request', ref: 13, op: 'ask-me' },
   { type: 'request', ref: 9, op: 'history', data: { room: 'fuzz', before: 5, limit: 3 } },
   { type: 'signal', ref: 10, room: 'fuzz', data: { typing: true } },
+  { type: 'request', ref: 11, op: 'count', data: { n: 3 }, stream: true },
+  { type: 'request', ref: 12, op: 'presence', data: { room: 'fuzz' }, stream: true },
+  { type: 'cancel', ref: 11 },
+  { type: 'notify', op: 'cursor', data: { x: 1 } },
+  { type: 'notify', op: 'nothing' },
+  { type: 'response', ref: 1, data: { answer: 42 } },
+  { type: 'error', ref: 2, code: 'UNKNOWN_OP', message: 'no handler' },
   { type: 'join', ref: 8, room: 'fuzz', since: 3 },
   { type: 'ping', ts: 1 },
   { type: 'pong', ts: 1 },
@@ -50,10 +59,10 @@ function fuzzFrame(rand: () => number): string {
     return text;
   }
   const frame = { ...(pick(rand, valid) as Record<string, unknown>) };
-  const keys = [...Object.keys(frame), 'type', 'ref', 'room', 'data', 'v', 'ttlMs', 'direct', 'extra'];
+  const keys = [...Object.keys(frame), 'type', 'ref', 'room', 'data', 'v', 'ttlMs', 'direct', 'op', 'stream', 'code', 'message', 'more', 'extra'];
   if (mode === 1) frame[pick(rand, keys)] = pick(rand, oddValues);
   if (mode === 2) delete frame[pick(rand, keys)];
-  if (mode === 3) frame['type'] = pick(rand, ['hello', 'join', 'ack', 'bogus', 'event', 'ok', 'constructor', '__proto__']);
+  if (mode === 3) frame['type'] = pick(rand, ['hello', 'join', 'ack', 'bogus', 'event', 'ok', 'constructor', '__proto__', 'request', 'cancel', 'notify', 'response', 'error', 'end']);
   let text = JSON.stringify(frame);
   if (mode === 4) text = text.slice(0, Math.floor(rand() * text.length));
   if (mode === 5) {
@@ -107,6 +116,41 @@ describe('fuzz', function () {
     const errors: unknown[] = [];
     // A short history keeps the replay of each fuzzed `join` with `since` small.
     const running = await startServer({ rateLimit: false, maxFrameBytes: 4096, hubOptions: { historySize: 8 }, onError: (e) => errors.push(e) });
+    // A stream and a notification handler, so fuzzed stream requests, cancels and notifies reach them.
+    let streams = 0;
+    let finalized = 0;
+    running.server.handle('count', (input) => {
+      streams++;
+      const n = typeof (input as { n?: unknown } | null)?.n === 'number' ? Math.min((input as { n: number }).n, 5) : 2;
+      // Ended once: run to its end, or abandoned through return() (which a generator that never
+      // started would not show in a finally block).
+      let i = 0;
+      let ended = false;
+      const end = (): void => {
+        if (!ended) finalized++;
+        ended = true;
+      };
+      return {
+        [Symbol.asyncIterator]: () => ({
+          next: async () => {
+            if (i < n && !ended) return { done: false, value: i++ };
+            end();
+            return { done: true, value: undefined };
+          },
+          return: async () => {
+            end();
+            return { done: true, value: undefined };
+          },
+        }),
+      };
+    });
+    running.server.onNotify('cursor', () => {});
+    // Server requests the fuzzed clients may answer, or not: each ends by answer, timeout or close.
+    const asked: Promise<unknown>[] = [];
+    running.server.handle('ask-me', (_input, { connection }) => {
+      asked.push(connection.request('anything', null, { timeoutMs: 200 }).catch((error: unknown) => error));
+      return true;
+    });
     const [ws, tcp] = await Promise.all([fuzzConnection(running, 'ws', 1, 6000), fuzzConnection(running, 'tcp', 2, 6000)]);
     expect(ws.isClosed).to.equal(false);
     expect(tcp.isClosed).to.equal(false);
@@ -114,8 +158,20 @@ describe('fuzz', function () {
     expect([...codes]).to.include.members(['BAD_FRAME', 'UNKNOWN_TYPE', 'INVALID_FIELD', 'NOT_AUTHENTICATED']);
     expect(codes.has('INTERNAL'), JSON.stringify([...ws.frames, ...tcp.frames].find((f) => f['code'] === 'INTERNAL'))).to.equal(false);
     expect(errors).to.deep.equal([]);
+    expect(streams).to.be.above(0);
     await servedNormally(running, 'ws');
     await servedNormally(running, 'tcp');
+    ws.close();
+    tcp.close();
+    await Promise.all([ws.closed, tcp.closed]);
+    // Every stream a fuzzed request started has ended and been finalized, connection gone or not.
+    await delay(50);
+    expect(finalized).to.equal(streams);
+    // Each server request ended: answered (a fuzzed response or error may carry its ref), timed out, or failed with the connection.
+    expect(asked.length).to.be.above(0);
+    for (const outcome of await Promise.all(asked)) {
+      if (outcome instanceof Error) expect(WIRE_ERROR_CODES).to.include((outcome as WireError).code);
+    }
   });
 
   it('keeps room-bound connections of one user in a unique room inside their binding under fuzzed frames, and fuzzed dev token bodies', async () => {

@@ -9,6 +9,8 @@ describe('@msghub/transport exports', () => {
       'AuthFailedError',
       'AuthTimeoutError',
       'BadFrameError',
+      'ClientAnswerError',
+      'DisconnectedWireError',
       'FileOfflineQueue',
       'ForbiddenError',
       'FrameTooDeepError',
@@ -19,6 +21,8 @@ describe('@msghub/transport exports', () => {
       'InvalidFieldError',
       'InvalidUserIdError',
       'MAX_ACK_IDS',
+      'MAX_ANSWER_CODE_LENGTH',
+      'MAX_ANSWER_MESSAGE_LENGTH',
       'MAX_DIRECT_TTL_MS',
       'MAX_FRAME_DEPTH',
       'MAX_TCP_FRAME_BYTES',
@@ -31,13 +35,16 @@ describe('@msghub/transport exports', () => {
       'OriginNotAllowedError',
       'PROTOCOL_VERSION',
       'RateLimitedError',
+      'RequestTimeoutWireError',
       'RoomExistsError',
       'RoomNotFoundError',
       'RoomRegistry',
       'SUPPORTED_VERSIONS',
+      'StreamRequiredError',
       'TcpAdapter',
       'TcpFrameDecoder',
       'TokenStore',
+      'TooManyStreamsError',
       'UnknownOpError',
       'UnknownTypeError',
       'UnsupportedVersionError',
@@ -57,7 +64,7 @@ describe('@msghub/transport exports', () => {
   });
 
   it('keeps the protocol subpath free of runtime dependencies', () => {
-    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_ACK_IDS', 'MAX_DIRECT_TTL_MS', 'MAX_FRAME_DEPTH', 'MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
+    expect(Object.keys(protocol).sort()).to.deep.equal(['MAX_ACK_IDS', 'MAX_ANSWER_CODE_LENGTH', 'MAX_ANSWER_MESSAGE_LENGTH', 'MAX_DIRECT_TTL_MS', 'MAX_FRAME_DEPTH', 'MAX_TCP_FRAME_BYTES', 'PROTOCOL_VERSION', 'SUPPORTED_VERSIONS', 'WIRE_ERROR_CODES']);
   });
 
   it('gives every wire error class a code from WIRE_ERROR_CODES', () => {

@@ -236,6 +236,34 @@ describe('HubServer', () => {
       expect((seen['event'] as { message: unknown }).message).to.deep.equal({ text: 'hi' });
     });
 
+    it('delivers events of every WebSocket length encoding intact and in order, interleaved with answers', async () => {
+      const { user, server } = await startServer();
+      server.handle('echo', (input) => input);
+      const ada = await user('ada');
+      const bob = await user('bob');
+      for (const client of [ada, bob]) {
+        client.send({ type: 'join', ref: 'j', room: 'lobby' });
+        await client.next('ok');
+      }
+      const hub = server.rooms.get('lobby') as MessageHub<unknown>;
+      // 7-bit, 16-bit and 64-bit payload lengths, each framed once and shared by both sockets.
+      const texts = ['s', 'm'.repeat(300), 'l'.repeat(70_000), 'n'.repeat(126), 'o'.repeat(65_536)];
+      for (const [i, text] of texts.entries()) {
+        void hub.message('srv', { i, text });
+        // An answer (its own text frame) between two shared event frames.
+        ada.send({ type: 'request', ref: `r${i}`, op: 'echo', data: i });
+      }
+      for (const client of [ada, bob]) {
+        for (const [i, text] of texts.entries()) {
+          const seen = await client.waitFor((f) => f.type === 'event' && (f['event'] as { type: string }).type === 'message');
+          expect((seen['event'] as { message: unknown }).message).to.deep.equal({ i, text });
+        }
+      }
+      const answers = (): unknown[] => ada.frames.filter((f) => f.type === 'response').map((f) => f['data']);
+      for (let waited = 0; answers().length < texts.length && waited < 2000; waited += 10) await delay(10);
+      expect(answers()).to.deep.equal([0, 1, 2, 3, 4]);
+    });
+
     it('refuses a second join, a publish outside the room and a leave outside it', async () => {
       const { user } = await startServer();
       const ada = await user('ada');
