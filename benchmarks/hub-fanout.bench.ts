@@ -4,11 +4,25 @@
  * in the same run. Every subscriber keeps a reference to each event so delivery cannot be
  * optimised away, and every run checks that nothing was lost.
  *
- *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N]
+ * The hub's guarantees each have a row of their own, so that what each one costs stays visible
+ * as a same-run ratio to the default hub (no store, a history of 1024, no listener): the history
+ * switched off (`historySize: 0`), a listener attached (every event also handed to it), and a
+ * store (every drained batch committed before it is delivered): the `MemoryStore`, a `FileStore`
+ * that writes without syncing, and a `FileStore` that syncs every batch (`fsync: 'batch'`). The
+ * file store rows send at most 200k messages per run. Each of these rows runs in a child process of its
+ * own (see `isolated`), and so does the default hub once more as their baseline.
+ *
+ *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N] [--sizes=1,100]
  */
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
-import { MessageHub } from '@msghub/messagehub';
+import { MemoryStore, MessageHub, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
+import { FileStore } from '@msghub/datalog';
 import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, writeResults } from './lib.js';
 
 interface Sink {
@@ -16,7 +30,8 @@ interface Sink {
   count: number;
 }
 
-type Runner = (subscribers: number, messages: number) => Promise<{ seconds: number; delivered: number }>;
+/** `messages`: how many the runner sent, when it sent fewer than asked (the store rows). */
+type Runner = (subscribers: number, messages: number) => Promise<{ seconds: number; delivered: number; messages?: number }>;
 
 function sinks(n: number): Sink[] {
   return Array.from({ length: n }, () => ({ last: undefined, count: 0 }));
@@ -55,8 +70,22 @@ const runSubject: Runner = async (subscribers, messages) => {
   return { seconds, delivered: total(all) };
 };
 
-const runHub: Runner = async (subscribers, messages) => {
-  const hub = new MessageHub<string>({ chatroomId: 'bench' });
+const runHub: Runner = (subscribers, messages) => fanOut({ chatroomId: 'bench' }, subscribers, messages);
+
+/** The hub's harness with `options`; `listener` attaches one that keeps a reference to each event. */
+async function fanOut(
+  options: MessageHubOptions<string>,
+  subscribers: number,
+  messages: number,
+  listener = false,
+): Promise<{ seconds: number; delivered: number }> {
+  const hub = new MessageHub<string>(options);
+  let seen: unknown;
+  if (listener) {
+    hub.attachListener((event) => {
+      seen = event;
+    });
+  }
   const all = sinks(subscribers);
   for (const [i, sink] of all.entries()) {
     hub.add(`u${i}`, 's').subscribe((event) => {
@@ -76,19 +105,97 @@ const runHub: Runner = async (subscribers, messages) => {
   await hub.getHistory(); // answered after every message above was delivered
   const seconds = (performance.now() - start) / 1000;
   await hub.close();
+  if (listener && seen === undefined) throw new Error('the listener saw nothing');
   return { seconds, delivered: total(all) };
-};
+}
+
+const STORE_MESSAGES = 200_000;
+let storeDir: string | undefined;
+let fileNo = 0;
+
+/** The hub with a store from `open`; at most `cap` messages (a synced file is slow at S = 1). */
+function withStore(open: () => RoomStore, cap = Infinity): Runner {
+  return async (subscribers, messages) => {
+    const sent = Math.min(messages, cap);
+    const store = open();
+    try {
+      return { ...(await fanOut({ chatroomId: 'bench', store }, subscribers, sent)), messages: sent };
+    } finally {
+      if (store instanceof FileStore) await store.close();
+      if (storeDir !== undefined) rmSync(storeDir, { recursive: true, force: true });
+      storeDir = undefined;
+    }
+  };
+}
+
+function fileStore(fsync: 'never' | 'batch'): () => RoomStore {
+  return () => {
+    storeDir = mkdtempSync(join(tmpdir(), 'msghub-fanout-'));
+    return new FileStore({ file: join(storeDir, `fanout-${++fileNo}.log`), fsync });
+  };
+}
+
+const HUB = 'msghub MessageHub';
+/** The default hub again, in a process of its own like the rows it is the baseline of. */
+const HUB_ALONE = 'hub (defaults), own process';
+/** One row per guarantee switched off or added, each compared with the default hub of the same run. */
+const guarantees: [string, Runner][] = [
+  [HUB_ALONE, (s, m) => fanOut({ chatroomId: 'bench' }, s, m)],
+  ['hub, historySize 0', (s, m) => fanOut({ chatroomId: 'bench', historySize: 0 }, s, m)],
+  ['hub, a listener attached', (s, m) => fanOut({ chatroomId: 'bench' }, s, m, true)],
+  ['hub, MemoryStore', withStore(() => new MemoryStore())],
+  ['hub, FileStore fsync=never', withStore(fileStore('never'), STORE_MESSAGES)],
+  ['hub, FileStore fsync=batch', withStore(fileStore('batch'), STORE_MESSAGES)],
+];
+
+/**
+ * Runs a guarantee's row in a child process of its own (a warm-up, then the measured run): hubs with
+ * a store or a listener take other paths through the same code, and in one process they would
+ * leave the JIT's view of that code polymorphic and slow the default hub's row down (a process
+ * usually runs one kind of room). The rounds still interleave with the other contenders'.
+ */
+function isolated(name: string): Runner {
+  return async (subscribers, messages) => {
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), `--variant=${name}`, `--subscribers=${subscribers}`, `--messages=${messages}`];
+    const child = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = child.stdout.trim().split('\n').pop() ?? '';
+    if (child.status !== 0 || !line.startsWith('{')) throw new Error(`${name} S=${subscribers} exited with ${child.status ?? child.signal}`);
+    return JSON.parse(line) as { seconds: number; delivered: number; messages?: number };
+  };
+}
+
+/** In a child started by {@link isolated}: runs one guarantee's row and prints its result as JSON. */
+async function runVariant(argv: readonly string[]): Promise<void> {
+  const value = (key: string): string => (argv.find((a) => a.startsWith(`--${key}=`)) ?? '').slice(key.length + 3);
+  const run = guarantees.find(([name]) => name === value('variant'))?.[1];
+  if (run === undefined) throw new Error(`No variant ${value('variant')}`);
+  const subscribers = Number(value('subscribers'));
+  const messages = Number(value('messages'));
+  await run(subscribers, Math.min(messages, 20_000));
+  (globalThis as { gc?: () => void }).gc?.();
+  console.log(JSON.stringify(await run(subscribers, messages)));
+}
 
 const contenders: [string, Runner][] = [
   ['Node EventEmitter', runEmitter],
   ['bare RxJS Subject', runSubject],
-  ['msghub MessageHub', runHub],
+  [HUB, runHub],
+  ...guarantees.map(([name]): [string, Runner] => [name, isolated(name)]),
 ];
+const warmedInChild = new Set(guarantees.map(([name]) => name));
+
+/** `--sizes=1,100`: only these subscriber counts. */
+function sizesOption(argv = process.argv.slice(2)): number[] | undefined {
+  const given = argv.find((a) => a.startsWith('--sizes='));
+  if (given === undefined) return undefined;
+  const sizes = given.slice('--sizes='.length).split(',').map(Number);
+  return sizes.every((n) => Number.isSafeInteger(n) && n > 0) ? sizes : undefined;
+}
 
 async function main(): Promise<void> {
   const { quick, rounds: roundsOption } = cliOptions();
   const rounds = roundsOption ?? (quick ? 2 : 5);
-  const sizes = [1, 10, 100, 1000];
+  const sizes = sizesOption() ?? [1, 10, 100, 1000];
   const budget = quick ? 2_000_000 : 10_000_000; // deliveries per run
   const rates = new Map<string, number[]>();
   const lost: string[] = [];
@@ -96,13 +203,13 @@ async function main(): Promise<void> {
   for (const subscribers of sizes) {
     const messages = Math.max(2_000, Math.floor(budget / subscribers));
     // Warm up each contender once so the JIT has settled before measuring.
-    for (const [, run] of contenders) await run(subscribers, Math.min(messages, 20_000));
+    for (const [name, run] of contenders) if (!warmedInChild.has(name)) await run(subscribers, Math.min(messages, 20_000));
     for (let round = 0; round < rounds; round++) {
       for (const [name, run] of contenders) {
         progress(`hub-fanout S=${subscribers} round ${round + 1}/${rounds} ${name}`);
         (globalThis as { gc?: () => void }).gc?.();
-        const { seconds, delivered } = await run(subscribers, messages);
-        if (delivered !== messages * subscribers) lost.push(`${name} S=${subscribers}: ${delivered}/${messages * subscribers}`);
+        const { seconds, delivered, messages: sent = messages } = await run(subscribers, messages);
+        if (delivered !== sent * subscribers) lost.push(`${name} S=${subscribers}: ${delivered}/${sent * subscribers}`);
         const key = `${name}|${subscribers}`;
         rates.set(key, [...(rates.get(key) ?? []), delivered / seconds]);
       }
@@ -114,6 +221,17 @@ async function main(): Promise<void> {
   const rows = contenders.map(([name]) => [name, ...sizes.map((s) => formatRate(rate(name, s)))]);
   rows.push(['hub / Subject', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('bare RxJS Subject', s)))]);
   rows.push(['hub / EventEmitter', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('Node EventEmitter', s)))]);
+  for (const [name] of guarantees) {
+    if (name === HUB_ALONE) continue;
+    rows.push([`${name} / hub (own process)`, ...sizes.map((s) => formatRatio(rate(name, s) / rate(HUB_ALONE, s)))]);
+  }
+  for (const [name] of guarantees) {
+    rows.push([`${name} / Subject`, ...sizes.map((s) => formatRatio(rate(name, s) / rate('bare RxJS Subject', s)))]);
+  }
+  rows.push([
+    'FileStore fsync=batch / MemoryStore',
+    ...sizes.map((s) => formatRatio(rate('hub, FileStore fsync=batch', s) / rate('hub, MemoryStore', s))),
+  ]);
   const table = printTable(`In-process fan-out, median of ${rounds} rounds`, header, rows);
   console.log(lost.length === 0 ? 'Loss: none (every contender delivered every event to every subscriber).' : `LOSS: ${lost.join('; ')}`);
   const results = Object.fromEntries([...rates].map(([key, values]) => [key, { median: median(values), rounds: values }]));
@@ -122,4 +240,5 @@ async function main(): Promise<void> {
   if (lost.length > 0) process.exitCode = 1;
 }
 
-await main();
+if (process.argv.some((a) => a.startsWith('--variant='))) await runVariant(process.argv.slice(2));
+else await main();

@@ -126,6 +126,19 @@ function checkName(what: string, value: unknown): asserts value is string {
 }
 
 /**
+ * Refuses data JSON cannot encode (a BigInt, a cycle, a throwing `toJSON`) before it is buffered or
+ * written: the caller gets the error, and the connection and everything queued behind it are untouched.
+ */
+function checkData(what: string, value: unknown): void {
+  if (value === undefined || value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return;
+  try {
+    JSON.stringify(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`Expected ${what} to be JSON-encodable: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+}
+
+/**
  * One client for browsers and Node, speaking protocol v1. It connects on construction, reconnects
  * with backoff, rejoins every room from the position it delivered (epoch and last event id: each
  * event exactly once, in order, or an explicit gap notice), and keeps frames in a bounded buffer
@@ -327,6 +340,7 @@ export class MsghubClient {
    */
   publish(room: string, data: unknown, options: PublishOptions = {}): SendResult {
     checkName('room', room);
+    checkData('data', data);
     const onDiscard = discardCallbackOf(options);
     return this.#send({ type: 'publish', room, data }, onDiscard);
   }
@@ -343,6 +357,7 @@ export class MsghubClient {
    */
   signal(room: string, data: unknown): Exclude<SendResult, 'queued'> {
     checkName('room', room);
+    checkData('data', data);
     const link = this.#link;
     if (this.#closed || !this.#ready || link === undefined) return 'discarded';
     this.#write(link, { type: 'signal', room, data });
@@ -356,6 +371,7 @@ export class MsghubClient {
    */
   direct(to: string, data: unknown, options: DirectOptions = {}): SendResult {
     checkName('to', to);
+    checkData('data', data);
     const onDiscard = discardCallbackOf(options);
     const { room, ttlMs } = options;
     if (room !== undefined) checkName('options.room', room);
@@ -387,6 +403,7 @@ export class MsghubClient {
    */
   publishAsync(room: string, data: unknown, options: AckOptions = {}): PendingSend<number | undefined> {
     checkName('room', room);
+    checkData('data', data);
     const timeoutMs = this.#timeoutOf(options.timeoutMs);
     const ref = this.#pending.nextRef();
     return this.#sendAcked({ type: 'publish', ref, room, data }, timeoutMs, `publish to ${room}`);
@@ -401,6 +418,7 @@ export class MsghubClient {
    */
   directAsync(to: string, data: unknown, options: DirectAsyncOptions = {}): PendingSend<number | undefined> {
     checkName('to', to);
+    checkData('data', data);
     if (options.room !== undefined) checkName('options.room', options.room);
     const timeoutMs = this.#timeoutOf(options.timeoutMs);
     const ref = this.#pending.nextRef();
@@ -422,6 +440,7 @@ export class MsghubClient {
    */
   async request<R = unknown>(op: string, input?: unknown, options: RequestOptions = {}): Promise<R> {
     checkName('op', op);
+    checkData('input', input);
     const timeoutMs = this.#timeoutOf(options.timeoutMs);
     if (this.#closed || this.#draining) throw new ClientClosedError('The client is closed');
     const ref = this.#pending.nextRef();
@@ -472,6 +491,7 @@ export class MsghubClient {
    */
   stream<T = unknown>(op: string, input?: unknown): Observable<T> {
     checkName('op', op);
+    checkData('input', input);
     return this.#calls.stream<T>(op, input);
   }
 
@@ -498,6 +518,7 @@ export class MsghubClient {
    */
   notify(op: string, data?: unknown): SendResult {
     checkName('op', op);
+    checkData('data', data);
     return this.#send(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data });
   }
 

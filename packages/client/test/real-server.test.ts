@@ -8,6 +8,7 @@ import {
   ConnectionFailedError,
   DisconnectedError,
   ForbiddenError,
+  InvalidArgumentError,
   OperationError,
   ProtocolError,
   RequestTimeoutError,
@@ -477,6 +478,36 @@ describe('MsghubClient against the real server', () => {
   });
 
   describe('typed errors', () => {
+    it('refuses data JSON cannot encode at the call, with InvalidArgumentError, and the connection and the room go on', async () => {
+      const { server, wsUrl } = await serve();
+      server.handle('echo', (input) => input);
+      const c = client(wsUrl);
+      const lobby = record(c, 'lobby');
+      await waitFor(c.state$, (s) => s === 'connected');
+      const states: ConnectionState[] = [];
+      c.state$.subscribe((s) => states.push(s));
+      const cycle: Record<string, unknown> = {};
+      cycle['self'] = cycle;
+      const throwing = { toJSON: () => { throw new Error('no'); } };
+      for (const bad of [10n, cycle, throwing]) {
+        expect(() => c.publish('lobby', bad)).to.throw(InvalidArgumentError).with.property('code', 'INVALID_ARGUMENT');
+        expect(() => c.publishAsync('lobby', bad)).to.throw(InvalidArgumentError);
+        expect(() => c.direct('grace', bad)).to.throw(InvalidArgumentError);
+        expect(() => c.directAsync('grace', bad)).to.throw(InvalidArgumentError);
+        expect(() => c.signal('lobby', bad)).to.throw(InvalidArgumentError);
+        expect(() => c.notify('ping', bad)).to.throw(InvalidArgumentError);
+        expect(() => c.stream('ticks', bad)).to.throw(InvalidArgumentError);
+        expect(await c.request('echo', bad).catch((e: unknown) => e)).to.be.instanceOf(InvalidArgumentError);
+      }
+      // Nothing was sent, no id was used, and the connection was never dropped.
+      const id = await c.publishAsync('lobby', 'after');
+      expect(await c.request('echo', { ok: 1 })).to.deep.equal({ ok: 1 });
+      await until(() => lobby.messages().length === 1);
+      expect(lobby.messages()).to.deep.equal(['after']);
+      expect(lobby.ids()).to.include(id);
+      expect(states.filter((s) => s !== 'connected')).to.deep.equal([]);
+    });
+
     it('carries the server codes: UNKNOWN_OP, NOT_FOUND from a handler, FORBIDDEN on join, NOT_JOINED on publish', async () => {
       const { server, wsUrl } = await serve({ authorizeJoin: ({ room }) => room !== 'vault' });
       server.handle('find', () => {

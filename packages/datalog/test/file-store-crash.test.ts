@@ -100,7 +100,7 @@ describe('FileStore crash safety (child process killed with SIGKILL at a random 
     });
   }
 
-  it('rejects the append of a batch the disk refused with LogWriteError, takes nothing more for the room until it is opened again, then goes on', async () => {
+  it('rejects the append of a batch the disk refused with LogWriteError, takes nothing more for the room until it is opened again (appends issued before the failure included), then goes on', async () => {
     const script = 'ulimit -f 8 && exec "$0" --import tsx "$@"';
     const stdout = await new Promise<string>((resolve, reject) => {
       execFile('/bin/sh', ['-c', script, process.execPath, limitChild, temp.file], (error, out) => (error === null ? resolve(out) : reject(error)));
@@ -116,9 +116,14 @@ describe('FileStore crash safety (child process killed with SIGKILL at a random 
       hubStatus: 'closed',
       nextPublish: 14,
       sameEpoch: true,
+      pipedFirst: 16,
+      pipedTooBig: { code: 'STORE_FAILED', cause: 'LOG_WRITE_FAILED' },
+      pipedBehind: { code: 'STORE_FAILED', cause: 'LOG_WRITE_FAILED' },
+      lastPublish: 17,
     });
     const { events, torn } = await readLines(temp.file);
     expect(torn).to.equal('');
-    expect(events.filter((e) => e.type === 'message').map((e) => e.id)).to.deep.equal([...range(1, 12), 13, 14]);
+    expect(events.filter((e) => e.type === 'message').map((e) => e.id)).to.deep.equal([...range(1, 12), 13, 14, 16, 17]);
+    expect(events.filter((e) => e.type === 'message').map((e) => e.message)).to.not.include('small 2');
   });
 });

