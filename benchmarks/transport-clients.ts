@@ -12,6 +12,7 @@
  * Args: system url clients [user prefix] (msghub users are `<prefix>u<index>`; distinct prefixes keep
  * several client processes of one room apart)
  */
+import { MsghubClient, httpConnector } from '@msghub/client';
 import { io as socketIo, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 
@@ -99,6 +100,48 @@ function joinSome(from: number, to: number): Promise<void> {
   ).then(() => undefined);
 }
 
+const httpClients: MsghubClient[] = [];
+
+/** msghub over the HTTP carrier (`msghub-http`): the client's own connector, past welcome. */
+function openHttp(index: number): Promise<void> {
+  const client = new MsghubClient({
+    connector: httpConnector(url.replace(/^ws/, 'http')),
+    user: `${prefix}u${index}`,
+    reconnect: false,
+    heartbeatTimeoutMs: 0,
+  });
+  httpClients.push(client);
+  closers.push(() => void client.close());
+  // fetch does not show its socket: the HTTP row has no wire-bytes figure ('—'), rather than 0.
+  readers.push(() => Number.NaN);
+  return new Promise<void>((resolve, reject) => {
+    client.state$.subscribe((state) => {
+      if (state === 'connected') resolve();
+      else if (state === 'disconnected') reject(new Error('an HTTP client could not connect'));
+    });
+  });
+}
+
+/** msghub-http: every client joins the room; counting starts after its own join event. */
+function joinAllHttp(): Promise<void> {
+  return Promise.all(
+    httpClients.map(
+      (client, index) =>
+        new Promise<void>((resolve) => {
+          const sampled = index % 10 === 0;
+          let joined = false;
+          client.join('bench').subscribe((item) => {
+            if (joined) arrived(sampled, item);
+            else if (item.type === 'join' && item.userId === `${prefix}u${index}`) {
+              joined = true;
+              resolve();
+            }
+          });
+        }),
+    ),
+  ).then(() => undefined);
+}
+
 function openSocketIo(index: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const socket: Socket = socketIo(url, { transports: ['websocket'], reconnection: false, forceNew: true });
@@ -120,14 +163,14 @@ async function main(): Promise<void> {
   for (let at = 0; at < clients; at += batch) {
     const opening: Promise<void>[] = [];
     for (let i = at; i < Math.min(clients, at + batch); i++) {
-      opening.push(system === 'socketio' ? openSocketIo(i) : openWs(i, system.startsWith('msghub')));
+      opening.push(system === 'socketio' ? openSocketIo(i) : system === 'msghub-http' ? openHttp(i) : openWs(i, system.startsWith('msghub')));
     }
     await Promise.all(opening);
   }
   process.on('message', (raw: unknown) => {
     const message = raw as { cmd: string; total?: number; latency?: boolean; batch?: number; raw?: boolean };
     if (message.cmd === 'join') {
-      void joinAll(message.batch).then(() => {
+      void (system === 'msghub-http' ? joinAllHttp() : joinAll(message.batch)).then(() => {
         // The joins of later clients reached the earlier ones: start counting from zero.
         received = 0;
         process.send?.({ joined: true });

@@ -348,6 +348,20 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'client.md, Carriers: falls back to the HTTP carrier where the server refuses WebSocket, and publishes over it',
+    files: ['examples/client/carrier.ts'],
+    async run() {
+      const { running: server, base } = await startMainJob('--no-websocket');
+      const { code, stdout, stderr } = await runExample('examples/client/carrier.ts', { env: { MSGHUB_URL: base.replace('http:', 'ws:') } });
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      // ada's join is the room's first event, the message its second.
+      expect(stdout).to.equal('carrier undefined\ncarrier http\npublished as 2 over http\n');
+      server.child.kill('SIGINT');
+      expect(await server.exited).to.equal(0);
+    },
+  },
+  {
     title: 'transport.md: a backend publishes, reads the history and sends a direct message through the main job\u2019s HTTP API',
     files: ['examples/transport/backend.ts'],
     async run() {

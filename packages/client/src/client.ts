@@ -155,6 +155,7 @@ export class MsghubClient {
   readonly #linkOptions: LinkOptions;
   readonly #linkEvents: LinkEvents;
   readonly #state = new BehaviorSubject<ConnectionState>('connecting');
+  readonly #carrier = new BehaviorSubject<string | undefined>(undefined);
   readonly #errors = new Subject<ClientError>();
   readonly #direct = new Subject<DirectMessage>();
   readonly #inbox = new DirectInbox((message) => this.#direct.next(message));
@@ -193,6 +194,11 @@ export class MsghubClient {
   /** Every state change, starting with the current one. Completes after `disconnected`. */
   readonly state$: Observable<ConnectionState> = this.#state.asObservable();
   /**
+   * The carrier of each connection as it is welcomed (`websocket`, `http`, `tcp`), starting with
+   * the current one (undefined before the first). Completes after `disconnected`.
+   */
+  readonly carrier$: Observable<string | undefined> = this.#carrier.asObservable();
+  /**
    * Errors that have no caller to go to: each failed or lost connection (with its reason), and
    * server `error` frames that answer a frame sent without `ref` (`publish`, `direct`).
    */
@@ -229,6 +235,14 @@ export class MsghubClient {
   /** The current state (see {@link ConnectionState}). */
   get state(): ConnectionState {
     return this.#state.value;
+  }
+
+  /**
+   * The carrier of the current connection: `websocket`, `http` (the HTTP fallback) or `tcp`;
+   * undefined while not connected, or when the connector does not name its carrier.
+   */
+  get carrier(): string | undefined {
+    return !this.#closed && this.#link?.ready === true ? this.#link.carrier : undefined;
   }
 
   /** The user id the server assigned in the last `welcome`, once connected. */
@@ -584,6 +598,7 @@ export class MsghubClient {
   #onWelcome(link: Link, frame: WelcomeFrame): void {
     if (link !== this.#link) return;
     this.#welcome = frame;
+    if (this.#carrier.value !== link.carrier) this.#carrier.next(link.carrier);
     void this.#resume(link);
   }
 
@@ -743,6 +758,7 @@ export class MsghubClient {
     }
     this.#setState('disconnected');
     this.#state.complete();
+    this.#carrier.complete();
     this.#errors.complete();
     this.#direct.complete();
     this.#signals.complete();

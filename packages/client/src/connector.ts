@@ -15,6 +15,8 @@ export interface ConnectionHandlers {
 
 /** One open (or opening) connection. */
 export interface Connection {
+  /** The carrier it runs on (`websocket`, `http`, `tcp`); shown as `client.carrier`. */
+  readonly carrier?: string;
   /** Writes one frame (JSON text). Frames written before `onOpen` are not allowed. */
   send(text: string): void;
   /** Ends the connection; `onClose` follows. Safe to call more than once. */

@@ -27,6 +27,10 @@ export type { Timers } from './clock.js';
 export type { DiscardCallback } from './discard-callbacks.js';
 export type { HubEvent } from './protocol.js';
 export { webSocketConnector } from './ws-connector.js';
+export { httpConnector } from './http-connector.js';
+export type { FetchLike, HttpConnectorOptions } from './http-connector.js';
+export { autoConnector } from './carrier-choice.js';
+export type { AutoConnectorOptions, Carrier, CarrierOption, FallbackOptions } from './carrier-choice.js';
 export type { WebSocketConnectorOptions, WebSocketConstructor, WebSocketLike } from './ws-connector.js';
 export { PROTOCOL_VERSION } from './protocol.js';
 export {

@@ -64,6 +64,11 @@ export class Link implements ConnectionHandlers {
     if (!this.#ended) this.#timer = options.timers.setTimeout(() => this.#connectTimedOut(), options.connectTimeoutMs);
   }
 
+  /** The carrier of the link's connection, when its connector names one. */
+  get carrier(): string | undefined {
+    return this.#connection?.carrier;
+  }
+
   /** Whether the handshake finished and the link has not ended. */
   get ready(): boolean {
     return this.#welcome !== undefined && !this.#ended;

@@ -38,6 +38,7 @@ function destroySocket(socket: Socket): void {
 
 /** Adapts one TCP socket to {@link Connection}; reports `onClose` exactly once. */
 class TcpConnection implements Connection {
+  readonly carrier = 'tcp';
   readonly #socket: Socket;
   readonly handlers: ConnectionHandlers;
   readonly decoder = new TcpFrameDecoder();

@@ -50,6 +50,7 @@ const connections = new WeakMap<WebSocketLike, WebSocketConnection>();
 
 /** Adapts one WebSocket to {@link Connection}; reports `onClose` exactly once. */
 class WebSocketConnection implements Connection {
+  readonly carrier = 'websocket';
   readonly #socket: WebSocketLike;
   readonly handlers: ConnectionHandlers;
   error: Error | undefined;

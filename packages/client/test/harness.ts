@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { HubServer, type HubServerOptions } from '@msghub/transport';
+import { HubServer, type HubServerOptions, type WebSocketOption } from '@msghub/transport';
 import { firstValueFrom, filter, type Observable } from 'rxjs';
 
 /** The real msghub server on loopback, with a way to cut every live socket mid-stream. */
@@ -67,18 +67,20 @@ class ProxyPair {
 }
 
 /**
- * Starts a {@link HubServer}: WebSocket attached at `/hub` to an HTTP server this harness owns
+ * Starts a {@link HubServer}: WebSocket (as `carriers.websocket` says) and the HTTP carrier
+ * attached at `carriers.path` (default `/hub`) to an HTTP server this harness owns
  * (so it can destroy the server's own sockets), and TCP behind a proxy on loopback. With `ports`
  * (those of a server closed before) it listens where that one did, as a restarted server would.
  */
-export async function startServer(options: HubServerOptions = {}, ports?: ServerPorts): Promise<TestServer> {
+export async function startServer(options: HubServerOptions = {}, ports?: ServerPorts, carriers: { websocket?: WebSocketOption; path?: string } = {}): Promise<TestServer> {
+  const { path = '/hub', websocket = true } = carriers;
   const server = new HubServer({ trustClientUser: true, onError: () => {}, ...options });
   const sockets = new Set<Socket>();
   const http = createHttpServer((request, response) => {
-    if (!server.assetHandler(request, response)) response.writeHead(404).end();
+    if (!server.httpHandler(request, response)) response.writeHead(404).end();
   });
   http.on('connection', (socket: Socket) => track(sockets, socket));
-  await server.attach(http, { path: '/hub' });
+  await server.attach(http, { path, websocket });
   const httpPort = await listen(http, ports?.http);
   const { tcp } = await server.listen({ tcp: { port: 0, host: '127.0.0.1' } });
   const upstreamPort = tcp!.port;
@@ -93,7 +95,7 @@ export async function startServer(options: HubServerOptions = {}, ports?: Server
   const proxyPort = await listen(proxy, ports?.tcp);
   return {
     server,
-    wsUrl: `ws://127.0.0.1:${httpPort}/hub`,
+    wsUrl: `ws://127.0.0.1:${httpPort}${path}`,
     tcpUrl: `tcp://127.0.0.1:${proxyPort}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     ports: { http: httpPort, tcp: proxyPort },

@@ -24,7 +24,9 @@ const universal = [
   'ServerError',
   'UnknownOpError',
   'UnsupportedVersionError',
+  'autoConnector',
   'createClient',
+  'httpConnector',
   'webSocketConnector',
 ];
 

@@ -38,6 +38,7 @@ async function run(): Promise<void> {
   process.once('SIGTERM', processOnSignal);
   const { ws, tcp } = job.addresses;
   console.log(`msghub: WebSocket ws://${ws?.address}:${ws?.port}${config.wsPath ?? '/'}`);
+  if (config.websocket === false) console.log('msghub: WebSocket upgrades refused (--no-websocket)');
   console.log(`msghub: TCP ${tcp?.address}:${tcp?.port}`);
   console.log(`msghub: event log ${config.log ?? '(off)'}`);
   if (config.redis !== undefined) {

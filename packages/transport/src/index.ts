@@ -1,6 +1,6 @@
 export * from './protocol.js';
 export { HubServer } from './server.js';
-export type { ConnectionSummary, ListenAddresses, ListenOptions, SendOptions, ServerStatus } from './server.js';
+export type { ConnectionSummary, ListenAddresses, ListenOptions, SendOptions, ServerStatus, WebSocketOption } from './server.js';
 export type {
   AuthRequest,
   AuthResult,
@@ -36,6 +36,7 @@ export { OriginNotAllowedError, isOriginAllowed, resolveAllowedOrigins } from '.
 export type { OriginPolicy } from './origins.js';
 export type { PerMessageDeflateOption, PerMessageDeflateOptions } from './per-message-deflate.js';
 export type { Handshake, SocketHandler, TransportAdapter, TransportSocket } from './adapter.js';
+export type { HttpCarrierCode } from './http-adapter.js';
 export { WsAdapter } from './ws-adapter.js';
 export type { WsAdapterOptions } from './ws-adapter.js';
 export { TcpAdapter } from './tcp-adapter.js';

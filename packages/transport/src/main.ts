@@ -25,6 +25,10 @@ export interface MainConfig {
   readonly wsPort: number;
   readonly tcpPort: number;
   readonly wsPath: string | undefined;
+  /** Accept WebSocket upgrades; when false they are refused and clients use the HTTP carrier. @default true */
+  readonly websocket?: boolean;
+  /** The HTTP fallback carrier at `<ws path>/_http`. @default true */
+  readonly http?: boolean;
   /** The event log (the rooms' file store), or undefined for rooms in memory only. */
   readonly log: string | undefined;
   /** When the log calls fsync; see docs/datalog.md for what each policy survives. @default 'batch' */
@@ -53,6 +57,9 @@ export const USAGE = `Usage: msghub-server [options]
   --ws-port <port>     WebSocket port, 0 = any    (MSGHUB_WS_PORT, default 8080)
   --tcp-port <port>    TCP port, 0 = any          (MSGHUB_TCP_PORT, default 8081)
   --ws-path <path>     accept WebSocket only here (MSGHUB_WS_PATH, default any path)
+  --no-websocket       refuse WebSocket upgrades: clients fall back to the HTTP carrier
+                       (MSGHUB_WEBSOCKET=0)
+  --no-http            no HTTP fallback carrier at <ws path>/_http (MSGHUB_HTTP=0)
   --log <file>         event log (JSON lines)     (MSGHUB_LOG, default ./log/events.log);
                        unacknowledged direct messages are kept in <file>.offline
   --fsync <policy>     never | batch | event      (MSGHUB_FSYNC, default batch)
@@ -127,6 +134,8 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
       'ws-port': { type: 'string' },
       'tcp-port': { type: 'string' },
       'ws-path': { type: 'string' },
+      'no-websocket': { type: 'boolean' },
+      'no-http': { type: 'boolean' },
       log: { type: 'string' },
       fsync: { type: 'string' },
       'no-log': { type: 'boolean' },
@@ -158,6 +167,8 @@ export function parseMainArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     wsPort: port('--ws-port', values['ws-port'] ?? env['MSGHUB_WS_PORT'], 8080),
     tcpPort: port('--tcp-port', values['tcp-port'] ?? env['MSGHUB_TCP_PORT'], 8081),
     wsPath: values['ws-path'] ?? env['MSGHUB_WS_PATH'],
+    websocket: values['no-websocket'] !== true && env['MSGHUB_WEBSOCKET'] !== '0',
+    http: values['no-http'] !== true && env['MSGHUB_HTTP'] !== '0',
     log: values['no-log'] === true || redis !== undefined ? undefined : resolve(values.log ?? env['MSGHUB_LOG'] ?? 'log/events.log'),
     fsync: fsyncPolicy(values.fsync ?? env['MSGHUB_FSYNC']),
     trustClientUser: values['require-token'] !== true,
@@ -293,9 +304,9 @@ export class PortUnavailableError extends Error {
 
 /** Listens on the WebSocket port, then the TCP port, so a failure names the one that failed. */
 async function bind(server: HubServer, config: MainConfig): Promise<ListenAddresses> {
-  const { host, wsPort, tcpPort, wsPath } = config;
+  const { host, wsPort, tcpPort, wsPath, websocket = true, http = true } = config;
   const { ws } = await server
-    .listen({ ws: { host, port: wsPort, ...(wsPath === undefined ? {} : { path: wsPath }) } })
+    .listen({ ws: { host, port: wsPort, websocket, http, ...(wsPath === undefined ? {} : { path: wsPath }) } })
     .catch((error: unknown) => Promise.reject(explainListenError(error, 'WebSocket', '--ws-port', host, wsPort)));
   const { tcp } = await server
     .listen({ tcp: { host, port: tcpPort } })

@@ -1,5 +1,5 @@
 /**
- * The msghub server: rooms (one MessageHub each) reached over WebSocket and TCP with protocol v1
+ * The msghub server: rooms (one MessageHub each) reached over WebSocket, HTTP and TCP with protocol v1
  * (docs/protocol.md). It owns the connections, the rooms registry, the connect tokens, the RPC
  * handlers and the heartbeat, and shuts all of them down in order.
  */
@@ -12,6 +12,7 @@ import { Connection } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
+import { HttpAdapter } from './http-adapter.js';
 import { createHttpApi } from './http-api.js';
 import { InvalidUserIdError, NotFoundWireError, NotJoinedError } from './errors.js';
 import { isName } from './frame-codec.js';
@@ -37,10 +38,27 @@ import { WsAdapter, type WsAdapterOptions } from './ws-adapter.js';
 
 /** Where {@link HubServer.listen} accepts connections. `false` (or absent) turns a carrier off. */
 export interface ListenOptions {
-  /** WebSocket on its own HTTP server (which also serves `assets`). */
-  ws?: { port?: number; host?: string; path?: string } | false;
+  /**
+   * The server's HTTP listener: WebSocket upgrades (at `path`, any path when absent), the HTTP
+   * fallback carrier (at `<path>/_http`), `assets` and the other HTTP endpoints.
+   * - `websocket: false` refuses every upgrade (`403`), so clients use the HTTP carrier; a function
+   *   decides per upgrade request (true accepts; a throw refuses and goes to `onError`). @default true
+   * - `http: false` turns the HTTP carrier off; `{ graceMs }` is how long a connection whose
+   *   stream dropped waits for the client to open it again. @default true (`graceMs` 10000)
+   */
+  ws?: { port?: number; host?: string; path?: string; websocket?: WebSocketOption; http?: boolean | { graceMs?: number } } | false;
   /** TCP with length-prefixed frames. */
   tcp?: { port?: number; host?: string } | false;
+}
+
+/** Whether to accept WebSocket upgrades: all, none, or as a function decides per request. */
+export type WebSocketOption = boolean | ((request: IncomingMessage) => boolean);
+
+function checkWebSocketOption(value: unknown): WebSocketOption {
+  if (typeof value !== 'boolean' && typeof value !== 'function') {
+    throw new TypeError(`Expected \`websocket\` to be a boolean or a function, got ${String(value)}`);
+  }
+  return value as WebSocketOption;
 }
 
 /** The addresses bound by {@link HubServer.listen}. */
@@ -94,6 +112,16 @@ export class HubServer {
    * first in the request handler: it returns true when it answered.
    */
   readonly assetHandler: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /**
+   * For an HTTP server the caller owns (see {@link attach}): answers the HTTP carrier's requests
+   * (`<path>/_http…`) and serves `assets`. Call it first in the request handler: it returns true
+   * when it answered.
+   */
+  readonly httpHandler = (request: IncomingMessage, response: ServerResponse): boolean => {
+    for (const carrier of this.#attachedCarriers) if (carrier.handle(request, response)) return true;
+    return this.assetHandler(request, response);
+  };
+  readonly #attachedCarriers: HttpAdapter[] = [];
   readonly #options: ResolvedServerOptions;
   readonly #counters = new Counters();
   readonly #handlers = new Map<string, RequestHandler>();
@@ -181,8 +209,15 @@ export class HubServer {
     const result: ListenAddresses = {};
     const { maxFrameBytes, onError } = this.#options;
     if (options.ws) {
-      this.#observability?.checkListen(options.ws.host ?? '127.0.0.1');
-      const ws = new WsAdapter({ ...options.ws, ...this.#wsOptions(), maxFrameBytes, onError, requestHandler: this.#httpRequest });
+      const { websocket = true, http = true, ...listen } = options.ws;
+      checkWebSocketOption(websocket);
+      this.#observability?.checkListen(listen.host ?? '127.0.0.1');
+      const carrier = http === false ? undefined : this.#httpCarrier(listen.path, http === true ? {} : http);
+      const requestHandler = carrier === undefined ? this.#httpRequest : (request: IncomingMessage, response: ServerResponse): void => {
+        if (!carrier.handle(request, response)) this.#httpRequest(request, response);
+      };
+      const ws = new WsAdapter({ ...listen, ...this.#wsOptions(), maxFrameBytes, onError, requestHandler, websocket });
+      if (carrier !== undefined) await this.addAdapter(carrier);
       await this.addAdapter(ws);
       result.ws = ws.address();
     }
@@ -194,12 +229,43 @@ export class HubServer {
     return result;
   }
 
+  #httpCarrier(path: string | undefined, options: { graceMs?: number }): HttpAdapter {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Expected `ws.http` to be a boolean or an object');
+    const { graceMs } = options;
+    if (graceMs !== undefined && (!Number.isSafeInteger(graceMs) || graceMs < 1)) {
+      throw new TypeError(`Expected \`ws.http.graceMs\` to be an integer >= 1, got ${String(graceMs)}`);
+    }
+    const { maxFrameBytes, maxQueuedFrames, maxQueuedBytes, allowedOrigins } = this.#options;
+    // The series exists from the start, as the WebSocket one does.
+    if (!this.#counters.originRefused.has('http')) this.#counters.originRefused.set('http', 0);
+    return new HttpAdapter({
+      ...(path === undefined ? {} : { path }),
+      ...(graceMs === undefined ? {} : { graceMs }),
+      maxFrameBytes,
+      maxUnackedFrames: maxQueuedFrames,
+      maxUnackedBytes: maxQueuedBytes,
+      allowedOrigins,
+      onOriginRefused: (origin) => this.#originRefused(origin, 'http'),
+    });
+  }
+
   /**
    * Accepts WebSocket upgrades on an HTTP server the caller owns, at `path` (any path when
-   * absent). Serve assets there with {@link assetHandler}.
+   * absent), and the HTTP carrier at `<path>/_http` through {@link httpHandler}, which the
+   * server's request handler calls first (it also serves assets). `websocket` and `http` as in
+   * {@link ListenOptions}.
    */
-  async attach(server: HttpServer, options: { path?: string } = {}): Promise<void> {
-    await this.addAdapter(new WsAdapter({ server, ...options, ...this.#wsOptions(), maxFrameBytes: this.#options.maxFrameBytes }));
+  async attach(server: HttpServer, options: { path?: string; websocket?: WebSocketOption; http?: boolean | { graceMs?: number } } = {}): Promise<void> {
+    const { websocket = true, http = true, path } = options;
+    checkWebSocketOption(websocket);
+    if (http !== false) {
+      const carrier = this.#httpCarrier(path, http === true ? {} : http);
+      await this.addAdapter(carrier);
+      this.#attachedCarriers.push(carrier);
+    }
+    await this.addAdapter(
+      new WsAdapter({ server, ...(path === undefined ? {} : { path }), ...this.#wsOptions(), maxFrameBytes: this.#options.maxFrameBytes, onError: this.#options.onError, websocket }),
+    );
   }
 
   /** What every WebSocket adapter of this server shares: the origin check and compression. */

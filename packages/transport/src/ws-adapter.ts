@@ -30,6 +30,11 @@ export interface WsAdapterOptions {
   maxFrameBytes: number;
   /** Errors of the listening socket once bound (an accept that failed). @default console.error */
   onError?: (error: unknown) => void;
+  /**
+   * Which upgrades to accept: `false` refuses every one with `403` (clients fall back to the HTTP
+   * carrier), a function decides per request (a throw refuses and goes to `onError`). @default true
+   */
+  websocket?: boolean | ((request: IncomingMessage) => boolean);
   /** Answers plain HTTP requests on a server the adapter created (assets, 404). */
   requestHandler?: (request: IncomingMessage, response: ServerResponse) => void;
   /**
@@ -400,6 +405,17 @@ export class WsAdapter implements TransportAdapter {
     });
   }
 
+  #accepts(request: IncomingMessage): boolean {
+    const websocket = this.#options.websocket ?? true;
+    if (typeof websocket === 'boolean') return websocket;
+    try {
+      return websocket(request) === true;
+    } catch (error) {
+      (this.#options.onError ?? console.error)(error);
+      return false;
+    }
+  }
+
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = this.#options.path;
     if (path !== undefined && (request.url ?? '/').split('?')[0] !== path) {
@@ -416,6 +432,11 @@ export class WsAdapter implements TransportAdapter {
     if (!isOriginAllowed(this.#origins, origin, request.headers.host)) {
       refuseUpgrade(socket, origin as string);
       this.#options.onOriginRefused?.(origin as string, request);
+      return;
+    }
+    if (!this.#accepts(request)) {
+      const body = 'WebSocket is turned off on this server: use the HTTP carrier\n';
+      socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     const maxFrameBytes = this.#options.maxFrameBytes;

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { cleanup, startServer, type Running, type TestClient } from './helpers.js';
+import { cleanup, startServer, type Carrier, type Running, type TestClient } from './helpers.js';
 
 /** `ada` and `bob` in room `r` over `carrier`; bob has seen ada's join. */
-async function twoMembers(running: Running, carrier: 'ws' | 'tcp'): Promise<{ ada: TestClient; bob: TestClient }> {
+async function twoMembers(running: Running, carrier: Carrier): Promise<{ ada: TestClient; bob: TestClient }> {
   const ada = await running.user('ada', carrier);
   const bob = await running.user('bob', carrier);
   bob.send({ type: 'join', ref: 'j', room: 'r' });
@@ -55,7 +55,7 @@ describe('bad input', () => {
     ['an error answer with a message of 1025 characters', `{"type":"error","ref":15,"code":"INTERNAL","message":"${'m'.repeat(1025)}"}`, { code: 'INVALID_FIELD', frame: 'error' }],
   ];
 
-  for (const carrier of ['ws', 'tcp'] as const) {
+  for (const carrier of ['ws', 'tcp', 'http'] as const) {
     for (const [what, text, expected] of cases) {
       it(`answers ${what} over ${carrier} with ${String(expected['code'])} and keeps the connection`, async () => {
         const { user } = await startServer();
@@ -68,7 +68,7 @@ describe('bad input', () => {
     }
   }
 
-  for (const carrier of ['ws', 'tcp'] as const) {
+  for (const carrier of ['ws', 'tcp', 'http'] as const) {
     it(`refuses a payload nested 100,000 deep over ${carrier} with FRAME_TOO_DEEP, consuming no event id`, async () => {
       const errors: unknown[] = [];
       const running = await startServer({ onError: (error) => errors.push(error) });

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { WIRE_ERROR_CODES, type WireError } from '../src/index.js';
-import { cleanup, delay, startServer, type Running, type TestClient } from './helpers.js';
+import { cleanup, delay, startServer, type Carrier, type Running, type TestClient } from './helpers.js';
 
 /** A small seeded PRNG (mulberry32) so a failing run can be replayed. */
 function random(seed: number): () => number {
@@ -75,19 +75,25 @@ function fuzzFrame(rand: () => number): string {
 
 async function fuzzConnection(
   running: Running,
-  carrier: 'ws' | 'tcp',
+  carrier: Carrier,
   seed: number,
   count: number,
   hello: Record<string, unknown> = { user: `fuzz-${carrier}` },
 ): Promise<TestClient> {
   const rand = random(seed);
-  const client = carrier === 'ws' ? await running.ws() : await running.tcp();
+  const client = carrier === 'ws' ? await running.ws() : carrier === 'tcp' ? await running.tcp() : await running.http();
   // Before authentication: everything but hello must be refused, not crash anything.
   for (let i = 0; i < count / 10; i++) {
     const text = fuzzFrame(rand);
     if (!text.includes('"hello"')) client.send(text);
   }
-  await client.hello(hello);
+  if (carrier === 'http') {
+    // Its answers to the 600 frames before it come first, through the stream, POST by POST.
+    client.send({ type: 'hello', v: 1, ...hello });
+    await client.next('welcome', 10_000);
+  } else {
+    await client.hello(hello);
+  }
   for (let i = 0; i < count; i++) {
     client.send(fuzzFrame(rand));
     if (i % 500 === 499) {
@@ -100,7 +106,7 @@ async function fuzzConnection(
   return client;
 }
 
-async function servedNormally(running: Running, carrier: 'ws' | 'tcp'): Promise<void> {
+async function servedNormally(running: Running, carrier: Carrier): Promise<void> {
   const client = await running.user(`normal-${carrier}`, carrier);
   client.send({ type: 'join', ref: 'j', room: 'after-fuzz' });
   await client.next('ok');
@@ -112,7 +118,7 @@ describe('fuzz', function () {
   this.timeout(60_000);
   afterEach(cleanup);
 
-  it('survives 12k random and mutated frames over WebSocket and TCP, then serves a normal client', async () => {
+  it('survives 18k random and mutated frames over WebSocket, TCP and HTTP, then serves a normal client', async () => {
     const errors: unknown[] = [];
     // A short history keeps the replay of each fuzzed `join` with `since` small.
     const running = await startServer({ rateLimit: false, maxFrameBytes: 4096, hubOptions: { historySize: 8 }, onError: (e) => errors.push(e) });
@@ -151,16 +157,20 @@ describe('fuzz', function () {
       asked.push(connection.request('anything', null, { timeoutMs: 200 }).catch((error: unknown) => error));
       return true;
     });
-    const [ws, tcp] = await Promise.all([fuzzConnection(running, 'ws', 1, 6000), fuzzConnection(running, 'tcp', 2, 6000)]);
-    expect(ws.isClosed).to.equal(false);
-    expect(tcp.isClosed).to.equal(false);
-    const codes = new Set([...ws.frames, ...tcp.frames].filter((f) => f.type === 'error').map((f) => f['code']));
+    const clients = await Promise.all([fuzzConnection(running, 'ws', 1, 6000), fuzzConnection(running, 'tcp', 2, 6000), fuzzConnection(running, 'http', 4, 6000)]);
+    for (const client of clients) expect(client.isClosed).to.equal(false);
+    const [ws, tcp] = clients as [TestClient, TestClient, TestClient];
+    const frames = clients.flatMap((client) => client.frames);
+    const codes = new Set(frames.filter((f) => f.type === 'error').map((f) => f['code']));
     expect([...codes]).to.include.members(['BAD_FRAME', 'UNKNOWN_TYPE', 'INVALID_FIELD', 'NOT_AUTHENTICATED']);
-    expect(codes.has('INTERNAL'), JSON.stringify([...ws.frames, ...tcp.frames].find((f) => f['code'] === 'INTERNAL'))).to.equal(false);
+    const [, , http] = clients;
+    expect(new Set(http?.frames.filter((f) => f.type === 'error').map((f) => f['code']))).to.include.keys('BAD_FRAME', 'UNKNOWN_TYPE', 'INVALID_FIELD', 'NOT_AUTHENTICATED');
+    expect(codes.has('INTERNAL'), JSON.stringify(frames.find((f) => f['code'] === 'INTERNAL'))).to.equal(false);
     expect(errors).to.deep.equal([]);
     expect(streams).to.be.above(0);
     await servedNormally(running, 'ws');
     await servedNormally(running, 'tcp');
+    await servedNormally(running, 'http');
     ws.close();
     tcp.close();
     await Promise.all([ws.closed, tcp.closed]);
@@ -237,5 +247,37 @@ describe('fuzz', function () {
     await delay(20);
     await servedNormally(running, 'ws');
     await servedNormally(running, 'tcp');
+  });
+
+  it('survives garbage HTTP carrier requests: random paths, ids, seen values, methods and bytes, with a typed answer to each', async () => {
+    const errors: unknown[] = [];
+    const running = await startServer({ rateLimit: false, onError: (e) => errors.push(e) });
+    const rand = random(5);
+    const garbage = (): Buffer => Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256)));
+    const client = await running.http();
+    await client.hello({ user: 'target' });
+    const live = running.server.connections()[0]?.id ?? '';
+    const statuses = new Set<number>();
+    const codes = new Set<unknown>();
+    for (let i = 0; i < 150; i++) {
+      const sid = pick(rand, ['', 'x', live, 'A'.repeat(22), '%ff%fe', '..', encodeURIComponent(garbage().toString('latin1'))]);
+      const seen = pick(rand, ['', '0', '-1', 'NaN', '1e9', '99999999999999999999', String(Math.floor(rand() * 10))]);
+      const method = pick(rand, ['GET', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH']);
+      const path = pick(rand, [`/_http/${sid}`, `/_http/${sid}/extra`, '/_http', `/x/_http/${sid}`]);
+      const body = method === 'GET' ? undefined : garbage();
+      const abort = new AbortController();
+      const response = await fetch(`${running.httpUrl}${path}?seen=${seen}`, { method, ...(body === undefined ? {} : { body }), signal: abort.signal });
+      statuses.add(response.status);
+      if (response.headers.get('content-type')?.startsWith('application/json') === true) codes.add(((await response.json()) as { code?: unknown }).code);
+      abort.abort();
+    }
+    expect([...statuses].every((status) => [200, 204, 400, 404, 405, 410].includes(status)), [...statuses].join()).to.equal(true);
+    expect([...codes]).to.include.members(['UNKNOWN_CONNECTION', 'METHOD_NOT_ALLOWED']);
+    // The binding id is not the connection id: the live connection was never reached.
+    client.send({ type: 'ping', ts: 7 });
+    expect(await client.waitFor((f) => f.type === 'pong' && f['ts'] === 7)).to.include({ ts: 7 });
+    expect(client.isClosed).to.equal(false);
+    expect(errors).to.deep.equal([]);
+    await servedNormally(running, 'http');
   });
 });

@@ -62,6 +62,82 @@ export class TestClient {
     return client;
   }
 
+  /**
+   * A client of the HTTP carrier at `base` (`http://host:port`): reads the SSE stream, POSTs what
+   * it sends (one POST at a time, each carrying what queued meanwhile) and acknowledges what it read.
+   */
+  static async http(base: string, query = ''): Promise<TestClient> {
+    const abort = new AbortController();
+    const response = await fetch(`${base}/_http${query}`, { signal: abort.signal });
+    if (response.status !== 200 || response.body === null) throw new Error(`GET /_http answered ${response.status}`);
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let client!: TestClient;
+    let pending = '';
+    let sid = '';
+    let seen = 0;
+    let queue: (string | Buffer)[] = [];
+    let posting = false;
+    let ackTimer: NodeJS.Timeout | undefined;
+    let ackWanted = false;
+    const post = async (): Promise<void> => {
+      posting = true;
+      while (queue.length > 0 || ackWanted) {
+        ackWanted = false;
+        const body = queue;
+        queue = [];
+        const text = Buffer.concat(body.map((part, i) => Buffer.concat([i === 0 ? Buffer.alloc(0) : Buffer.from('\n'), Buffer.from(part)])));
+        const answer = await fetch(`${base}/_http/${sid}?seen=${seen}`, { method: 'POST', body: text, signal: abort.signal }).catch(() => undefined);
+        await answer?.arrayBuffer().catch(() => undefined);
+      }
+      posting = false;
+    };
+    const send = (text: string | Buffer): void => {
+      queue.push(text);
+      if (!posting) void post();
+    };
+    const closed = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          pending += decoder.decode(value, { stream: true });
+          let at: number;
+          while ((at = pending.indexOf('\n\n')) >= 0) {
+            const block = pending.slice(0, at);
+            pending = pending.slice(at + 2);
+            // Lines end at LF only: a frame may hold U+2028, which a regex `$` would take for an end.
+            const fields = new Map(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
+            const data = fields.get('data') ?? '';
+            if (fields.get('event') === 'open') sid = (JSON.parse(data) as { sid: string }).sid;
+            else if (fields.get('event') === 'end') return;
+            else {
+              seen = Number(fields.get('id'));
+              client.push(JSON.parse(data) as Frame);
+              ackTimer ??= setTimeout(() => {
+                ackTimer = undefined;
+                ackWanted = true;
+                if (!posting) void post();
+              }, 20);
+            }
+          }
+        }
+      } catch {
+        // Aborted by close().
+      } finally {
+        clearTimeout(ackTimer);
+        abort.abort();
+      }
+    })();
+    client = new TestClient(send, () => abort.abort(), closed);
+    for (const deadline = Date.now() + 2000; sid === ''; ) {
+      if (Date.now() > deadline) throw new Error('no open event');
+      await delay(2);
+    }
+    TestClient.all.add(client);
+    return client;
+  }
+
   static async closeAll(): Promise<void> {
     for (const client of TestClient.all) client.close();
     await Promise.all([...TestClient.all].map((client) => client.closed));
@@ -123,12 +199,19 @@ export class TestClient {
 export interface Running {
   server: HubServer;
   wsUrl: string;
+  /** `http://127.0.0.1:<port>`: the same listener as `wsUrl`. */
+  httpUrl: string;
   tcpPort: number;
   ws(): Promise<TestClient>;
   tcp(): Promise<TestClient>;
+  /** A client of the HTTP carrier. */
+  http(): Promise<TestClient>;
   /** A WebSocket client past welcome as `user`. */
-  user(user: string, carrier?: 'ws' | 'tcp'): Promise<TestClient>;
+  user(user: string, carrier?: Carrier): Promise<TestClient>;
 }
+
+/** The carriers a {@link Running} server accepts. */
+export type Carrier = 'ws' | 'tcp' | 'http';
 
 const servers = new Set<HubServer>();
 
@@ -142,14 +225,17 @@ export async function startServer(options: HubServerOptions = {}, ports: { ws?: 
   const { ws, tcp } = await server.listen({ ws: { port: ports.ws ?? 0 }, tcp: { port: ports.tcp ?? 0 } });
   const wsUrl = `ws://127.0.0.1:${ws?.port ?? 0}/`;
   const tcpPort = tcp?.port ?? 0;
+  const httpUrl = `http://127.0.0.1:${ws?.port ?? 0}`;
   return {
     server,
     wsUrl,
+    httpUrl,
     tcpPort,
     ws: () => TestClient.ws(wsUrl),
     tcp: () => TestClient.tcp(tcpPort),
+    http: () => TestClient.http(httpUrl),
     async user(user, carrier = 'ws') {
-      const client = carrier === 'ws' ? await TestClient.ws(wsUrl) : await TestClient.tcp(tcpPort);
+      const client = carrier === 'ws' ? await TestClient.ws(wsUrl) : carrier === 'tcp' ? await TestClient.tcp(tcpPort) : await TestClient.http(httpUrl);
       await client.hello({ user });
       return client;
     },

@@ -132,6 +132,12 @@ describe('main job', () => {
       expect(() => parseMainArgs([], { MSGHUB_DEV_TOKENS: 'yes please' })).to.throw(TypeError);
     });
 
+    it('turns WebSocket upgrades and the HTTP carrier off with --no-websocket, --no-http or their variables', () => {
+      expect(parseMainArgs([], {})).to.include({ websocket: true, http: true });
+      expect(parseMainArgs(['--no-websocket', '--no-http'], {})).to.include({ websocket: false, http: false });
+      expect(parseMainArgs([], { MSGHUB_WEBSOCKET: '0', MSGHUB_HTTP: '0' })).to.include({ websocket: false, http: false });
+    });
+
     it('reads the allowed origins from --allowed-origin (repeatable) or MSGHUB_ALLOWED_ORIGINS, and rejects a bad one', () => {
       expect(parseMainArgs([], {})?.allowedOrigins).to.equal(undefined);
       expect(parseMainArgs(['--allowed-origin', 'https://a.example', '--allowed-origin', 'http://localhost:3000'], {})?.allowedOrigins)
