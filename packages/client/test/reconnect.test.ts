@@ -16,6 +16,7 @@ import {
   type RoomItem,
 } from '../src/node.js';
 import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { NotFoundWireError, type ConnectionInfo } from '@msghub/transport';
 
 // client.reconnect(), the per-call onDiscard of publish and direct, and the server features a
 // client sees (room-bound tokens, unique rooms, server.sendTo), against the real server.
@@ -287,6 +288,35 @@ describe('MsghubClient: reconnect, onDiscard, and room access against the real s
       expect(got).to.have.length(1);
       expect(got[0]![0]).to.equal('one');
       expect(got[0]![1]).to.deep.include({ id, from: '', data: { hello: 'one' } });
+    });
+
+    it('receives connection.send from a handler on direct$ of that one client, and the closed connection refuses with NOT_FOUND', async () => {
+      test = await startServer();
+      const { server } = test;
+      const one = client(test.wsUrl);
+      const other = client(test.wsUrl);
+      const got: [string, DirectMessage][] = [];
+      one.direct$.subscribe((m) => got.push(['one', m]));
+      other.direct$.subscribe((m) => got.push(['other', m]));
+      await Promise.all([waitFor(one.state$, (s) => s === 'connected'), waitFor(other.state$, (s) => s === 'connected')]);
+      let kept: ConnectionInfo | undefined;
+      server.handle('later', (input, { connection }) => {
+        kept = connection;
+        return connection.send({ echo: input }, { from: 'bot' });
+      });
+      const id = await one.request<string>('later', 7);
+      await until(() => got.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(got).to.have.length(1);
+      expect(got[0]![0]).to.equal('one');
+      expect(got[0]![1]).to.deep.include({ id, from: 'bot', data: { echo: 7 } });
+      expect(() => kept!.send(10n)).to.throw(TypeError);
+      expect(() => kept!.send('x', { from: 'b'.repeat(257) })).to.throw(TypeError);
+      await one.close();
+      await until(() => server.connections().length === 1);
+      expect(() => kept!.send('too late')).to.throw(NotFoundWireError).with.property('code', 'NOT_FOUND');
+      expect(() => server.sendTo(kept!.id, 'too late')).to.throw(NotFoundWireError);
+      expect(got).to.have.length(1);
     });
   });
 });

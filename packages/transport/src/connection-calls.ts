@@ -22,7 +22,7 @@ import type { ErrorAnswerFrame, Ref, RequestFrame, ResponseFrame, ServerFrame } 
 export interface CallsHost {
   readonly maxStreams: number;
   /** Queues a frame; false when it could not be encoded (an `INTERNAL` error answered its ref). */
-  send(frame: ServerFrame): boolean;
+  sendFrame(frame: ServerFrame): boolean;
   /** Answers `ref` with an `error` frame for `error`. */
   error(error: WireError, ref?: Ref, frame?: string): void;
   /** Passes an error with no client to go to to the server's `onError`. */
@@ -129,7 +129,7 @@ export class ConnectionCalls {
         await this.#pull(ref, stream, result);
         return;
       }
-      if (!controller.signal.aborted) this.#host.send({ type: 'response', ref, data: result === undefined ? null : result });
+      if (!controller.signal.aborted) this.#host.sendFrame({ type: 'response', ref, data: result === undefined ? null : result });
     } finally {
       if (stream !== undefined && this.#streams.get(ref) === stream) this.#streams.delete(ref);
       this.#signals.delete(controller);
@@ -164,10 +164,10 @@ export class ConnectionCalls {
         const next = await iterator.next();
         if (stream.cancelled) return;
         if (next.done === true) {
-          this.#host.send({ type: 'end', ref });
+          this.#host.sendFrame({ type: 'end', ref });
           return;
         }
-        if (!this.#host.send({ type: 'response', ref, data: next.value === undefined ? null : next.value, more: true })) {
+        if (!this.#host.sendFrame({ type: 'response', ref, data: next.value === undefined ? null : next.value, more: true })) {
           // The item could not be encoded: its ref got `INTERNAL`, and the stream stops there.
           stream.cancelled = true;
           finalize(iterator, this.#host);
@@ -188,7 +188,7 @@ export class ConnectionCalls {
     if (stream === undefined) return;
     this.#streams.delete(ref);
     this.#stop(stream);
-    this.#host.send({ type: 'end', ref });
+    this.#host.sendFrame({ type: 'end', ref });
   }
 
   #stop(stream: RunningStream): void {
@@ -213,7 +213,7 @@ export class ConnectionCalls {
         if (this.#awaited.delete(ref)) reject(new RequestTimeoutWireError(`The client did not answer ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#awaited.set(ref, { resolve, reject, timer });
-      if (!this.#host.send(frame)) this.#settle(ref)?.reject(new TypeError('Expected `data` to be JSON-encodable'));
+      if (!this.#host.sendFrame(frame)) this.#settle(ref)?.reject(new TypeError('Expected `data` to be JSON-encodable'));
     });
   }
 

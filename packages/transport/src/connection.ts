@@ -4,10 +4,10 @@
  * write per event-loop turn. The connection is the socket's {@link SocketHandler}, so it holds
  * no per-connection closures.
  */
-import type { MessageHub } from '@msghub/messagehub';
+import { randomId, type MessageHub } from '@msghub/messagehub';
 import type { SocketHandler, TransportSocket } from './adapter.js';
 import { ConnectionCalls, type CallsHost } from './connection-calls.js';
-import { RateLimitedError, type WireError } from './errors.js';
+import { NotFoundWireError, RateLimitedError, type WireError } from './errors.js';
 import { encodeFrame, isName, peekFrame } from './frame-codec.js';
 import { countIn, type Counters } from './metrics.js';
 import type { ConnectionInfo, ResolvedServerOptions, ServerRequestOptions } from './options.js';
@@ -31,6 +31,22 @@ export interface ConnectionHost {
   receive(connection: Connection, text: string): void;
   /** The connection is gone; `code` says why. Called once. */
   disconnected(connection: Connection, code: string): void;
+}
+
+/**
+ * Checks what server code sends one connection as a `direct` (`connection.send`, `server.sendTo`)
+ * and returns its `from`.
+ * @throws {TypeError} for a `from` that is not a string of at most 256 characters, or data JSON cannot encode
+ */
+export function checkDirect(data: unknown, options: { readonly from?: string } | undefined): string {
+  const from = options?.from ?? '';
+  if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
+  try {
+    if (JSON.stringify(data) !== undefined) return from;
+  } catch {
+    // falls through
+  }
+  throw new TypeError('Expected `data` to be JSON-encodable');
 }
 
 let pending: Connection[] = [];
@@ -192,7 +208,7 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
    * @returns false when the frame could not be encoded as JSON (its `ref`, if any, was answered
    *   with an `INTERNAL` error instead)
    */
-  send(frame: ServerFrame): boolean {
+  sendFrame(frame: ServerFrame): boolean {
     const hook = this.#host.options.beforeSend;
     let out: ServerFrame | null = frame;
     if (hook !== undefined) {
@@ -244,10 +260,18 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
     return this.calls.request(op, data, timeoutMs) as Promise<T>;
   }
 
+  send(data: unknown, options: { readonly from?: string } = {}): string {
+    const from = checkDirect(data, options);
+    if (this.state !== 'open') throw new NotFoundWireError(`No connection ${this.id}: it has ${this.state === 'closed' ? 'closed' : 'not been welcomed or is closing'}`);
+    const id = randomId();
+    this.sendFrame({ type: 'direct', id, from, data, ts: Date.now() });
+    return id;
+  }
+
   notify(op: string, data?: unknown): boolean {
     if (!isName(op)) throw new TypeError('Expected `op` to be a string of 1 to 256 characters');
     if (this.state !== 'open') return false;
-    if (!this.send(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data })) {
+    if (!this.sendFrame(data === undefined ? { type: 'notify', op } : { type: 'notify', op, data })) {
       throw new TypeError('Expected `data` to be JSON-encodable');
     }
     return true;
@@ -314,7 +338,7 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
     const supported = (error as { supported?: readonly number[] }).supported;
     if (supported !== undefined) out.supported = supported;
     if (error instanceof RateLimitedError && error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
-    this.send(out);
+    this.sendFrame(out);
   }
 
   /** Passes an error with no client to go to to the server's `onError`. */

@@ -99,7 +99,7 @@ export class DirectDelivery {
       return;
     }
     if (!isPromiseLike(waiting)) {
-      for (const message of waiting) connection.send(message);
+      for (const message of waiting) connection.sendFrame(message);
       return;
     }
     this.#held.set(connection, []);
@@ -115,7 +115,7 @@ export class DirectDelivery {
   /** Handles an `ack`: the acknowledged messages of the connection's user leave the queue. */
   ack(connection: Connection, frame: AckFrame): void {
     const answer = (): void => {
-      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+      if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref });
     };
     const queue = this.#state.offlineQueue;
     if (queue === false) return answer();
@@ -141,7 +141,7 @@ export class DirectDelivery {
       return;
     }
     this.#fanOut(frame.to, message);
-    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+    if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref });
   }
 
   /** Sends a queued message to every connection `to` has here now (one made during the push too). */
@@ -154,7 +154,7 @@ export class DirectDelivery {
     const targets = this.#state.users.get(userId) ?? [];
     for (const target of targets) {
       const held = this.#held.get(target);
-      if (held === undefined) target.send(message);
+      if (held === undefined) target.sendFrame(message);
       else held.push(message);
     }
     return targets.length;
@@ -166,8 +166,8 @@ export class DirectDelivery {
       connection.error(new NotFoundWireError(`User ${frame.to} is offline`), frame.ref, 'direct');
       return;
     }
-    for (const target of targets) target.send(message);
-    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+    for (const target of targets) target.sendFrame(message);
+    if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref });
   }
 
   /** Sends the pending messages read for `connection`, then what arrived meanwhile. */
@@ -178,9 +178,9 @@ export class DirectDelivery {
     const sent = new Set<string>();
     for (const message of messages) {
       sent.add(message.id);
-      connection.send(message);
+      connection.sendFrame(message);
     }
-    for (const message of held) if (!sent.has(message.id)) connection.send(message);
+    for (const message of held) if (!sent.has(message.id)) connection.sendFrame(message);
   }
 
   #fail(connection: Connection, error: unknown, frame: DirectSendFrame | AckFrame): void {

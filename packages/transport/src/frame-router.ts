@@ -142,7 +142,7 @@ export class FrameRouter implements ConnectionHost {
 
   #route(connection: Connection, frame: ClientFrame): void {
     if (frame.type === 'ping') {
-      connection.send(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
+      connection.sendFrame(frame.ts === undefined ? { type: 'pong' } : { type: 'pong', ts: frame.ts });
       return;
     }
     if (frame.type === 'pong') return;
@@ -252,7 +252,7 @@ export class FrameRouter implements ConnectionHost {
     connection.state = 'open';
     // Replaced, never mutated: a loop over a user's connections is never disturbed.
     users.set(userId, users.get(userId)?.concat(connection) ?? [connection]);
-    connection.send({
+    connection.sendFrame({
       type: 'welcome',
       v: PROTOCOL_VERSION,
       userId,
@@ -385,7 +385,7 @@ export class FrameRouter implements ConnectionHost {
     connection.joined.delete(frame.room);
     const answer = (): void => {
       membership.unsubscribe();
-      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref, room: frame.room });
+      if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref, room: frame.room });
     };
     // A room that closed meanwhile has let the session go already: the leave still succeeds.
     return membership.hub.remove(connection.userId, connection.id).then(answer, answer);
@@ -437,7 +437,7 @@ export class FrameRouter implements ConnectionHost {
       }
     }
     if (data === undefined) {
-      if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref });
+      if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref });
       return;
     }
     this.#post(connection, hub, frame, data);
@@ -455,7 +455,7 @@ export class FrameRouter implements ConnectionHost {
       (id) => {
         connection.publishSettled();
         observe?.((performance.now() - started) / 1000);
-        if (ref !== undefined) connection.send({ type: 'ok', ref, id });
+        if (ref !== undefined) connection.sendFrame({ type: 'ok', ref, id });
       },
       (error: unknown) => {
         connection.publishSettled();
@@ -492,7 +492,7 @@ export class FrameRouter implements ConnectionHost {
       this.#fail(connection, error, frame);
       return;
     }
-    if (frame.ref !== undefined) connection.send({ type: 'ok', ref: frame.ref, room: frame.room });
+    if (frame.ref !== undefined) connection.sendFrame({ type: 'ok', ref: frame.ref, room: frame.room });
   }
 
   #request(connection: Connection, frame: RequestFrame): void {

@@ -47,7 +47,7 @@ export function checkConnection(connection: Connection, options: Timing, counter
   }
   if (options.heartbeatMs > 0 && connection.pingSentAt === 0 && now - connection.lastSeen >= options.heartbeatMs) {
     connection.pingSentAt = now;
-    connection.send({ type: 'ping', ts: now });
+    connection.sendFrame({ type: 'ping', ts: now });
   }
 }
 

@@ -48,6 +48,16 @@ export interface ConnectionInfo {
    */
   request<T = unknown>(op: string, data?: unknown, options?: ServerRequestOptions): Promise<T>;
   /**
+   * Sends `data` to this connection alone, as `server.sendTo(connection.id, data)` does: a `direct`
+   * frame its client gets on `direct$`, with `from` '' (the server) unless given; at most once, never
+   * queued for the user's other or later connections.
+   * @returns the message id (`direct.id`)
+   * @throws {NotFoundWireError} (`NOT_FOUND`) when the connection is not open (closed, closing, or not
+   *   yet welcomed)
+   * @throws {TypeError} for a `from` over 256 characters or data JSON cannot encode
+   */
+  send(data: unknown, options?: { readonly from?: string }): string;
+  /**
    * Sends the named notification `op` to this connection's client (`client.notifications(op)`).
    * @returns false when the connection is closing or closed (nothing was sent)
    */

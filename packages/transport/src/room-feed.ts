@@ -63,13 +63,13 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
       const { since, resumeAt, reason, epoch } = event;
       const { gaps } = connection.counters;
       gaps[reason] = (gaps[reason] ?? 0) + 1;
-      connection.send({ type: 'gap', room: this.room, since, resumeAt, reason, epoch });
+      connection.sendFrame({ type: 'gap', room: this.room, since, resumeAt, reason, epoch });
       return;
     }
     // A payload JSON cannot encode (a BigInt, a cycle, put in by server code) must not throw into
     // the room's delivery loop: it is reported and skipped for this connection.
     try {
-      if (connection.hasSendHook) connection.send({ type: 'event', room: this.room, event });
+      if (connection.hasSendHook) connection.sendFrame({ type: 'event', room: this.room, event });
       else connection.enqueue(eventFrame(this.hub, this.room, event), this.room, event.id);
     } catch (error) {
       connection.report(error);
@@ -107,7 +107,7 @@ export class RoomFeed implements Observer<SessionEvent<unknown>>, Membership {
     const ref = this.#ref;
     if (ref === undefined) return;
     const ok: OkFrame = { type: 'ok', ref, room: this.room, lastEventId: position.lastEventId, epoch: position.epoch };
-    this.connection.send(ok);
+    this.connection.sendFrame(ok);
   };
 
   #end(): void {

@@ -57,7 +57,7 @@ export class RoomSignals {
       if (connection === sender || seen.has(connection) || connection.state !== 'open') continue;
       seen.add(connection);
       if (connection.blockedSince !== 0 || connection.socket.needsDrain) continue;
-      if (connection.hasSendHook) connection.send(frame);
+      if (connection.hasSendHook) connection.sendFrame(frame);
       else connection.enqueue((text ??= encodeFrame(frame)), undefined, 0);
       sent++;
     }

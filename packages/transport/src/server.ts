@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { randomId } from '@msghub/messagehub';
 import type { TransportAdapter, TransportSocket } from './adapter.js';
 import { createAssetHandler } from './assets.js';
-import { Connection } from './connection.js';
+import { Connection, checkDirect } from './connection.js';
 import { createDevTokenHandler } from './dev-tokens.js';
 import { FrameRouter } from './frame-router.js';
 import { Heartbeat } from './heartbeat.js';
@@ -439,14 +439,10 @@ export class HubServer {
    */
   sendTo(connectionId: string, data: unknown, options: { readonly from?: string } = {}): string {
     if (typeof connectionId !== 'string') throw new TypeError(`Expected \`connectionId\` to be a string, got ${typeof connectionId}`);
-    const from = options?.from ?? '';
-    if (typeof from !== 'string' || from.length > 256) throw new TypeError('Expected `from` to be a string of at most 256 characters');
-    if (!isEncodable(data)) throw new TypeError('Expected `data` to be JSON-encodable');
+    checkDirect(data, options);
     const connection = this.#byId.get(connectionId);
-    if (connection === undefined || connection.state !== 'open') throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
-    const id = randomId();
-    connection.send({ type: 'direct', id, from, data, ts: Date.now() });
-    return id;
+    if (connection === undefined) throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
+    return connection.send(data, options);
   }
 
   /** Whether `userId` has an authenticated connection. */
