@@ -1,6 +1,6 @@
 /**
- * The protocol v1 frames the client speaks (docs/protocol.md). Types come from the server package
- * as types only, so neither the browser bundle nor the Node entry depends on it at run time.
+ * The protocol v1 frames the client speaks (docs/protocol.md), from `@msghub/protocol`, the package
+ * the server shares.
  */
 import type {
   ClientFrame,
@@ -13,7 +13,7 @@ import type {
   ServerFrame,
   WelcomeFrame,
   WireErrorCode,
-} from '@msghub/transport/protocol';
+} from '@msghub/protocol';
 
 export type { ClientFrame, DirectSendFrame, GapFrame, HelloFrame, PublishFrame, Ref, ServerFrame, WelcomeFrame, WireErrorCode };
 

@@ -1,40 +1,6 @@
-/** The kinds of event a room emits, in go-chat's vocabulary. */
-export type HubEventType = 'join' | 'add' | 'remove' | 'leave' | 'message' | 'close';
+import type { HubEvent } from '@msghub/protocol';
 
-interface EventBase {
-  /** Position in the room's sequence: 1, 2, 3, ... with no gap. */
-  readonly id: number;
-  /** The room that emitted the event. */
-  readonly chatroomId: string;
-  /** Milliseconds since the Unix epoch, taken when the room processed the command. */
-  readonly unixTime: number;
-}
-
-/** A session entered the room: `join` for the user's first session, `add` for later ones. */
-export interface PresenceEvent extends EventBase {
-  readonly type: 'join' | 'add' | 'remove' | 'leave';
-  readonly userId: string;
-  readonly sessionId: string;
-}
-
-/**
- * A message. `userId` is the sender (absent for a system message); `to` names the recipient of a
- * whisper (absent for a broadcast). A whisper reaches only the recipient's and the sender's sessions.
- */
-export interface MessageEvent<T = string> extends EventBase {
-  readonly type: 'message';
-  readonly userId?: string;
-  readonly to?: string;
-  readonly message: T;
-}
-
-/** The room closed; it is always the last event. */
-export interface CloseEvent extends EventBase {
-  readonly type: 'close';
-}
-
-/** One event of a room. JSON field names match go-chat's messagehub so logs line up. */
-export type HubEvent<T = string> = PresenceEvent | MessageEvent<T> | CloseEvent;
+export type { CloseEvent, HubEvent, HubEventType, MessageEvent, PresenceEvent } from '@msghub/protocol';
 
 /**
  * Sent on a resumed session stream (`add(..., { since })`) in place of events that can no longer
