@@ -9,13 +9,10 @@
  *
  *   node --import tsx benchmarks/cluster-broadcast.bench.ts [--quick] [--rounds N] [--clients N]
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RedisServer } from '../packages/cluster/test/redis-server.js';
+import { Peer } from './peer.js';
 import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, writeResults } from './lib.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { quick, rounds: roundsOption } = cliOptions();
 const rounds = roundsOption ?? (quick ? 1 : 3);
 const SYSTEMS = ['socketio', 'msghub'] as const;
@@ -27,64 +24,6 @@ const DELIVERIES = quick ? 100_000 : 400_000;
 const PACED_SECONDS = quick ? 1 : 3;
 /** How long the clients may take to receive a round's broadcasts before the rest counts as lost. */
 const WAIT_MS = 30_000;
-
-/** A child process spoken to over IPC, with every wait bounded. */
-class Peer {
-  readonly #child: ChildProcess;
-  readonly #inbox: Record<string, unknown>[] = [];
-  #wake: (() => void) | undefined;
-  #exited = false;
-
-  constructor(script: string, args: string[]) {
-    this.#child = fork(join(here, script), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.#child.on('message', (message) => {
-      this.#inbox.push(message as Record<string, unknown>);
-      this.#wake?.();
-    });
-    this.#child.on('exit', () => {
-      this.#exited = true;
-      this.#wake?.();
-    });
-  }
-
-  send(message: object): void {
-    this.#child.send(message);
-  }
-
-  /** The next message that has `key`, within `timeoutMs`; undefined past it. */
-  async next(key: string, timeoutMs = 60_000): Promise<Record<string, unknown> | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const at = this.#inbox.findIndex((message) => key in message);
-      if (at >= 0) return this.#inbox.splice(at, 1)[0] as Record<string, unknown>;
-      const left = deadline - Date.now();
-      if (left <= 0) return undefined;
-      if (this.#exited) throw new Error(`A child exited before sending ${key}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  async must(key: string, timeoutMs?: number): Promise<Record<string, unknown>> {
-    const message = await this.next(key, timeoutMs);
-    if (message === undefined) throw new Error(`No ${key} from a child`);
-    return message;
-  }
-
-  async stop(): Promise<void> {
-    if (this.#exited) return;
-    this.send({ cmd: 'stop' });
-    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Result {
   system: SystemName;
@@ -102,13 +41,13 @@ async function collect(loads: readonly Peer[], expected: readonly number[]): Pro
   let received = 0;
   const deadline = Date.now() + WAIT_MS;
   for (const [i, load] of loads.entries()) {
-    const done = await load.next('done', Math.max(1, deadline - Date.now()));
+    const done = await load.poll('done', Math.max(1, deadline - Date.now()));
     if (done !== undefined) {
       received += expected[i] as number;
       continue;
     }
     load.send({ cmd: 'progress' });
-    received += Number((await load.must('received', 5000))['received']);
+    received += Number((await load.next('received', 5000))['received']);
   }
   return received;
 }
@@ -118,16 +57,16 @@ async function measure(system: SystemName, redis: RedisServer): Promise<Result> 
   const servers = [new Peer('transport-server.ts', [system, redis.url]), new Peer('transport-server.ts', [system, redis.url])];
   const loads: Peer[] = [];
   try {
-    const ports = await Promise.all(servers.map(async (server) => Number((await server.must('port'))['port'])));
+    const ports = await Promise.all(servers.map(async (server) => Number((await server.next('port'))['port'])));
     const half = Math.floor(CLIENTS / 2);
     const counts = [half, CLIENTS - half];
     for (const [i, port] of ports.entries()) {
       loads.push(new Peer('transport-clients.ts', [system, `ws://127.0.0.1:${port}/`, String(counts[i]), `n${i}`]));
     }
-    await Promise.all(loads.map((load) => load.must('ready')));
+    await Promise.all(loads.map((load) => load.next('ready')));
     if (system === 'msghub') {
       for (const load of loads) load.send({ cmd: 'join' });
-      await Promise.all(loads.map((load) => load.must('joined')));
+      await Promise.all(loads.map((load) => load.next('joined')));
     }
     const publisher = servers[0] as Peer;
     const messages = Math.max(1, Math.round(DELIVERIES / CLIENTS));
@@ -137,12 +76,12 @@ async function measure(system: SystemName, redis: RedisServer): Promise<Result> 
     for (let round = 0; round < rounds; round++) {
       progress(`${LABEL[system]}: throughput round ${round + 1}/${rounds}`);
       loads.forEach((load, i) => load.send({ cmd: 'expect', total: messages * (counts[i] as number) }));
-      await Promise.all(loads.map((load) => load.must('armed')));
+      await Promise.all(loads.map((load) => load.next('armed')));
       const start = performance.now();
       publisher.send({ cmd: 'blast', count: messages });
       const received = await collect(loads, counts.map((count) => count * messages));
       const seconds = (performance.now() - start) / 1000;
-      await publisher.must('done');
+      await publisher.next('done');
       const total = messages * CLIENTS;
       expected += total;
       lost += total - Math.min(total, received);
@@ -151,14 +90,14 @@ async function measure(system: SystemName, redis: RedisServer): Promise<Result> 
     progress(`${LABEL[system]}: latency at 100 msg/s`);
     const paced = 100 * PACED_SECONDS;
     loads.forEach((load, i) => load.send({ cmd: 'expect', total: paced * (counts[i] as number), latency: true }));
-    await Promise.all(loads.map((load) => load.must('armed')));
+    await Promise.all(loads.map((load) => load.next('armed')));
     publisher.send({ cmd: 'pace', count: paced, rate: 100 });
     await collect(loads, counts.map((count) => count * paced));
-    await publisher.must('done');
+    await publisher.next('done');
     const latency = [];
     for (const load of loads) {
       load.send({ cmd: 'latencies' });
-      const { p50, p99 } = (await load.must('p99')) as { p50: number; p99: number };
+      const { p50, p99 } = (await load.next('p99')) as { p50: number; p99: number };
       latency.push({ p50, p99 });
     }
     return { system, rates, rate: median(rates), lost, expected, sameNode: latency[0] as Result['sameNode'], otherNode: latency[1] as Result['otherNode'] };

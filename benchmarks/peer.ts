@@ -81,14 +81,26 @@ export class Peer {
     this.#child.send(message);
   }
 
-  /** The next message that has `key`, within `timeoutMs`. */
+  /** The next message that has `key`, within `timeoutMs`. @throws when none came in time */
   async next(key: string, timeoutMs = this.#waitMs): Promise<Record<string, unknown>> {
+    const message = await this.poll(key, timeoutMs);
+    if (message === undefined) throw new Error(`No ${key} from child within ${timeoutMs} ms`);
+    return message;
+  }
+
+  /**
+   * The next message that has `key`, within `timeoutMs`; undefined past it (for a wait whose
+   * timeout is a result, such as messages still in flight counted as lost).
+   * @throws when the child exited without sending it
+   */
+  async poll(key: string, timeoutMs = this.#waitMs): Promise<Record<string, unknown> | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const at = this.#inbox.findIndex((message) => key in message);
       if (at >= 0) return this.#inbox.splice(at, 1)[0] as Record<string, unknown>;
+      if (this.#exited) throw new Error(`The child exited before sending ${key}`);
       const left = deadline - Date.now();
-      if (left <= 0 || this.#exited) throw new Error(`No ${key} from child within ${timeoutMs} ms`);
+      if (left <= 0) return undefined;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#wake = () => {
