@@ -268,15 +268,20 @@ describe('MsghubClient: reconnect, onDiscard, and room access against the real s
       });
     }
 
-    it('receives server.sendTo on direct$ of that one client only', async () => {
+    /** A server and two connected clients of one user, `got` recording which of them gets each direct. */
+    async function twoRecipients() {
       test = await startServer();
-      const { server } = test;
       const one = client(test.wsUrl);
       const other = client(test.wsUrl);
       const got: [string, DirectMessage][] = [];
       one.direct$.subscribe((m) => got.push(['one', m]));
       other.direct$.subscribe((m) => got.push(['other', m]));
       await Promise.all([waitFor(one.state$, (s) => s === 'connected'), waitFor(other.state$, (s) => s === 'connected')]);
+      return { server: test.server, one, got };
+    }
+
+    it('receives server.sendTo on direct$ of that one client only', async () => {
+      const { server, one, got } = await twoRecipients();
       await until(() => server.connections().length === 2);
       // Which connection is which client: the one that asks learns its own id.
       server.handle('whoami', (_input, { connection }) => connection.id);
@@ -291,14 +296,7 @@ describe('MsghubClient: reconnect, onDiscard, and room access against the real s
     });
 
     it('receives connection.send from a handler on direct$ of that one client, and the closed connection refuses with NOT_FOUND', async () => {
-      test = await startServer();
-      const { server } = test;
-      const one = client(test.wsUrl);
-      const other = client(test.wsUrl);
-      const got: [string, DirectMessage][] = [];
-      one.direct$.subscribe((m) => got.push(['one', m]));
-      other.direct$.subscribe((m) => got.push(['other', m]));
-      await Promise.all([waitFor(one.state$, (s) => s === 'connected'), waitFor(other.state$, (s) => s === 'connected')]);
+      const { server, one, got } = await twoRecipients();
       let kept: ConnectionInfo | undefined;
       server.handle('later', (input, { connection }) => {
         kept = connection;
