@@ -70,10 +70,8 @@ export class TestClient {
     const abort = new AbortController();
     const response = await fetch(`${base}/_http${query}`, { signal: abort.signal });
     if (response.status !== 200 || response.body === null) throw new Error(`GET /_http answered ${response.status}`);
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
+    const body = response.body;
     let client!: TestClient;
-    let pending = '';
     let sid = '';
     let seen = 0;
     let queue: (string | Buffer)[] = [];
@@ -98,30 +96,21 @@ export class TestClient {
     };
     const closed = (async () => {
       try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          pending += decoder.decode(value, { stream: true });
-          let at: number;
-          while ((at = pending.indexOf('\n\n')) >= 0) {
-            const block = pending.slice(0, at);
-            pending = pending.slice(at + 2);
-            // Lines end at LF only: a frame may hold U+2028, which a regex `$` would take for an end.
-            const fields = new Map(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
-            const data = fields.get('data') ?? '';
-            if (fields.get('event') === 'open') sid = (JSON.parse(data) as { sid: string }).sid;
-            else if (fields.get('event') === 'end') return;
-            else {
-              seen = Number(fields.get('id'));
-              client.push(JSON.parse(data) as Frame);
-              ackTimer ??= setTimeout(() => {
-                ackTimer = undefined;
-                ackWanted = true;
-                if (!posting) void post();
-              }, 20);
-            }
+        await readSse(body, (fields) => {
+          const data = fields.get('data') ?? '';
+          if (fields.get('event') === 'open') sid = (JSON.parse(data) as { sid: string }).sid;
+          else if (fields.get('event') === 'end') return false;
+          else {
+            seen = Number(fields.get('id'));
+            client.push(JSON.parse(data) as Frame);
+            ackTimer ??= setTimeout(() => {
+              ackTimer = undefined;
+              ackWanted = true;
+              if (!posting) void post();
+            }, 20);
           }
-        }
+          return true;
+        });
       } catch {
         // Aborted by close().
       } finally {
@@ -247,6 +236,29 @@ export async function cleanup(): Promise<void> {
   await TestClient.closeAll();
   await Promise.all([...servers].map((server) => server.close()));
   servers.clear();
+}
+
+/**
+ * Reads a Server-Sent Events body, handing each event's fields (`event`, `id`, `data`) to `onEvent`
+ * until the body ends or `onEvent` returns false.
+ */
+export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (fields: Map<string, string>) => boolean): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let pending = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    pending += decoder.decode(value, { stream: true });
+    let at: number;
+    while ((at = pending.indexOf('\n\n')) >= 0) {
+      const block = pending.slice(0, at);
+      pending = pending.slice(at + 2);
+      // Lines end at LF only: a frame may hold U+2028, which a regex `$` would take for an end.
+      const fields = new Map(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
+      if (!onEvent(fields)) return;
+    }
+  }
 }
 
 export function delay(ms: number): Promise<void> {

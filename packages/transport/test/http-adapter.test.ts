@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { HubServer, type HubServerOptions } from '../src/index.js';
 import { parseExposition, valueOf } from './exposition.js';
-import { TestClient, cleanup, delay, startServer, type Running } from './helpers.js';
+import { TestClient, cleanup, delay, readSse, startServer, type Running } from './helpers.js';
 
 // The HTTP carrier on a real server on port 0, spoken to with raw fetch requests: the endpoints,
 // their refusals, the re-opened stream, and the limits every carrier shares.
@@ -40,23 +40,12 @@ class RawStream {
       const response = await fetch(url, { signal: this.abort.signal });
       this.status = response.status;
       if (response.body === null || response.status !== 200) return;
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let pending = '';
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        pending += decoder.decode(value, { stream: true });
-        let at: number;
-        while ((at = pending.indexOf('\n\n')) >= 0) {
-          const block = pending.slice(0, at);
-          pending = pending.slice(at + 2);
-          const fields = new Map(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
-          const id = fields.get('id');
-          this.events.push({ event: fields.get('event') ?? 'message', id: id === undefined ? undefined : Number(id), data: fields.get('data') ?? '' });
-          this.#wake?.();
-        }
-      }
+      await readSse(response.body, (fields) => {
+        const id = fields.get('id');
+        this.events.push({ event: fields.get('event') ?? 'message', id: id === undefined ? undefined : Number(id), data: fields.get('data') ?? '' });
+        this.#wake?.();
+        return true;
+      });
     } catch {
       // Aborted.
     } finally {
