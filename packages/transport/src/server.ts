@@ -439,10 +439,11 @@ export class HubServer {
    */
   sendTo(connectionId: string, data: unknown, options: { readonly from?: string } = {}): string {
     if (typeof connectionId !== 'string') throw new TypeError(`Expected \`connectionId\` to be a string, got ${typeof connectionId}`);
-    checkDirect(data, options);
     const connection = this.#byId.get(connectionId);
-    if (connection === undefined) throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
-    return connection.send(data, options);
+    if (connection !== undefined) return connection.send(data, options);
+    // Bad arguments are reported as such whether or not the connection exists.
+    checkDirect(data, options);
+    throw new NotFoundWireError(`No connection ${connectionId.slice(0, 64)}`);
   }
 
   /** Whether `userId` has an authenticated connection. */
