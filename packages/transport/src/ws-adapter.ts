@@ -17,7 +17,7 @@ import { boundAddress, listenOn } from './listening.js';
 import { isOriginAllowed, originRefusal, ORIGIN_REFUSED_STATUS, resolveAllowedOrigins, type OriginPolicy } from './origins.js';
 import { resolvePerMessageDeflate, wsDeflateOptions, type PerMessageDeflateOption } from './per-message-deflate.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
-import { acceptResponse, checkUpgrade, refusalResponse, textFrame } from './ws-frames.js';
+import { acceptResponse, checkUpgrade, refusalResponse, textFrame, type UpgradeRefusal } from './ws-frames.js';
 import { readQuery, shareValues, WsSocket, type WsLimits } from './ws-socket.js';
 
 /** Options of {@link WsAdapter}. */
@@ -350,8 +350,8 @@ export class WsAdapter implements TransportAdapter {
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = this.#options.path;
     if (path !== undefined && (request.url ?? '/').split('?')[0] !== path) {
-      // Another handler on a shared server may own this path.
-      if (this.#owned) socket.destroy();
+      // On a server of the application's, another handler may own this path.
+      if (this.#owned) refuse(socket, { status: 404, message: 'No WebSocket endpoint at this path' });
       return;
     }
     const accept = this.#accept;
@@ -366,8 +366,7 @@ export class WsAdapter implements TransportAdapter {
       return;
     }
     if (!this.#accepts(request)) {
-      const body = 'WebSocket is turned off on this server: use the HTTP carrier\n';
-      socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      refuse(socket, { status: 403, message: 'WebSocket is turned off on this server: use the HTTP carrier' });
       return;
     }
     const threshold = this.#threshold;
@@ -381,8 +380,7 @@ export class WsAdapter implements TransportAdapter {
     }
     const checked = checkUpgrade(request);
     if ('status' in checked) {
-      if (socket.writable) socket.end(refusalResponse(checked));
-      setTimeout(destroySocket, 1000, socket).unref();
+      refuse(socket, checked);
       return;
     }
     if (!socket.readable || !socket.writable) {
@@ -404,6 +402,12 @@ function refuseUpgrade(socket: Duplex, origin: string): void {
     );
   }
   // A peer that never reads the answer cannot hold the socket.
+  setTimeout(destroySocket, 1000, socket).unref();
+}
+
+/** Answers an upgrade that is not a WebSocket handshake this server takes, then closes. */
+function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+  if (socket.writable) socket.end(refusalResponse(refusal));
   setTimeout(destroySocket, 1000, socket).unref();
 }
 

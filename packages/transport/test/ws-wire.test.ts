@@ -28,29 +28,6 @@ async function start(options: HubServerOptions = {}, path?: string): Promise<Sta
   return { server, port: ws.port, disconnects };
 }
 
-/**
- * A case RFC 6455 requires that the `ws`-based carrier does not meet. It runs: while it fails it
- * is reported as pending (with the failure), so the suite stays green and the gap stays visible;
- * once it passes it fails, so that the mark is taken off. With MSGHUB_WS_STRICT=1 it is a plain test.
- */
-function itRfcGap(title: string, body: () => Promise<void>): void {
-  if (process.env['MSGHUB_WS_STRICT'] === '1') {
-    it(title, body);
-    return;
-  }
-  it(`[RFC gap in the ws carrier] ${title}`, async function () {
-    let failure: unknown;
-    try {
-      await body();
-    } catch (error) {
-      failure = error;
-    }
-    if (failure === undefined) throw new Error('This case passes now: replace itRfcGap with it');
-    console.log(`      known gap: ${failure instanceof Error ? failure.message : String(failure)}`);
-    this.skip();
-  });
-}
-
 async function until(condition: () => boolean, what: string, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
@@ -207,7 +184,7 @@ describe('WebSocket wire (RFC 6455)', () => {
     // §4.2.2 (/resource name/): "If the requested service is not available, the server MUST send
     // an appropriate HTTP error code (such as 404 Not Found)". The ws carrier destroys the socket
     // without an answer (ws-adapter.ts #upgrade: it leaves other paths to another handler).
-    itRfcGap('refuses an upgrade to a path other than its own with a 4xx, never 101, and the socket closes', async () => {
+    it('refuses an upgrade to a path other than its own with a 4xx, never 101, and the socket closes', async () => {
       const { port } = await start({}, '/hub');
       const raw = await RawWs.connect(port);
       await raw.write(Buffer.from(upgradeRequest(port, { path: '/other' }).text, 'latin1'));
