@@ -1,9 +1,11 @@
 /**
- * WebSocket carrier through `ws`: one text message per frame. It runs on its own HTTP server
- * (which also serves the server's assets) or attaches to an existing `http.Server` at a path.
- * A batch of frames is written with the TCP socket corked, so many messages leave in one system
- * call while each stays its own WebSocket message. A room event's frame is built once and written
- * to every uncompressed socket as is.
+ * WebSocket carrier: one text message per frame. It runs on its own HTTP server (which also serves
+ * the server's assets) or attaches to an existing `http.Server` at a path. A connection that
+ * negotiates no extension is read and written by msghub itself (`ws-socket.ts`); one that
+ * negotiates permessage-deflate (only offered when the server enables it) goes through `ws`, which
+ * compresses. Either way a batch of frames is written with the TCP socket corked, so many messages
+ * leave in one system call while each stays its own WebSocket message, and a room event's frame is
+ * built once and written to every uncompressed socket as is.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -15,6 +17,8 @@ import { boundAddress, listenOn } from './listening.js';
 import { isOriginAllowed, originRefusal, ORIGIN_REFUSED_STATUS, resolveAllowedOrigins, type OriginPolicy } from './origins.js';
 import { resolvePerMessageDeflate, wsDeflateOptions, type PerMessageDeflateOption } from './per-message-deflate.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
+import { acceptResponse, checkUpgrade, refusalResponse, textFrame, type UpgradeRefusal } from './ws-frames.js';
+import { readQuery, shareValues, WsSocket, type WsLimits } from './ws-socket.js';
 
 /** Options of {@link WsAdapter}. */
 export interface WsAdapterOptions {
@@ -53,38 +57,6 @@ const TEXT_COMPRESSED = { binary: false, compress: true } as const;
 const TEXT_PLAIN = { binary: false, compress: false } as const;
 type RawSocketOwner = { _socket?: Socket };
 
-/** What a WebSocket frame header of a server (unmasked, FIN set) is made of: opcode 1, text. */
-const TEXT_OPCODE = 0x81;
-
-/**
- * The WebSocket frame of each shared frame text: a room event is framed once for every connection
- * it goes to. Weak, so a frame lives as long as the text it was made from.
- */
-const framed = new WeakMap<Buffer, Buffer>();
-
-/** `data` as one unmasked, unfragmented text frame: header and payload in one buffer. */
-function textFrame(data: Buffer): Buffer {
-  let frame = framed.get(data);
-  if (frame !== undefined) return frame;
-  const length = data.length;
-  const header = length > 65535 ? 10 : length > 125 ? 4 : 2;
-  frame = Buffer.allocUnsafe(header + length);
-  frame[0] = TEXT_OPCODE;
-  if (header === 2) {
-    frame[1] = length;
-  } else if (header === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    frame.writeUInt32BE(length >>> 0, 6);
-  }
-  data.copy(frame, header);
-  framed.set(data, frame);
-  return frame;
-}
-
 /** A `ws` socket that knows its connection, so module-level handlers find it through `this`. */
 class HubWebSocket extends WebSocket {
   connection: WsConnection | undefined = undefined;
@@ -95,41 +67,6 @@ const CLOSED = 1;
 const DRAIN_ARMED = 2;
 /** No extension (permessage-deflate) was negotiated: shared frames may be written as they are. */
 const PLAIN = 4;
-
-const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
-
-/** Headers whose values most connections share (the same host, browser, protocol version). */
-const SHARED_HEADERS = new Set([
-  'host',
-  'upgrade',
-  'connection',
-  'origin',
-  'user-agent',
-  'accept-encoding',
-  'accept-language',
-  'cache-control',
-  'pragma',
-  'sec-websocket-version',
-  'sec-websocket-extensions',
-]);
-/** One copy of each such value, for every connection that sent it; bounded. */
-const sharedValues = new Map<string, string>();
-const MAX_SHARED_VALUES = 1024;
-
-/**
- * Replaces the values of {@link SHARED_HEADERS} with the copy kept for them, so that an idle
- * connection keeps its own copy of the values only it sent (its WebSocket key, its cookies).
- */
-function shareValues(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
-  for (const name in headers) {
-    const value = headers[name];
-    if (typeof value !== 'string' || value.length > 512 || !SHARED_HEADERS.has(name)) continue;
-    const kept = sharedValues.get(value);
-    if (kept !== undefined) headers[name] = kept;
-    else if (sharedValues.size < MAX_SHARED_VALUES) sharedValues.set(value, value);
-  }
-  return headers;
-}
 
 /**
  * Compression state of a connection that negotiated permessage-deflate. Batches handed to ws that
@@ -316,15 +253,6 @@ class WsConnection implements TransportSocket {
   }
 }
 
-/** The query string of an upgrade URL, one value per name. */
-function readQuery(url: string | undefined): Readonly<Record<string, string>> {
-  const at = url === undefined ? -1 : url.indexOf('?');
-  if (at < 0) return NO_QUERY;
-  const query: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams((url as string).slice(at + 1))) query[name] = value;
-  return query;
-}
-
 function terminate(ws: WebSocket): void {
   ws.terminate();
 }
@@ -355,6 +283,8 @@ export class WsAdapter implements TransportAdapter {
   readonly #origins: OriginPolicy;
   /** The compression threshold, or undefined without permessage-deflate. */
   readonly #threshold: number | undefined;
+  /** Limits of the connections without compression. */
+  readonly #limits: WsLimits;
   #accept: ((socket: TransportSocket) => void) | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     this.#upgrade(request, socket, head);
@@ -367,11 +297,12 @@ export class WsAdapter implements TransportAdapter {
     this.#threshold = deflate === false ? undefined : deflate.threshold;
     this.#owned = options.server === undefined;
     this.#http = options.server ?? createServer(options.requestHandler ?? notFound);
+    this.#limits = { maxFrameBytes: options.maxFrameBytes, maxPayload: Math.max(options.maxFrameBytes, MAX_TCP_FRAME_BYTES) };
     this.#wss = new WebSocketServer({
       noServer: true,
       // Frames up to 4 MiB are read and answered with FRAME_TOO_LARGE; past that ws closes (1009).
       // With compression, ws applies the bound to the inflated size: no zip bomb gets through.
-      maxPayload: Math.max(options.maxFrameBytes, MAX_TCP_FRAME_BYTES),
+      maxPayload: this.#limits.maxPayload,
       perMessageDeflate: deflate === false ? false : wsDeflateOptions(deflate),
       clientTracking: false,
       WebSocket: HubWebSocket,
@@ -419,8 +350,8 @@ export class WsAdapter implements TransportAdapter {
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = this.#options.path;
     if (path !== undefined && (request.url ?? '/').split('?')[0] !== path) {
-      // Another handler on a shared server may own this path.
-      if (this.#owned) socket.destroy();
+      // On a server of the application's, another handler may own this path.
+      if (this.#owned) refuse(socket, { status: 404, message: 'No WebSocket endpoint at this path' });
       return;
     }
     const accept = this.#accept;
@@ -435,15 +366,29 @@ export class WsAdapter implements TransportAdapter {
       return;
     }
     if (!this.#accepts(request)) {
-      const body = 'WebSocket is turned off on this server: use the HTTP carrier\n';
-      socket.end(`HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      refuse(socket, { status: 403, message: 'WebSocket is turned off on this server: use the HTTP carrier' });
       return;
     }
-    const maxFrameBytes = this.#options.maxFrameBytes;
     const threshold = this.#threshold;
-    this.#wss.handleUpgrade(request, socket, head, (ws) => {
-      accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes, threshold));
-    });
+    if (threshold !== undefined && request.headers['sec-websocket-extensions']?.includes('permessage-deflate') === true) {
+      // Compression is negotiated and carried by ws.
+      const maxFrameBytes = this.#options.maxFrameBytes;
+      this.#wss.handleUpgrade(request, socket, head, (ws) => {
+        accept(new WsConnection(ws as HubWebSocket, request, maxFrameBytes, threshold));
+      });
+      return;
+    }
+    const checked = checkUpgrade(request);
+    if ('status' in checked) {
+      refuse(socket, checked);
+      return;
+    }
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.write(acceptResponse(request.headers['sec-websocket-key'] as string, checked.protocol));
+    accept(new WsSocket(socket as Socket, request, head, this.#limits));
   }
 }
 
@@ -457,6 +402,12 @@ function refuseUpgrade(socket: Duplex, origin: string): void {
     );
   }
   // A peer that never reads the answer cannot hold the socket.
+  setTimeout(destroySocket, 1000, socket).unref();
+}
+
+/** Answers an upgrade that is not a WebSocket handshake this server takes, then closes. */
+function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+  if (socket.writable) socket.end(refusalResponse(refusal));
   setTimeout(destroySocket, 1000, socket).unref();
 }
 
