@@ -2,7 +2,8 @@
  * Client side of benchmarks/transport.bench.ts: opens N connections to one system, then counts
  * what arrives. One process for all clients, apart from the server's. Driven over IPC:
  *   ← {ready}                               all connected (msghub: and past welcome)
- *   → {cmd:'join', batch?}            ← {joined} (msghub: every client joined the room, `batch` at a time)
+ *   → {cmd:'join', batch?, quiet?}    ← {joined} (msghub: every client joined the room, `batch` at a time;
+ *                                        `quiet`: the room announces nobody, a join ends at its `ok`)
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
  *   → {cmd:'latencies', raw?}         ← {p50, p99, samples, values?} (ms, over every 10th client;
  *                                        `raw`: every sample too, to merge several processes)
@@ -71,14 +72,15 @@ function openWs(index: number, hello: boolean): Promise<void> {
 /**
  * msghub: every client joins the room, `batch` at a time (each join is announced to every member,
  * so at thousands of clients the waves keep that burst bounded); counting starts after a client's
- * own join event.
+ * own join event, or (`quiet`: a room with `presenceEvents: 'none'`, where there is none) after the
+ * `ok` that answers its join.
  */
-async function joinAll(batch = sockets.length): Promise<void> {
+async function joinAll(batch = sockets.length, quiet = false): Promise<void> {
   const step = Math.max(1, batch);
-  for (let at = 0; at < sockets.length; at += step) await joinSome(at, Math.min(sockets.length, at + step));
+  for (let at = 0; at < sockets.length; at += step) await joinSome(at, Math.min(sockets.length, at + step), quiet);
 }
 
-function joinSome(from: number, to: number): Promise<void> {
+function joinSome(from: number, to: number, quiet: boolean): Promise<void> {
   const indexes = Array.from({ length: to - from }, (_, offset) => from + offset);
   return Promise.all(
     indexes.map(
@@ -87,14 +89,15 @@ function joinSome(from: number, to: number): Promise<void> {
           const ws = sockets[index] as WebSocket;
           const sampled = index % 10 === 0;
           let joined = false;
+          const own = quiet ? `{"type":"ok","ref":${index},"room":"bench"` : `"type":"join","userId":"${prefix}u${index}"`;
           ws.on('message', (frame) => {
             if (joined) arrived(sampled, frame);
-            else if (String(frame).includes(`"type":"join","userId":"${prefix}u${index}"`)) {
+            else if (String(frame).includes(own)) {
               joined = true;
               resolve();
             }
           });
-          ws.send(JSON.stringify({ type: 'join', room: 'bench' }));
+          ws.send(JSON.stringify({ type: 'join', room: 'bench', ...(quiet ? { ref: index } : {}) }));
         }),
     ),
   ).then(() => undefined);
@@ -168,9 +171,9 @@ async function main(): Promise<void> {
     await Promise.all(opening);
   }
   process.on('message', (raw: unknown) => {
-    const message = raw as { cmd: string; total?: number; latency?: boolean; batch?: number; raw?: boolean };
+    const message = raw as { cmd: string; total?: number; latency?: boolean; batch?: number; raw?: boolean; quiet?: boolean };
     if (message.cmd === 'join') {
-      void (system === 'msghub-http' ? joinAllHttp() : joinAll(message.batch)).then(() => {
+      void (system === 'msghub-http' ? joinAllHttp() : joinAll(message.batch, message.quiet === true)).then(() => {
         // The joins of later clients reached the earlier ones: start counting from zero.
         received = 0;
         process.send?.({ joined: true });

@@ -12,8 +12,11 @@
  *   processes: for 3 s, or at most 1M deliveries (5000 clients: 2 s, 10,000: 1 s), so that a system
  *   that cannot keep up builds the same backlog at every size instead of running into the bound.
  *
- * msghub's clients join the room in waves of 500 before the throughput phase; each join is announced
- * to every member, so joining N clients costs N²/2 deliveries (50M at 10,000), bounded like the rest.
+ * msghub's clients join the room in waves of 500 before the throughput phase, and the join phase is
+ * timed. The room is created with `presenceEvents: 'none'`, as a user would create a room of
+ * thousands (docs/transport.md): no member is announced to the others, so joining N clients costs N
+ * `ok` frames, not the N²/2 join deliveries (50M at 10,000) of a room that announces everyone, and
+ * neither raw ws nor Socket.IO sends the members anything when one joins either.
  *
  * Rounds go round-robin over the systems so that the machine's load drifts hit each alike; tables
  * give the median and the spread (min to max) over the rounds, and the ratios are of the medians.
@@ -74,6 +77,8 @@ interface Round {
   rssPerConnectionKiB: number;
   heapPerConnectionKiB: number;
   rate?: number;
+  /** msghub: seconds from the first join sent to the last client's `ok`. */
+  joinSeconds?: number;
   p50?: number;
   p99?: number;
   /** What did not finish within its bound, if anything. */
@@ -108,7 +113,8 @@ async function all<T>(loads: readonly Peer[], key: string, timeoutMs = WAIT_MS):
 async function runRound(system: SystemName, clients: number, round: number, step: (what: string) => void): Promise<Round> {
   const counts = split(clients);
   step('connecting');
-  const server = new Peer('transport-server.ts', [system], { gc: true, nofile: clients + 256, waitMs: SETUP_MS });
+  const args = system === 'msghub' ? [system, '--presence-events=none'] : [system];
+  const server = new Peer('transport-server.ts', args, { gc: true, nofile: clients + 256, waitMs: SETUP_MS });
   const loads: Peer[] = [];
   const result: Round = { system, clients, round, rssPerConnectionKiB: Number.NaN, heapPerConnectionKiB: Number.NaN };
   let phase = 'connecting';
@@ -127,8 +133,10 @@ async function runRound(system: SystemName, clients: number, round: number, step
     if (system === 'msghub') {
       phase = 'joining';
       step('joining the room');
-      for (const load of loads) load.send({ cmd: 'join', batch: JOIN_BATCH });
+      const joinStart = performance.now();
+      for (const load of loads) load.send({ cmd: 'join', batch: JOIN_BATCH, quiet: true });
       await all(loads, 'joined', SETUP_MS);
+      result.joinSeconds = (performance.now() - joinStart) / 1000;
       await quiesce(loads);
     }
 
@@ -175,6 +183,7 @@ interface Summary {
   p99?: [number, number, number];
   rss?: [number, number, number];
   heap?: [number, number, number];
+  join?: [number, number, number];
   timedOut: string[];
 }
 
@@ -189,7 +198,7 @@ function summarise(results: readonly Round[]): Summary[] {
     for (const system of SYSTEMS) {
       const mine = results.filter((r) => r.system === system && r.clients === clients);
       const summary: Summary = { system, clients, timedOut: mine.flatMap((r) => (r.timedOut === undefined ? [] : [`round ${r.round}: ${r.timedOut}`])) };
-      const put = (key: 'rate' | 'p50' | 'p99' | 'rss' | 'heap', values: (number | undefined)[]): void => {
+      const put = (key: 'rate' | 'p50' | 'p99' | 'rss' | 'heap' | 'join', values: (number | undefined)[]): void => {
         const s = spread(values);
         if (s !== undefined) summary[key] = s;
       };
@@ -198,6 +207,7 @@ function summarise(results: readonly Round[]): Summary[] {
       put('p99', mine.map((r) => r.p99));
       put('rss', mine.map((r) => r.rssPerConnectionKiB));
       put('heap', mine.map((r) => r.heapPerConnectionKiB));
+      put('join', mine.map((r) => r.joinSeconds));
       summaries.push(summary);
     }
   }
@@ -245,6 +255,12 @@ async function main(): Promise<void> {
     ['system', 'deliveries/s', 'vs Socket.IO', 'p50 ms at 100 msg/s', 'p99 ms at 100 msg/s', 'p99 vs raw ws', 'paced for'],
     rows,
   );
+  const joinRows = summaries.filter((s) => s.system === 'msghub').map((s) => [`msghub, ${s.clients} clients`, withSpread(s.join, (v) => v.toFixed(2))]);
+  const joins = MEMORY_ONLY || joinRows.length === 0 ? '' : printTable(
+    `Joining msghub's room (presenceEvents 'none', waves of ${JOIN_BATCH}), ${title}`,
+    ['system', 'seconds to the last ok'],
+    joinRows,
+  );
   const memoryRows = summaries.map((s) => [
     `${LABEL[s.system]}, ${s.clients} connections`,
     withSpread(s.rss, kib),
@@ -254,7 +270,7 @@ async function main(): Promise<void> {
   const memory = printTable(`Server memory per idle connection (KiB), ${title}`, ['system', 'RSS', 'RSS vs raw ws', 'JS heap'], memoryRows);
   const timedOut = summaries.filter((s) => s.timedOut.length > 0).map((s) => `${LABEL[s.system]} at ${s.clients}: ${s.timedOut.join(', ')}`);
   if (timedOut.length > 0) console.log(`Did not finish within its bound (${WAIT_MS / 1000} s a phase, ${SETUP_MS / 1000} s connecting or joining): ${timedOut.join('; ')}`);
-  console.log(`\nresults: ${save(results, [broadcast, memory])}`);
+  console.log(`\nresults: ${save(results, [broadcast, joins, memory])}`);
 }
 
 function save(results: readonly Round[], tables: string[]): string {

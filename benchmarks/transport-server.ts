@@ -9,8 +9,10 @@
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
  *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
  *   → {cmd:'stop'}                      exits
- * Args: system [redis URL]. With a Redis URL the server is one node of a cluster on it (msghub: a
- * RedisStore; Socket.IO: @socket.io/redis-streams-adapter), for benchmarks/cluster-broadcast.bench.ts.
+ * Args: system [redis URL] [--presence-events=none]. With a Redis URL the server is one node of a
+ * cluster on it (msghub: a RedisStore; Socket.IO: @socket.io/redis-streams-adapter), for
+ * benchmarks/cluster-broadcast.bench.ts. `--presence-events=none`: msghub's room announces no
+ * member entering or leaving (benchmarks/transport-scale.bench.ts).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,7 +79,8 @@ async function startWs(): Promise<System> {
   };
 }
 
-const redisUrl = process.argv[3];
+const redisUrl = process.argv.slice(3).find((arg) => !arg.startsWith('--'));
+const quietRoom = process.argv.includes('--presence-events=none');
 
 async function startSocketIo(): Promise<System> {
   const http = createServer();
@@ -122,7 +125,7 @@ async function startMsghub(durable = false, deflate = false): Promise<System> {
     ...(deflate ? { perMessageDeflate: true } : {}),
   });
   const { ws } = await server.listen({ ws: {} });
-  const hub = server.rooms.create('bench') as MessageHub<unknown>;
+  const hub = server.rooms.create('bench', quietRoom ? { presenceEvents: 'none' } : {}) as MessageHub<unknown>;
   return {
     port: ws?.port ?? 0,
     broadcast: (message) => hub.message('bench', message),

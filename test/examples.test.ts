@@ -225,6 +225,28 @@ const runs: ExampleRun[] = [
     },
   },
   {
+    title: 'messagehub.md: a room with presenceEvents none streams messages only and still answers presence',
+    files: ['examples/messagehub/presence-events.ts'],
+    async run() {
+      const { code, stdout, stderr } = await runExample('examples/messagehub/presence-events.ts');
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal("1 message\n[ { userId: 'ada', sessions: 1 }, { userId: 'bob', sessions: 1 } ]\n2 close\n");
+    },
+  },
+  {
+    title: 'transport.md: a room created with presenceEvents none: no join or leave reaches a member, ids stay contiguous, presence lists everyone, a bad value is INVALID_OPTION',
+    files: ['examples/transport/presence-events.ts'],
+    async run() {
+      const { code, stdout, stderr } = await runExample('examples/transport/presence-events.ts');
+      expect(stderr).to.equal('');
+      expect(code).to.equal(0);
+      expect(stdout).to.equal(
+        'bad value: INVALID_OPTION\nin the stadium: 3\npublished as 1\npublished as 2\nin the stadium: 2\nada saw: 1 message, 2 message\n',
+      );
+    },
+  },
+  {
     title: 'messagehub.md: a room closed and opened again on one store goes on at its next id in the same epoch',
     files: ['examples/messagehub/store.ts'],
     async run() {

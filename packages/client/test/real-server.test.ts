@@ -118,6 +118,44 @@ describe('MsghubClient against the real server', () => {
     });
   }
 
+  for (const carrier of ['ws', 'tcp'] as const) {
+    it(`in a room with presenceEvents 'none' over ${carrier}: only messages, contiguous ids, a resume after a drop with no gap or repeat`, async () => {
+      const { server, wsUrl, tcpUrl } = await serve({ presenceEvents: 'none' });
+      const url = carrier === 'ws' ? wsUrl : tcpUrl;
+      const fans = Array.from({ length: 5 }, (_, i) => client(url, { user: `fan${i}` }));
+      const rooms = fans.map((fan) => record(fan, 'stadium'));
+      const states: ConnectionState[] = [];
+      fans[0]!.state$.subscribe((state) => states.push(state));
+      for (const fan of fans) await waitFor(fan.state$, (s) => s === 'connected');
+      await until(() => fans.every((fan) => fan.position('stadium') !== undefined));
+      expect(await fans[0]!.request('presence', { room: 'stadium' })).to.have.length(5);
+      const hub = server.rooms.get('stadium')!;
+      const total = 60;
+      let back: Promise<unknown> = Promise.resolve();
+      for (let i = 0; i < total; i++) {
+        await hub.message('bot', i);
+        if (i === 20 || i === 40) {
+          // Every fan is back from the previous drop; this one cuts them all again mid-stream.
+          await back;
+          back = Promise.all(fans.map((fan) => reconnected(fan)));
+          test.dropAll();
+        }
+        if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await back;
+      await until(() => rooms.every((room) => room.messages().length >= total));
+      for (const room of rooms) {
+        expect(room.messages()).to.deep.equal(Array.from({ length: total }, (_, i) => i));
+        // No join, add, remove or leave reached anyone, though every fan rejoined twice.
+        expect(room.ids()).to.deep.equal(Array.from({ length: total }, (_, i) => i + 1));
+        expect(room.gaps()).to.deep.equal([]);
+      }
+      expect(states.filter((s) => s === 'reconnecting')).to.have.length(2);
+      expect(await fans[4]!.request('presence', { room: 'stadium' })).to.have.length(5);
+      expect(hub.lastEventId).to.equal(total);
+    });
+  }
+
   it('delivers a gap notice when the room store no longer reaches back to the last id seen', async () => {
     const { server, wsUrl } = await serve({ hubOptions: { historySize: 5 }, store: new MemoryStore({ retain: 5 }) });
     const subscriber = client(wsUrl, { reconnect: { initialDelayMs: 200, jitter: 0 } });

@@ -35,6 +35,22 @@ describe('RedisStore', () => {
     });
   });
 
+  describe('rooms without presence events', () => {
+    it("refuses presenceEvents 'none' with INVALID_OPTION: the nodes learn a room's members from its join and leave events", async () => {
+      const store = open('quiet');
+      const create = (): unknown => new MessageHub({ chatroomId: 'stadium', store, presenceEvents: 'none' });
+      expect(create).to.throw(TypeError).with.property('code', 'INVALID_OPTION');
+      // Nothing of the refused room reached Redis, and the default room works as ever.
+      expect(await store.redis.keys('quiet:*stadium*')).to.deep.equal([]);
+      const hub = new MessageHub<string>({ chatroomId: 'stadium', store });
+      const seen: string[] = [];
+      hub.add('ada', 's1').subscribe((event) => seen.push(`${event.id}:${event.type}`));
+      expect(await hub.publish('hi', { from: 'ada' })).to.equal(2);
+      await hub.close();
+      expect(seen).to.deep.equal(['1:join', '2:message', '3:close']);
+    });
+  });
+
   describe('#append', () => {
     it('gives two nodes appending to one room disjoint, consecutive ids', async () => {
       const a = open('ids');

@@ -30,7 +30,7 @@ import { isVisibleTo, type GapNotice, type HubEvent, type SessionEvent } from '.
 import { HistoryRing } from './history.js';
 import { ListenerSlot, type HubListener, type HubListenerFunction } from './listener.js';
 import { Mailbox } from './mailbox.js';
-import { describe, resolveOptions, type MessageHubOptions, type ResolvedOptions } from './options.js';
+import { describe, resolveOptions, type MessageHubOptions, type PresenceEvents, type ResolvedOptions } from './options.js';
 import { Session } from './session.js';
 import { randomId, type RoomFollower, type RoomState, type RoomStore } from './store.js';
 
@@ -58,7 +58,10 @@ export type HubStatus = 'running' | 'closing' | 'closed';
 export interface JoinPosition {
   /** The epoch of the room's sequence. */
   readonly epoch: string;
-  /** The id of the room's last event before the session's own `join`/`add`. */
+  /**
+   * The id of the room's last event before the session's own `join`/`add` (or, in a room with
+   * `presenceEvents: 'none'`, before the session entered): the session sees every event after it.
+   */
   readonly lastEventId: number;
 }
 
@@ -268,6 +271,11 @@ export class MessageHub<T = string> {
     return this.#epoch;
   }
 
+  /** Whether sessions entering and leaving are announced as events (see `MessageHubOptions.presenceEvents`). */
+  get presenceEvents(): PresenceEvents {
+    return this.#options.presenceEvents;
+  }
+
   /** The store that failed, when the room stopped because of it. */
   get failure(): StoreError | undefined {
     return this.#failure;
@@ -282,6 +290,8 @@ export class MessageHub<T = string> {
    * Adds a session to the room and returns its event stream. The stream starts with the
    * session's own `join` (the user's first session) or `add`, misses nothing after it even if
    * subscribed later, and completes after the session's `remove`/`leave` or the room's `close`.
+   * In a room with `presenceEvents: 'none'` there is no `join`/`add`/`remove`/`leave`: the stream
+   * carries the room's events after the session entered, and completes when it is removed.
    * It errors with `ALREADY_EXISTS` for a duplicate (user, session) and `CLOSED` after `close()`.
    *
    * @param userId a non-empty string
@@ -311,7 +321,7 @@ export class MessageHub<T = string> {
 
   /**
    * Removes a session: the room sees `remove`, or `leave` for the user's last session, and the
-   * session's stream completes after it.
+   * session's stream completes after it (with `presenceEvents: 'none'` nobody sees anything).
    *
    * @returns resolves once removed; rejects with `NOT_FOUND` or `CLOSED`
    * @throws {InvalidArgumentError} for an empty or non-string id
@@ -796,7 +806,9 @@ export class MessageHub<T = string> {
     }
     own.set(sessionId, session);
     this.#sessions = [...this.#sessions, session];
-    this.#stage(this.#presenceEvent(type, userId, sessionId), this.#sessions);
+    // Unannounced, the session is in the room from here on with no event and no id: it sees the
+    // room's next event, and its `onJoined` named the id before it.
+    if (this.#options.presenceEvents === 'all') this.#stage(this.#presenceEvent(type, userId, sessionId), this.#sessions);
   }
 
   /**
@@ -841,6 +853,13 @@ export class MessageHub<T = string> {
     const session = own?.get(sessionId);
     if (own === undefined || session === undefined) {
       done.reject(new NotFoundError(`Session ${sessionId} of user ${userId} is not in room ${this.chatroomId}`));
+      return;
+    }
+    if (this.#options.presenceEvents === 'none') {
+      // Unannounced: out of the room now; its stream completes after the events staged before.
+      this.#unregister(session);
+      this.#effect(FX_COMPLETE, session);
+      this.#effect(FX_ACK, done, undefined);
       return;
     }
     const event = this.#presenceEvent(own.size > 1 ? 'remove' : 'leave', userId, sessionId);
@@ -1376,6 +1395,7 @@ export class MessageHub<T = string> {
       }
       const remaining = own.size;
       this.#unregister(session);
+      if (this.#options.presenceEvents === 'none') continue;
       this.#stage(this.#presenceEvent(remaining > 1 ? 'remove' : 'leave', session.userId, session.sessionId), this.#sessions);
     }
   }

@@ -4,7 +4,7 @@ export { MemoryStore } from './memory-store.js';
 export type { MemoryStoreOptions } from './memory-store.js';
 export { randomId } from './store.js';
 export type { RoomFollower, RoomMember, RoomOpenOptions, RoomState, RoomStore } from './store.js';
-export type { MessageHubOptions } from './options.js';
+export type { MessageHubOptions, PresenceEvents } from './options.js';
 export type {
   CloseEvent,
   GapNotice,

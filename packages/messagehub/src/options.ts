@@ -47,6 +47,18 @@ export interface MessageHubOptions<T = string> {
    * A shorthand for a `MemoryStore` seeded with the room; not with `store`.
    */
   seed?: { readonly lastEventId: number; readonly history?: readonly HubEvent<T>[]; readonly epoch?: string };
+  /**
+   * Whether sessions entering and leaving the room are announced as events.
+   * - `'all'`: every `add()` is a `join`/`add` event and every removal a `remove`/`leave`, each with
+   *   its id in the room's sequence, seen by every session and listener and committed to the store.
+   * - `'none'`: no announcement is made. A session enters and leaves without an event: no id is
+   *   used, nothing is committed, sessions and listeners see only messages and `close`, and ids
+   *   stay contiguous. `presence()` and `isOnline()` answer as before. For large rooms, where N
+   *   sessions joining would cost N²/2 deliveries. Not with a store that sequences rooms (the
+   *   cluster), which learns who is in a room from these events.
+   * @default 'all'
+   */
+  presenceEvents?: PresenceEvents;
   /** Where `unixTime` comes from. @default Date.now */
   clock?: () => number;
   /**
@@ -55,6 +67,9 @@ export interface MessageHubOptions<T = string> {
    */
   onError?: (error: HubError) => void;
 }
+
+/** What {@link MessageHubOptions.presenceEvents} can be. */
+export type PresenceEvents = 'all' | 'none';
 
 export interface ResolvedOptions<T> {
   readonly chatroomId: string;
@@ -66,6 +81,7 @@ export interface ResolvedOptions<T> {
   readonly store: RoomStore | undefined;
   readonly seed: Seed<T> | undefined;
   readonly encode: boolean | undefined;
+  readonly presenceEvents: PresenceEvents;
   readonly clock: () => number;
   readonly onError: ((error: HubError) => void) | undefined;
 }
@@ -146,6 +162,15 @@ function seedOption<T>(chatroomId: string, seed: unknown): Seed<T> | undefined {
   return { lastEventId: last, history: history as HubEvent<T>[], ...(epoch === undefined ? {} : { epoch }) };
 }
 
+/** Checks a `presenceEvents` value: `'all'` or `'none'`, or undefined (then `'all'`). */
+export function presenceEventsOption(value: unknown, name = 'presenceEvents'): PresenceEvents {
+  if (value === undefined) return 'all';
+  if (value !== 'all' && value !== 'none') {
+    throw new InvalidOptionError(`Expected \`${name}\` to be 'all' or 'none', got ${describe(value)}`);
+  }
+  return value;
+}
+
 /** Validates `options` and fills in the defaults. Throws {@link InvalidOptionError}. */
 export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOptions<T> {
   if (typeof options !== 'object' || options === null) {
@@ -164,6 +189,10 @@ export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOption
   if (encode !== undefined && typeof encode !== 'boolean') {
     throw new InvalidOptionError(`Expected \`encode\` to be a boolean, got ${describe(encode)}`);
   }
+  const presenceEvents = presenceEventsOption(options.presenceEvents);
+  if (presenceEvents === 'none' && store?.sequences === true) {
+    throw new InvalidOptionError("Expected `presenceEvents: 'all'` with a `store` that sequences rooms (it learns who is in a room from them), got 'none'");
+  }
   return {
     chatroomId,
     mailboxSize: integerOption('mailboxSize', options.mailboxSize, 1, 1024),
@@ -173,6 +202,7 @@ export function resolveOptions<T>(options: MessageHubOptions<T>): ResolvedOption
     store,
     seed,
     encode,
+    presenceEvents,
     clock: functionOption<() => number>('clock', options.clock) ?? Date.now,
     onError: functionOption<(error: HubError) => void>('onError', options.onError),
   };

@@ -2,7 +2,7 @@
  * Options of {@link HubServer}, their defaults and their validation. Invalid options throw a
  * `TypeError` that says what was expected and what was given.
  */
-import type { MessageHub, MessageHubOptions, RoomStore } from '@msghub/messagehub';
+import type { MessageHub, MessageHubOptions, PresenceEvents, RoomStore } from '@msghub/messagehub';
 import type { Handshake } from './adapter.js';
 import { resolveAdmin, type AdminOption } from './admin.js';
 import type { AssetSource } from './assets.js';
@@ -206,6 +206,16 @@ export interface HubServerOptions {
    * `ClusterRoomClaims`). @default none: each server refuses what it knows of (docs/cluster.md)
    */
   roomClaims?: RoomClaims;
+  /**
+   * Whether members entering and leaving a room are announced to everyone in it as
+   * `join`/`add`/`remove`/`leave` events. `'none'` keeps them out of every stream (no event, no
+   * id; `presence`, `online` and the admin view still answer): for rooms of thousands of members,
+   * where announcing each to all costs N²/2 frames. A value for every room, or a function of the
+   * room name; `server.rooms.create(name, { presenceEvents })` sets it for one room. Invalid values
+   * throw `InvalidOptionError` (`INVALID_OPTION`); `'none'` is refused with a cluster's store.
+   * @default `hubOptions.presenceEvents`, else 'all'
+   */
+  presenceEvents?: PresenceEvents | ((room: string) => PresenceEvents);
   /** Options of every room's {@link MessageHub} (`chatroomId` is the room name). */
   hubOptions?: Omit<MessageHubOptions<unknown>, 'chatroomId'>;
   /**
@@ -296,7 +306,9 @@ export interface HubServerOptions {
 
 export interface ResolvedServerOptions extends Required<Omit<HubServerOptions,
   'authenticate' | 'hubOptions' | 'store' | 'onRoomCreated' | 'seedRoom' | 'authorizeJoin' | 'authorizePublish' | 'messageEncoder' |
-  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims' | 'allowedOrigins' | 'perMessageDeflate'>> {
+  'offlineQueue' | 'beforeReceive' | 'beforeSend' | 'afterSend' | 'onConnect' | 'onDisconnect' | 'rateLimit' | 'devTokens' | 'metrics' | 'admin' | 'apiKey' | 'signalBus' | 'uniqueUsers' | 'roomClaims' | 'allowedOrigins' | 'perMessageDeflate' | 'presenceEvents'>> {
+  /** Checked by the room registry. */
+  readonly presenceEvents: HubServerOptions['presenceEvents'];
   readonly roomClaims: RoomClaims | undefined;
   readonly uniqueUsers: boolean | ((room: string) => boolean);
   readonly authenticate: Authenticator | undefined;
@@ -420,6 +432,7 @@ export function resolveServerOptions(options: HubServerOptions = {}): ResolvedSe
     roomIdleTimeoutMs: integer('roomIdleTimeoutMs', options.roomIdleTimeoutMs, 0, 300_000),
     uniqueUsers: uniqueUsersOption(options.uniqueUsers),
     roomClaims: roomClaimsOption(options.roomClaims),
+    presenceEvents: options.presenceEvents,
     hubOptions: objectOption('hubOptions', options.hubOptions) ?? {},
     store: storeOption(options.store),
     onRoomCreated: fn('onRoomCreated', options.onRoomCreated),

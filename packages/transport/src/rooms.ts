@@ -4,7 +4,15 @@
  * member for `idleTimeoutMs`. `onRoomCreated` runs for every new room before anyone joins, which
  * is where listeners such as the datalog are attached.
  */
-import { MemoryStore, MessageHub, type HubEvent, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
+import {
+  InvalidOptionError,
+  MemoryStore,
+  MessageHub,
+  type HubEvent,
+  type MessageHubOptions,
+  type PresenceEvents,
+  type RoomStore,
+} from '@msghub/messagehub';
 import { RoomExistsError } from './errors.js';
 import { TimedStore, type CommitObserver } from './timed-store.js';
 
@@ -44,6 +52,15 @@ export interface RoomRegistryOptions {
    * own `uniqueUsers` in {@link RoomRegistry.create} keeps that. @default false
    */
   uniqueUsers?: boolean | ((room: string) => boolean);
+  /**
+   * Whether members entering and leaving a room are announced to everyone in it as
+   * `join`/`add`/`remove`/`leave` events (`'all'`), or not at all (`'none'`: no event and no id;
+   * `presence` and `online` still answer). A value for every room, or a function of the room name.
+   * A room given its own `presenceEvents` in {@link RoomRegistry.create} keeps that. `'none'` is
+   * refused with a store that sequences rooms (the cluster's).
+   * @default `hubOptions.presenceEvents`, else 'all'
+   */
+  presenceEvents?: PresenceEvents | ((room: string) => PresenceEvents);
 }
 
 /** Options of {@link RoomRegistry.create}. */
@@ -59,6 +76,14 @@ export interface CreateRoomOptions {
    * @default the registry's `uniqueUsers`
    */
   readonly uniqueUsers?: boolean;
+  /**
+   * Announce members entering and leaving this room (`'all'`) or not (`'none'`); see
+   * {@link RoomRegistryOptions.presenceEvents}. Kept for the name, also after an idle close and
+   * when a join opens the room again. A room that is open already keeps the value it was opened
+   * with: a different one is refused with `InvalidOptionError` (`INVALID_OPTION`).
+   * @default the registry's `presenceEvents`
+   */
+  readonly presenceEvents?: PresenceEvents;
 }
 
 /** The longest delay platform timers hold; they run a longer one after 1 ms. */
@@ -94,6 +119,9 @@ export class RoomRegistry {
   readonly #uniqueUsers: boolean | ((room: string) => boolean);
   /** The `uniqueUsers` given to `create`, by room name. */
   readonly #uniqueByName = new Map<string, boolean>();
+  readonly #presenceEvents: PresenceEvents | ((room: string) => PresenceEvents);
+  /** The `presenceEvents` given to `create`, by room name. */
+  readonly #presenceByName = new Map<string, PresenceEvents>();
 
   constructor(options: RoomRegistryOptions = {}) {
     this.#autoCreate = options.autoCreate ?? true;
@@ -109,6 +137,7 @@ export class RoomRegistry {
       throw new TypeError(`Expected \`uniqueUsers\` to be a boolean or a function, got ${unique === null ? 'null' : typeof unique}`);
     }
     this.#uniqueUsers = unique;
+    this.#presenceEvents = registryPresenceEvents(options.presenceEvents ?? this.#hubOptions.presenceEvents, this.#store);
   }
 
   /**
@@ -126,6 +155,28 @@ export class RoomRegistry {
     } catch (error) {
       this.#onError(error);
       return true;
+    }
+  }
+
+  /**
+   * Whether `room` announces members entering and leaving: the open room's value, else what
+   * `create` was given for it, else the registry's `presenceEvents`. A `presenceEvents` function
+   * that throws or answers something else counts as `'all'` (the error goes to `onError`).
+   */
+  presenceEvents(room: string): PresenceEvents {
+    const open = this.#rooms.get(room);
+    if (open !== undefined) return open.hub.presenceEvents;
+    const own = this.#presenceByName.get(room);
+    if (own !== undefined) return own;
+    const chosen = this.#presenceEvents;
+    if (typeof chosen === 'string') return chosen;
+    try {
+      const value = chosen(room);
+      if (value === 'all' || value === 'none') return value;
+      throw new InvalidOptionError(`Expected \`presenceEvents\` of room ${JSON.stringify(room)} to be 'all' or 'none', got ${describe(value)}`);
+    } catch (error) {
+      this.#onError(error);
+      return 'all';
     }
   }
 
@@ -154,14 +205,22 @@ export class RoomRegistry {
    * @throws {TypeError} for a name that is not a string of 1 to 256 characters, bad options, or a bad seed
    * @throws {RoomExistsError} (`ROOM_EXISTS`) with `ifExists: 'fail'` when the room is open already
    *   (on this server: in a cluster every node opens its own hub of a room)
+   * @throws {InvalidOptionError} (`INVALID_OPTION`) for a `presenceEvents` other than 'all' or
+   *   'none', one that differs from the open room's, or 'none' with a store that sequences rooms
    * @example
    * server.rooms.create('match-42', { ifExists: 'fail', uniqueUsers: true });
+   * server.rooms.create('stadium', { presenceEvents: 'none' }); // 50,000 fans, no join/leave events
    */
   create(name: string, options: CreateRoomOptions = {}): MessageHub<unknown> {
     if (!isRoomName(name)) throw new TypeError(`Expected a room name of 1 to 256 characters, got ${typeof name}`);
-    const { ifExists, uniqueUsers } = createOptions(options);
+    const { ifExists, uniqueUsers, presenceEvents } = createOptions(options);
     const existing = this.#rooms.get(name);
     if (existing !== undefined && ifExists === 'fail') throw new RoomExistsError(`Room ${name} exists already`);
+    if (existing !== undefined && presenceEvents !== undefined && presenceEvents !== existing.hub.presenceEvents) {
+      throw new InvalidOptionError(
+        `Room ${name} is open with presenceEvents '${existing.hub.presenceEvents}': it cannot change to '${presenceEvents}' until it closes`,
+      );
+    }
     if (uniqueUsers !== undefined) this.#uniqueByName.set(name, uniqueUsers);
     if (existing !== undefined) return existing.hub;
     const store = this.#store;
@@ -171,7 +230,16 @@ export class RoomRegistry {
     }
     // Rooms encode each event once: the store and every socket share the text, and a payload
     // that cannot be encoded is refused before it gets an id.
-    const hub = new MessageHub<unknown>({ encode: true, onError: this.#onError, ...this.#hubOptions, store: this.#roomStore, chatroomId: name });
+    const hub = new MessageHub<unknown>({
+      encode: true,
+      onError: this.#onError,
+      ...this.#hubOptions,
+      presenceEvents: presenceEvents ?? this.presenceEvents(name),
+      store: this.#roomStore,
+      chatroomId: name,
+    });
+    // Kept for the name once the room exists with it (a hub refusing the value keeps nothing).
+    if (presenceEvents !== undefined) this.#presenceByName.set(name, presenceEvents);
     const room: Room = { hub, members: 0, idleTimer: undefined, idleLeft: 0 };
     this.#rooms.set(name, room);
     void hub.closed.then(() => this.#forget(name, hub));
@@ -283,14 +351,35 @@ function createOptions(options: unknown): CreateRoomOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`Expected the options of \`create\` to be an object, got ${options === null ? 'null' : typeof options}`);
   }
-  const { ifExists, uniqueUsers } = options as Record<string, unknown>;
+  const { ifExists, uniqueUsers, presenceEvents } = options as Record<string, unknown>;
   if (ifExists !== undefined && ifExists !== 'return' && ifExists !== 'fail') {
     throw new TypeError(`Expected \`ifExists\` to be 'return' or 'fail', got ${JSON.stringify(ifExists) ?? typeof ifExists}`);
   }
   if (uniqueUsers !== undefined && typeof uniqueUsers !== 'boolean') {
     throw new TypeError(`Expected \`uniqueUsers\` to be a boolean, got ${JSON.stringify(uniqueUsers) ?? typeof uniqueUsers}`);
   }
+  if (presenceEvents !== undefined && presenceEvents !== 'all' && presenceEvents !== 'none') {
+    throw new InvalidOptionError(`Expected \`presenceEvents\` to be 'all' or 'none', got ${describe(presenceEvents)}`);
+  }
   return options as CreateRoomOptions;
+}
+
+/** The registry's `presenceEvents`: 'all', 'none' or a function; 'none' not with a sequencing store. */
+function registryPresenceEvents(value: unknown, store: RoomStore): PresenceEvents | ((room: string) => PresenceEvents) {
+  if (value === undefined) return 'all';
+  if (value !== 'all' && value !== 'none' && typeof value !== 'function') {
+    throw new InvalidOptionError(`Expected \`presenceEvents\` to be 'all', 'none' or a function of the room name, got ${describe(value)}`);
+  }
+  if (value === 'none' && store.sequences === true) {
+    throw new InvalidOptionError("Expected `presenceEvents: 'all'` with a store that sequences rooms (the cluster's), got 'none'");
+  }
+  return value as PresenceEvents | ((room: string) => PresenceEvents);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  return typeof value;
 }
 
 function roomOnIdle(registry: RoomRegistry, name: string): void {

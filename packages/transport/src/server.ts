@@ -155,11 +155,12 @@ export class HubServer {
       kick: (userId) => this.kick(userId),
       closeRoom: (room) => (this.rooms.get(room) === undefined ? Promise.resolve(false) : this.rooms.close(room).then(() => true)),
     });
-    const { autoCreateRooms, roomIdleTimeoutMs, uniqueUsers, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
+    const { autoCreateRooms, roomIdleTimeoutMs, uniqueUsers, presenceEvents, hubOptions, store, onRoomCreated, seedRoom, onError } = this.#options;
     this.rooms = new RoomRegistry({
       autoCreate: autoCreateRooms,
       idleTimeoutMs: roomIdleTimeoutMs,
       uniqueUsers,
+      ...(presenceEvents === undefined ? {} : { presenceEvents }),
       hubOptions,
       ...(store === undefined ? {} : { store }),
       onRoomCreated,
