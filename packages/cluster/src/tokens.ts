@@ -3,55 +3,14 @@
  * GETDEL, so a token is redeemed once in the whole cluster however many nodes see it at once.
  */
 import { randomBytes } from 'node:crypto';
+import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol';
 import type { RedisStore } from './redis-store.js';
 
-/** What a token stands for (the shape of the transport's `TokenGrant`). */
-export interface ClusterTokenGrant {
-  readonly userId: string;
-  readonly meta?: Readonly<Record<string, unknown>>;
-  /** The only rooms the connection may use (the transport's `TokenGrant.rooms`); absent: any room. */
-  readonly rooms?: readonly string[];
-}
+/** What a token stands for: the transport's `TokenGrant`. */
+export type ClusterTokenGrant = TokenGrant;
 
-/** Options of {@link RedisTokenStore.issue} (the transport's `IssueOptions`). */
-export interface ClusterIssueOptions {
-  /** Handed to hooks and handlers as `connection.meta`. @default {} */
-  readonly meta?: Readonly<Record<string, unknown>>;
-  /**
-   * Binds the connection to these rooms, at most 256: exact names, and prefix patterns ending in
-   * `*` (`'game:*'`); any other room is `FORBIDDEN`. @default every room
-   */
-  readonly rooms?: readonly string[];
-}
-
-/** Most entries one token's `rooms` may list (as in the transport). */
-const MAX_TOKEN_ROOMS = 256;
-
-function isName(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 256;
-}
-
-/** The grant `issue` stores. @throws {TypeError} for bad options */
-function grantOf(userId: string, options: unknown): ClusterTokenGrant {
-  if (options === undefined) return { userId };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`Expected the options of \`issue\` to be an object { meta?, rooms? }, got ${options === null ? 'null' : typeof options}`);
-  }
-  const unknown = Object.keys(options).filter((key) => key !== 'meta' && key !== 'rooms');
-  if (unknown.length > 0) {
-    throw new TypeError(`Unknown option ${JSON.stringify(unknown[0])} of \`issue\`: expected { meta?, rooms? } (meta goes in \`meta\`)`);
-  }
-  const { meta, rooms } = options as ClusterIssueOptions;
-  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
-    throw new TypeError(`Expected \`meta\` to be an object, got ${meta === null ? 'null' : typeof meta}`);
-  }
-  if (rooms !== undefined) {
-    if (!Array.isArray(rooms) || rooms.length > MAX_TOKEN_ROOMS || !rooms.every(isName)) {
-      throw new TypeError(`Expected \`rooms\` to be an array of at most ${MAX_TOKEN_ROOMS} room names of 1 to 256 characters`);
-    }
-  }
-  return { userId, ...(meta === undefined ? {} : { meta }), ...(rooms === undefined ? {} : { rooms: [...rooms] }) };
-}
+/** Options of {@link RedisTokenStore.issue}: the transport's `IssueOptions`. */
+export type ClusterIssueOptions = IssueOptions;
 
 /** Options of {@link RedisTokenStore}. */
 export interface RedisTokenStoreOptions {
@@ -88,10 +47,10 @@ export class RedisTokenStore {
    *   other than `{ meta?, rooms? }`, or a `rooms` that is not an array of at most 256 room names
    */
   async issue(userId: string, options?: ClusterIssueOptions): Promise<string> {
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) {
-      throw new TypeError(`Expected \`userId\` to be a string of 1 to 256 characters, got ${typeof userId === 'string' ? `${userId.length} characters` : typeof userId}`);
+    if (!isName(userId)) {
+      throw new TypeError(`Expected \`userId\` to be a string of 1 to ${MAX_NAME_LENGTH} characters, got ${typeof userId === 'string' ? `${(userId as string).length} characters` : typeof userId}`);
     }
-    const grant = grantOf(userId, options);
+    const grant = grantFor(userId, options);
     const token = randomBytes(32).toString('base64url');
     await this.#store.redis.set(this.#key(token), JSON.stringify(grant), 'PX', this.ttlMs);
     return token;

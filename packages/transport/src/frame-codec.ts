@@ -3,6 +3,7 @@
  * frame can be wrong maps to one typed error (`BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`,
  * `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`), so the server can answer it and keep the connection.
  */
+import { MAX_NAME_LENGTH, isName } from '@msghub/protocol';
 import { BadFrameError, FrameTooDeepError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
 import {
   MAX_ACK_IDS,
@@ -22,13 +23,8 @@ function fail(frame: Fields, field: string, expected: string): never {
   throw new InvalidFieldError(`Expected \`${field}\` of a ${String(frame['type'])} frame to be ${expected}`);
 }
 
-/** Room names, user ids and operation names are at most this long. */
-export const MAX_NAME_LENGTH = 256;
-
-/** Whether `value` is a valid name: a room name, user id or operation name, 1 to 256 characters. */
-export function isName(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH;
-}
+// Room names, user ids and operation names: 1 to MAX_NAME_LENGTH characters.
+export { MAX_NAME_LENGTH, isName };
 
 function requireString(frame: Fields, field: string): void {
   if (!isName(frame[field])) fail(frame, field, `a string of 1 to ${MAX_NAME_LENGTH} characters`);

@@ -38,7 +38,8 @@ import {
   type RequestFrame,
   type SignalSendFrame,
 } from './protocol.js';
-import { outsideGrant, roomsProblem, sameUserClaimed, sameUserHere, sameUserInHub } from './room-access.js';
+import { roomsProblem } from '@msghub/protocol';
+import { outsideGrant, sameUserClaimed, sameUserHere, sameUserInHub } from './room-access.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomSignals } from './room-signals.js';
 import type { RoomRegistry } from './rooms.js';

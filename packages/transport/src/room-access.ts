@@ -5,24 +5,6 @@
  */
 import type { MessageHub } from '@msghub/messagehub';
 import { ForbiddenError, UserInRoomError } from './errors.js';
-import { MAX_NAME_LENGTH, isName } from './frame-codec.js';
-
-/** Most entries one token's `rooms` may list. */
-export const MAX_TOKEN_ROOMS = 256;
-
-/**
- * Checks a `rooms` binding (a token's, or what an authenticator returned).
- * @returns the message saying what is wrong, or undefined when `rooms` is a valid binding: an
- *   array of at most {@link MAX_TOKEN_ROOMS} room names (1 to 256 characters); a name ending in
- *   `*` stands for every room whose name starts with what comes before the `*`
- */
-export function roomsProblem(rooms: unknown): string | undefined {
-  if (!Array.isArray(rooms)) return `Expected \`rooms\` to be an array of room names, got ${rooms === null ? 'null' : typeof rooms}`;
-  if (rooms.length > MAX_TOKEN_ROOMS) return `Expected \`rooms\` to list at most ${MAX_TOKEN_ROOMS} rooms, got ${rooms.length}`;
-  const bad = rooms.findIndex((room) => !isName(room));
-  if (bad !== -1) return `Expected \`rooms[${bad}]\` to be a room name of 1 to ${MAX_NAME_LENGTH} characters, got ${typeof rooms[bad]}`;
-  return undefined;
-}
 
 /**
  * Whether `room` is one of `rooms`: an exact name, or a name ending in `*` that `room` starts

@@ -5,32 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidUserIdError } from './errors.js';
-import { MAX_NAME_LENGTH, isName } from './frame-codec.js';
-import { roomsProblem } from './room-access.js';
+import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol';
 
-/** What a token stands for. */
-export interface TokenGrant {
-  readonly userId: string;
-  readonly meta?: Readonly<Record<string, unknown>>;
-  /**
-   * The only rooms the connection may join (and publish, signal and read history in); absent: any
-   * room. Exact names; a name ending in `*` stands for every room that starts with what precedes it.
-   */
-  readonly rooms?: readonly string[];
-}
-
-/** Options of {@link TokenStore.issue}. */
-export interface IssueOptions {
-  /** Handed to hooks and handlers as `connection.meta`. @default {} */
-  readonly meta?: Readonly<Record<string, unknown>>;
-  /**
-   * Binds the connection to these rooms (at most 256 entries): joining any other room, and
-   * publishing, signalling or reading history there, is refused with `FORBIDDEN`. Exact room names;
-   * an entry ending in `*` is a prefix pattern (`'game:*'` allows `game:1`, `game:2`, ...).
-   * `[]` allows no room (direct messages and requests only). @default every room
-   */
-  readonly rooms?: readonly string[];
-}
+export type { IssueOptions, TokenGrant };
 
 /**
  * Validates the options of `issue` and makes the grant they describe.
@@ -41,27 +18,7 @@ export function grantOf(userId: unknown, options: unknown): TokenGrant {
     const given = typeof userId === 'string' ? `${userId.length} characters` : typeof userId;
     throw new InvalidUserIdError(`Expected \`userId\` to be a string of 1 to ${MAX_NAME_LENGTH} characters, got ${given}`);
   }
-  if (options === undefined) return { userId };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`Expected the options of \`issue\` to be an object { meta?, rooms? }, got ${options === null ? 'null' : typeof options}`);
-  }
-  const unknown = Object.keys(options).filter((key) => key !== 'meta' && key !== 'rooms');
-  if (unknown.length > 0) {
-    throw new TypeError(`Unknown option ${JSON.stringify(unknown[0])} of \`issue\`: expected { meta?, rooms? } (meta goes in \`meta\`)`);
-  }
-  const { meta, rooms } = options as IssueOptions;
-  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
-    throw new TypeError(`Expected \`meta\` to be an object, got ${meta === null ? 'null' : typeof meta}`);
-  }
-  if (rooms !== undefined) {
-    const problem = roomsProblem(rooms);
-    if (problem !== undefined) throw new TypeError(problem);
-  }
-  return {
-    userId,
-    ...(meta === undefined ? {} : { meta }),
-    ...(rooms === undefined ? {} : { rooms: Object.freeze([...rooms]) }),
-  };
+  return grantFor(userId, options);
 }
 
 interface Entry {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { HubServer, InvalidUserIdError, NotFoundWireError, RoomExistsError, RoomRegistry, TokenStore } from '../src/index.js';
-import { roomAllowed, roomsProblem } from '../src/room-access.js';
+import { roomsProblem } from '@msghub/protocol';
+import { roomAllowed } from '../src/room-access.js';
 import { cleanup, delay, startServer, TestClient } from './helpers.js';
 
 // Room-bound connect tokens, rooms that admit one session per user, rooms.create's ifExists and
