@@ -3,7 +3,7 @@
  * GETDEL, so a token is redeemed once in the whole cluster however many nodes see it at once.
  */
 import { randomBytes } from 'node:crypto';
-import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol';
+import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol/token-grant';
 import type { RedisStore } from './redis-store.js';
 
 /** What a token stands for: the transport's `TokenGrant`. */

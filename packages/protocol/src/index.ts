@@ -370,5 +370,3 @@ export type ServerFrame =
   | PongFrame
   | KickedFrame
   | ServerByeFrame;
-
-export { MAX_NAME_LENGTH, MAX_TOKEN_ROOMS, grantFor, isName, roomsProblem, type IssueOptions, type TokenGrant } from './token-grant.js';

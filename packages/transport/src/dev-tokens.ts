@@ -8,7 +8,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, replyJson } from './http-io.js';
-import { roomsProblem } from '@msghub/protocol';
+import { roomsProblem } from '@msghub/protocol/token-grant';
 import type { TokenStore } from './tokens.js';
 
 /** The URL path of the endpoint. */

@@ -3,7 +3,7 @@
  * frame can be wrong maps to one typed error (`BAD_FRAME`, `UNKNOWN_TYPE`, `INVALID_FIELD`,
  * `FRAME_TOO_LARGE`, `FRAME_TOO_DEEP`), so the server can answer it and keep the connection.
  */
-import { MAX_NAME_LENGTH, isName } from '@msghub/protocol';
+import { MAX_NAME_LENGTH, isName } from '@msghub/protocol/token-grant';
 import { BadFrameError, FrameTooDeepError, FrameTooLargeError, InvalidFieldError, UnknownTypeError } from './errors.js';
 import {
   MAX_ACK_IDS,

@@ -38,7 +38,7 @@ import {
   type RequestFrame,
   type SignalSendFrame,
 } from './protocol.js';
-import { roomsProblem } from '@msghub/protocol';
+import { roomsProblem } from '@msghub/protocol/token-grant';
 import { outsideGrant, sameUserClaimed, sameUserHere, sameUserInHub } from './room-access.js';
 import { RoomFeed } from './room-feed.js';
 import { RoomSignals } from './room-signals.js';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidUserIdError } from './errors.js';
-import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol';
+import { MAX_NAME_LENGTH, grantFor, isName, type IssueOptions, type TokenGrant } from '@msghub/protocol/token-grant';
 
 export type { IssueOptions, TokenGrant };
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { HubServer, InvalidUserIdError, NotFoundWireError, RoomExistsError, RoomRegistry, TokenStore } from '../src/index.js';
-import { roomsProblem } from '@msghub/protocol';
+import { roomsProblem } from '@msghub/protocol/token-grant';
 import { roomAllowed } from '../src/room-access.js';
 import { cleanup, delay, startServer, TestClient } from './helpers.js';
 
