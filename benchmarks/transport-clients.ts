@@ -5,8 +5,9 @@
  *   → {cmd:'join', batch?, quiet?}    ← {joined} (msghub: every client joined the room, `batch` at a time;
  *                                        `quiet`: the room announces nobody, a join ends at its `ok`)
  *   → {cmd:'expect', total, latency}  ← {armed}; later ← {done, received} once `total` arrived
- *   → {cmd:'latencies', raw?}         ← {p50, p99, samples, values?} (ms, over every 10th client;
- *                                        `raw`: every sample too, to merge several processes)
+ *   → {cmd:'latencies', raw?}         ← {p50, p99, dueP50, dueP99, samples, values?, dueValues?} (ms, over
+ *                                        every 10th client, from each broadcast's send time and from its
+ *                                        due time; `raw`: every sample too, to merge several processes)
  *   → {cmd:'bytes'}                   ← {bytes} (read from the network by every client so far)
  *   → {cmd:'progress'}                ← {received}
  *   → {cmd:'stop'}                    exits
@@ -24,7 +25,9 @@ const now = (): number => performance.timeOrigin + performance.now();
 let received = 0;
 let expected = Number.POSITIVE_INFINITY;
 let measuring = false;
+/** Latencies of the sampled clients, from each broadcast's send time and from its due time. */
 const latencies: number[] = [];
+const dueLatencies: number[] = [];
 const closers: (() => void)[] = [];
 /** Each client's bytes read from its TCP socket (what crossed the wire, WebSocket framing included). */
 const readers: (() => number)[] = [];
@@ -33,17 +36,24 @@ type RawSocket = { _socket?: { bytesRead: number } };
 function arrived(sampled: boolean, data: unknown): void {
   received++;
   if (measuring && sampled) {
-    const sentAt = sentAtOf(data);
-    if (sentAt > 0) latencies.push(now() - sentAt);
+    const { sentAt, dueAt } = stampsOf(data);
+    const at = now();
+    if (sentAt > 0) latencies.push(at - sentAt);
+    if (dueAt > 0) dueLatencies.push(at - dueAt);
   }
   if (received === expected) process.send?.({ done: true, received });
 }
 
-function sentAtOf(data: unknown): number {
+interface Stamps {
+  sentAt?: number;
+  dueAt?: number;
+}
+
+function stampsOf(data: unknown): { sentAt: number; dueAt: number } {
   const event = typeof data === 'string' || Buffer.isBuffer(data)
-    ? (JSON.parse(String(data)) as { event?: { message?: { sentAt?: number } } }).event
-    : (data as { message?: { sentAt?: number } });
-  return event?.message?.sentAt ?? 0;
+    ? (JSON.parse(String(data)) as { event?: { message?: Stamps } }).event
+    : (data as { message?: Stamps });
+  return { sentAt: event?.message?.sentAt ?? 0, dueAt: event?.message?.dueAt ?? 0 };
 }
 
 const sockets: WebSocket[] = [];
@@ -183,11 +193,21 @@ async function main(): Promise<void> {
       expected = message.total ?? 0;
       measuring = message.latency === true;
       latencies.length = 0;
+      dueLatencies.length = 0;
       process.send?.({ armed: true });
     } else if (message.cmd === 'latencies') {
       const sorted = [...latencies].sort((a, b) => a - b);
-      const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-      process.send?.({ p50: at(0.5), p99: at(0.99), samples: sorted.length, received, ...(message.raw === true ? { values: sorted } : {}) });
+      const due = [...dueLatencies].sort((a, b) => a - b);
+      const at = (values: number[], q: number): number => values[Math.min(values.length - 1, Math.max(0, Math.ceil(q * values.length) - 1))] ?? Number.NaN;
+      process.send?.({
+        p50: at(sorted, 0.5),
+        p99: at(sorted, 0.99),
+        dueP50: at(due, 0.5),
+        dueP99: at(due, 0.99),
+        samples: sorted.length,
+        received,
+        ...(message.raw === true ? { values: sorted, dueValues: due } : {}),
+      });
     } else if (message.cmd === 'bytes') {
       process.send?.({ bytes: readers.reduce((sum, read) => sum + read(), 0) });
     } else if (message.cmd === 'progress') {

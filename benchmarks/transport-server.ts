@@ -7,7 +7,7 @@
  *   → {cmd:'rss'}                       ← {rss, heapUsed}   (after two GCs)
  *   → {cmd:'cpu'}                       ← {cpu}  (process.cpuUsage(): µs, zlib's threads included)
  *   → {cmd:'blast', count}              ← {done}  (every broadcast handed to the server)
- *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with the send time)
+ *   → {cmd:'pace', count, rate}         ← {done}  (paced broadcasts, each stamped with its send and due time)
  *   → {cmd:'stop'}                      exits
  * Args: system [redis URL] [--presence-events=none]. With a Redis URL the server is one node of a
  * cluster on it (msghub: a RedisStore; Socket.IO: @socket.io/redis-streams-adapter), for
@@ -28,7 +28,12 @@ import { FileStore } from '@msghub/datalog';
 import { HubServer } from '@msghub/transport';
 import type { MessageHub } from '@msghub/messagehub';
 
-type Broadcast = (payload: { seq: number; sentAt: number; text: string }) => void | Promise<void>;
+/**
+ * What each broadcast carries: `sentAt`, the time the server handed it on, and `dueAt`, the time the
+ * pace asked for it (0 for both outside the paced run). A server that falls behind the pace sends
+ * late: latency from `sentAt` leaves its backlog out, latency from `dueAt` counts it.
+ */
+type Broadcast = (payload: { seq: number; sentAt: number; dueAt: number; text: string }) => void | Promise<void>;
 
 interface System {
   port: number;
@@ -36,11 +41,6 @@ interface System {
   stop(): Promise<void>;
 }
 
-/**
- * MSGHUB_BENCH_LATENCY_FROM=schedule stamps a paced broadcast with the time it was due instead of
- * the time it was sent, so a server that falls behind the pace is charged for its backlog.
- */
-const FROM_SCHEDULE = process.env['MSGHUB_BENCH_LATENCY_FROM'] === 'schedule';
 
 /** Words of everyday chat: lines built from them are as compressible as people's messages, not as a run of one letter. */
 const WORDS = (
@@ -179,7 +179,7 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
   } else if (message.cmd === 'cpu') {
     process.send?.({ cpu: process.cpuUsage() });
   } else if (message.cmd === 'blast') {
-    for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, text: chatLine(seq) });
+    for (let seq = 0; seq < count; seq++) await system.broadcast({ seq, sentAt: 0, dueAt: 0, text: chatLine(seq) });
     process.send?.({ done: true });
   } else if (message.cmd === 'pace') {
     const interval = 1000 / (message.rate ?? 100);
@@ -188,7 +188,7 @@ async function handle(system: System, message: { cmd: string; count?: number; ra
       const due = start + seq * interval;
       const wait = due - now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await system.broadcast({ seq, sentAt: FROM_SCHEDULE ? due : now(), text: chatLine(seq) });
+      await system.broadcast({ seq, sentAt: now(), dueAt: due, text: chatLine(seq) });
     }
     process.send?.({ done: true });
   } else if (message.cmd === 'stop') {
