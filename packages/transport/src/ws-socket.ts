@@ -60,6 +60,8 @@ const READING = 8;
 const CLOSE_SENT = 16;
 /** Reading is over: the peer's close frame arrived, or the connection failed. */
 const READ_DONE = 32;
+/** The peer ended its side of the TCP connection: no more bytes come. */
+const PEER_ENDED = 64;
 
 const EMPTY = Buffer.alloc(0);
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
@@ -179,6 +181,8 @@ export class WsSocket implements TransportSocket {
     if ((this.#flags & CLOSED) !== 0) return;
     this.#sendClose(closeFrame(CLOSE_NORMAL));
     if ((this.#flags & READ_DONE) !== 0) this.#socket.end();
+    // Paused or not, read on to the peer's close frame: a socket closed with bytes unread is reset.
+    else this.resume();
   }
 
   destroy(): void {
@@ -227,6 +231,7 @@ export class WsSocket implements TransportSocket {
       // Paused with frames left: they are read on `resume`.
       this.#rest = { parts: [data.subarray(at)], bytes: data.length - at, need: 0 };
     }
+    if ((this.#flags & (PEER_ENDED | PAUSED | READ_DONE)) === PEER_ENDED) this.#readDone();
   }
 
   /**
@@ -325,20 +330,15 @@ export class WsSocket implements TransportSocket {
       this.#fail(CLOSE_INVALID_DATA, 'Close reason is not UTF-8');
       return;
     }
-    this.#flags |= READ_DONE;
-    this.#rest = undefined;
     // Answer with the same code (an empty close for an empty one), then end the TCP connection.
     this.#sendClose(code === 0 ? controlFrame(OP_CLOSE, EMPTY) : closeFrame(code));
-    this.#socket.end();
+    this.#readDone();
   }
 
   /** Fails the connection (§7.1.7): a close frame with `code`, then the end of the TCP connection. */
   #fail(code: number, reason: string): 0 {
-    this.#flags |= READ_DONE;
-    this.#rest = undefined;
-    this.#fragments = undefined;
     this.#sendClose(closeFrame(code, reason));
-    this.#socket.end();
+    this.#readDone();
     return 0;
   }
 
@@ -353,7 +353,17 @@ export class WsSocket implements TransportSocket {
 
   /** @internal the peer ended its side of the TCP connection */
   onEnd(): void {
+    this.#flags |= PEER_ENDED;
+    const rest = this.#rest;
+    // Whole frames kept while paused are still read, on `resume`; reading is over after them.
+    if ((this.#flags & PAUSED) === 0 || rest === undefined || rest.bytes < rest.need) this.#readDone();
+  }
+
+  /** Nothing more can be read: what is kept is dropped, and our side of TCP ends too. */
+  #readDone(): void {
     this.#flags |= READ_DONE;
+    this.#rest = undefined;
+    this.#fragments = undefined;
     this.#socket.end();
   }
 

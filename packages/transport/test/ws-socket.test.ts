@@ -1,0 +1,127 @@
+import { MemoryStore, type HubEvent } from '@msghub/messagehub';
+import { expect } from 'chai';
+import { HubServer, type HubServerOptions } from '../src/index.js';
+import { delay } from './helpers.js';
+import { Op, RawWs, closeCode, closePayload, encodeFrame } from './raw-ws.js';
+
+// msghub's own WebSocket connection (ws-socket.ts) under backpressure, slow peers and every way a
+// connection ends, against a real server on port 0 and raw clients that write exact bytes.
+
+/** A memory store whose commits wait while held: publishes stay in flight, and the server stops reading their sender. */
+class GatedStore extends MemoryStore {
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+
+  holdCommits(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+
+  releaseCommits(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  override append<T>(room: string, events: readonly HubEvent<T>[]): void | Promise<void> {
+    const gate = this.#gate;
+    if (gate === undefined) return super.append(room, events);
+    return gate.then(() => super.append(room, events));
+  }
+}
+
+const servers: HubServer[] = [];
+const stores: GatedStore[] = [];
+
+async function start(options: HubServerOptions = {}): Promise<{ server: HubServer; port: number; store: GatedStore }> {
+  const store = new GatedStore();
+  stores.push(store);
+  const server = new HubServer({ trustClientUser: true, heartbeatMs: 0, rateLimit: false, store, ...options });
+  servers.push(server);
+  const { ws } = await server.listen({ ws: { port: 0 } });
+  if (ws === undefined) throw new Error('no WebSocket address');
+  return { server, port: ws.port, store };
+}
+
+async function until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+function text(frame: object): Buffer {
+  return encodeFrame({ opcode: Op.text, payload: JSON.stringify(frame) });
+}
+
+function publishes(from: number, count: number): Buffer {
+  const frames: Buffer[] = [];
+  for (let i = from; i < from + count; i++) frames.push(text({ type: 'publish', room: 'r', data: i }));
+  return Buffer.concat(frames);
+}
+
+/** A connection past `welcome`, joined to `room`. */
+async function joined(port: number, user: string, room: string): Promise<RawWs> {
+  const raw = await RawWs.open(port);
+  await raw.write(Buffer.concat([text({ type: 'hello', v: 1, user }), text({ type: 'join', ref: 'j', room })]));
+  await raw.nextJson('welcome');
+  expect(await raw.nextJson('ok')).to.include({ ref: 'j' });
+  return raw;
+}
+
+/** The messages of the room events `raw` received so far. */
+function messages(raw: RawWs): unknown[] {
+  const out: unknown[] = [];
+  for (const frame of raw.frames) {
+    if (frame.opcode !== Op.text) continue;
+    const json = JSON.parse(frame.payload.toString('utf8')) as { type: string; event?: { type: string; message?: unknown } };
+    if (json.type === 'event' && json.event?.type === 'message') out.push(json.event.message);
+  }
+  return out;
+}
+
+const range = (count: number): number[] => Array.from({ length: count }, (_, i) => i);
+
+describe('WsSocket', () => {
+  afterEach(async () => {
+    for (const store of stores.splice(0)) store.releaseCommits();
+    RawWs.destroyAll();
+    await Promise.all(servers.map((server) => server.close()));
+    servers.length = 0;
+  });
+
+  describe('#pause and #resume', () => {
+    it('reads every frame kept while paused though the peer closes and ends TCP meanwhile', async () => {
+      const { port, store } = await start({ maxPendingPublishes: 1 });
+      const bob = await joined(port, 'bob', 'r');
+      const ada = await joined(port, 'ada', 'r');
+      store.holdCommits();
+      // The first publish stops reading; the rest, the close frame and the FIN arrive meanwhile.
+      ada.socket.end(Buffer.concat([publishes(0, 50), encodeFrame({ opcode: Op.close, payload: closePayload(1000) })]));
+      await delay(50);
+      store.releaseCommits();
+      await until(() => messages(bob).length >= 50, '50 messages');
+      expect(messages(bob)).to.deep.equal(range(50));
+    });
+  });
+
+  describe('#end', () => {
+    it("reads the peer's answer to its close frame on a paused connection, and ends TCP without a reset", async () => {
+      const { server, port, store } = await start({ maxPendingPublishes: 1 });
+      const ada = await joined(port, 'ada', 'r');
+      let reset = false;
+      ada.socket.on('error', () => (reset = true));
+      store.holdCommits();
+      const framesIn = server.metrics().framesIn;
+      await ada.write(publishes(0, 1));
+      await until(() => server.metrics().framesIn > framesIn, 'the publish');
+      // Far more than the server reads ahead while paused: what it never reads resets TCP on close.
+      await ada.write(publishes(1, 20_000));
+      server.kick('ada');
+      const close = await ada.nextClose();
+      expect(closeCode(close)).to.equal(1000);
+      await ada.send({ opcode: Op.close, payload: closePayload(1000) });
+      await ada.waitClosed(5000);
+      expect(reset, 'TCP reset').to.equal(false);
+    });
+  });
+});
