@@ -64,6 +64,12 @@ const READ_DONE = 32;
 const PEER_ENDED = 64;
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The pong owed by each connection whose socket waits for 'drain': only the latest ping is
+ * answered then (RFC 6455 §5.5.3 allows it), so a peer that pings and never reads cannot make the
+ * server buffer a pong per ping. Out of the connection, so an idle one keeps no field for it.
+ */
+const owedPongs = new WeakMap<WsSocket, Buffer>();
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Bytes of a frame not complete yet: read on when `bytes` reaches `need`. */
@@ -313,7 +319,7 @@ export class WsSocket implements TransportSocket {
 
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP_PING) {
-      if ((this.#flags & CLOSE_SENT) === 0) this.#socket.write(controlFrame(OP_PONG, payload));
+      if ((this.#flags & CLOSE_SENT) === 0) this.#pong(controlFrame(OP_PONG, payload));
       return;
     }
     if (opcode === OP_PONG) return;
@@ -333,6 +339,24 @@ export class WsSocket implements TransportSocket {
     // Answer with the same code (an empty close for an empty one), then end the TCP connection.
     this.#sendClose(code === 0 ? controlFrame(OP_CLOSE, EMPTY) : closeFrame(code));
     this.#readDone();
+  }
+
+  /** Writes a pong, or, while the socket waits for 'drain', owes it until then (replacing any owed). */
+  #pong(frame: Buffer): void {
+    const socket = this.#socket;
+    if (!socket.writableNeedDrain) {
+      socket.write(frame);
+      return;
+    }
+    if (!owedPongs.has(this)) socket.once('drain', socketOnDrain);
+    owedPongs.set(this, frame);
+  }
+
+  /** @internal the socket's buffer was written out: the latest ping left unanswered is answered */
+  sendOwedPong(): void {
+    const frame = owedPongs.get(this);
+    owedPongs.delete(this);
+    if (frame !== undefined && (this.#flags & (CLOSED | CLOSE_SENT)) === 0) this.#socket.write(frame);
   }
 
   /** Fails the connection (§7.1.7): a close frame with `code`, then the end of the TCP connection. */
@@ -383,6 +407,10 @@ function frameOf(frame: string | Buffer): Buffer {
 
 function socketOnData(this: Socket, chunk: Buffer): void {
   (this as TaggedSocket)[kConnection].onData(chunk);
+}
+
+function socketOnDrain(this: Socket): void {
+  (this as TaggedSocket)[kConnection].sendOwedPong();
 }
 
 function socketOnEnd(this: Socket): void {

@@ -1,6 +1,6 @@
 import { MemoryStore, type HubEvent } from '@msghub/messagehub';
 import { expect } from 'chai';
-import { HubServer, type HubServerOptions } from '../src/index.js';
+import { HubServer, WsAdapter, type HubServerOptions, type TransportSocket } from '../src/index.js';
 import { delay } from './helpers.js';
 import { Op, RawWs, closeCode, closePayload, encodeFrame } from './raw-ws.js';
 
@@ -30,6 +30,21 @@ class GatedStore extends MemoryStore {
 
 const servers: HubServer[] = [];
 const stores: GatedStore[] = [];
+const adapters: WsAdapter[] = [];
+
+/** A WebSocket adapter on its own, its one connection started with a handler that records frames. */
+async function carrier(): Promise<{ port: number; accepted: Promise<TransportSocket>; frames: string[] }> {
+  const adapter = new WsAdapter({ port: 0, maxFrameBytes: 64 * 1024 });
+  adapters.push(adapter);
+  const frames: string[] = [];
+  let accept: (socket: TransportSocket) => void = () => {};
+  const accepted = new Promise<TransportSocket>((resolve) => (accept = resolve));
+  await adapter.listen((socket) => {
+    socket.start({ frame: (text) => frames.push(text), invalid: () => {}, drain: () => {}, closed: () => {} });
+    accept(socket);
+  });
+  return { port: adapter.address()?.port ?? 0, accepted, frames };
+}
 
 async function start(options: HubServerOptions = {}): Promise<{ server: HubServer; port: number; store: GatedStore }> {
   const store = new GatedStore();
@@ -87,6 +102,7 @@ describe('WsSocket', () => {
     RawWs.destroyAll();
     await Promise.all(servers.map((server) => server.close()));
     servers.length = 0;
+    await Promise.all(adapters.splice(0).map((adapter) => adapter.stop()));
   });
 
   describe('#pause and #resume', () => {
@@ -122,6 +138,33 @@ describe('WsSocket', () => {
       await ada.send({ opcode: Op.close, payload: closePayload(1000) });
       await ada.waitClosed(5000);
       expect(reset, 'TCP reset').to.equal(false);
+    });
+  });
+
+  describe('ping', () => {
+    it('answers only the latest ping while its writes wait for drain, so a peer that pings and never reads cannot grow its buffer', async function () {
+      this.timeout(20_000);
+      const { port, accepted, frames } = await carrier();
+      const raw = await RawWs.open(port);
+      const socket = await accepted;
+      raw.socket.pause();
+      // 16 MiB of pings, numbered: far more pongs than the kernel's buffers on both ends take.
+      const count = 128_000;
+      const ping = (i: number): Buffer => {
+        const payload = Buffer.alloc(125, 0x2e);
+        payload.writeUInt32BE(i, 0);
+        return encodeFrame({ opcode: Op.ping, payload });
+      };
+      for (let from = 0; from < count; from += 8000) {
+        await raw.write(Buffer.concat(Array.from({ length: 8000 }, (_, i) => ping(from + i))));
+      }
+      await raw.send({ opcode: Op.text, payload: 'done' });
+      await until(() => frames.includes('done'), 'the last frame', 10_000);
+      expect(socket.bufferedAmount, 'bytes the server holds for the peer').to.be.below(1024 * 1024);
+      raw.socket.resume();
+      await until(() => raw.frames.at(-1)?.payload.readUInt32BE(0) === count - 1, 'the pong to the last ping', 10_000);
+      const answered = raw.frames.map((frame) => (frame.opcode === Op.pong ? frame.payload.readUInt32BE(0) : -1));
+      expect(answered.every((n, i) => n >= 0 && (i === 0 || n > (answered[i - 1] as number))), 'pongs in ping order, each once').to.equal(true);
     });
   });
 });
