@@ -79,10 +79,13 @@ interface Rest {
   need: number;
 }
 
-/** The fragments of a message that came in several frames. */
+/**
+ * The fragments of a message that came in several frames, copied into one buffer that doubles as
+ * it fills: the message holds at most twice its bytes, never the chunks or the frames they came in.
+ */
 interface Fragments {
   readonly opcode: number;
-  readonly parts: Buffer[];
+  data: Buffer;
   bytes: number;
 }
 
@@ -291,18 +294,14 @@ export class WsSocket implements TransportSocket {
 
   #data(opcode: number, final: boolean, payload: Buffer): void {
     let fragments = this.#fragments;
-    if (!final) {
-      if (fragments === undefined) this.#fragments = fragments = { opcode, parts: [], bytes: 0 };
-      fragments.parts.push(payload);
-      fragments.bytes += payload.length;
-      return;
-    }
     let message = payload;
     let type = opcode;
-    if (fragments !== undefined) {
+    if (!final || fragments !== undefined) {
+      if (fragments === undefined) this.#fragments = fragments = { opcode, data: EMPTY, bytes: 0 };
+      appendFragment(fragments, payload, this.#limits.maxPayload);
+      if (!final) return;
       this.#fragments = undefined;
-      fragments.parts.push(payload);
-      message = Buffer.concat(fragments.parts, fragments.bytes + payload.length);
+      message = fragments.data.subarray(0, fragments.bytes);
       type = fragments.opcode;
     }
     if (type === OP_TEXT && !isUtf8(message)) {
@@ -399,6 +398,19 @@ export class WsSocket implements TransportSocket {
     this.#fragments = undefined;
     this.handler?.closed();
   }
+}
+
+/** Copies `payload` after the fragments so far (at most `max` bytes in all), growing their buffer. */
+function appendFragment(fragments: Fragments, payload: Buffer, max: number): void {
+  const end = fragments.bytes + payload.length;
+  if (end > fragments.data.length) {
+    // Not from the shared pool: a message in progress pins no one else's slab, nor they its.
+    const data = Buffer.allocUnsafeSlow(Math.max(end, Math.min(2 * fragments.data.length, max)));
+    fragments.data.copy(data, 0, 0, fragments.bytes);
+    fragments.data = data;
+  }
+  payload.copy(fragments.data, fragments.bytes);
+  fragments.bytes = end;
 }
 
 function frameOf(frame: string | Buffer): Buffer {

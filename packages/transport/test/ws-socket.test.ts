@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MemoryStore, type HubEvent } from '@msghub/messagehub';
 import { expect } from 'chai';
 import { HubServer, WsAdapter, type HubServerOptions, type TransportSocket } from '../src/index.js';
@@ -28,13 +30,24 @@ class GatedStore extends MemoryStore {
   }
 }
 
+// Memory tests measure what stays reachable, after a full collection.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/** Bytes reachable from the JS heap and the buffers outside it, after a full collection. */
+function retainedBytes(): number {
+  collectGarbage();
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
 const servers: HubServer[] = [];
 const stores: GatedStore[] = [];
 const adapters: WsAdapter[] = [];
 
 /** A WebSocket adapter on its own, its one connection started with a handler that records frames. */
-async function carrier(): Promise<{ port: number; accepted: Promise<TransportSocket>; frames: string[] }> {
-  const adapter = new WsAdapter({ port: 0, maxFrameBytes: 64 * 1024 });
+async function carrier(maxFrameBytes = 64 * 1024): Promise<{ port: number; accepted: Promise<TransportSocket>; frames: string[] }> {
+  const adapter = new WsAdapter({ port: 0, maxFrameBytes });
   adapters.push(adapter);
   const frames: string[] = [];
   let accept: (socket: TransportSocket) => void = () => {};
@@ -165,6 +178,32 @@ describe('WsSocket', () => {
       await until(() => raw.frames.at(-1)?.payload.readUInt32BE(0) === count - 1, 'the pong to the last ping', 10_000);
       const answered = raw.frames.map((frame) => (frame.opcode === Op.pong ? frame.payload.readUInt32BE(0) : -1));
       expect(answered.every((n, i) => n >= 0 && (i === 0 || n > (answered[i - 1] as number))), 'pongs in ping order, each once').to.equal(true);
+    });
+  });
+
+  describe('fragmented messages', () => {
+    it('holds the bytes of a message in progress, not the frames they came in, however small its fragments and whatever comes between them', async function () {
+      this.timeout(30_000);
+      const { port, frames } = await carrier(1024 * 1024);
+      const raw = await RawWs.open(port);
+      // Each write: 4,000 one-byte fragments, then 52 KB of unsolicited pongs (read and ignored).
+      const batch = Buffer.concat([
+        ...Array.from({ length: 4000 }, () => encodeFrame({ opcode: Op.continuation, fin: false, payload: 'y' })),
+        ...Array.from({ length: 400 }, () => encodeFrame({ opcode: Op.pong, payload: Buffer.alloc(125) })),
+      ]);
+      const batches = 200;
+      const before = retainedBytes();
+      await raw.send({ opcode: Op.text, fin: false, payload: 'x' });
+      for (let i = 0; i < batches; i++) await raw.write(batch);
+      // A ping after them: its pong tells that the server has read everything before it.
+      await raw.send({ opcode: Op.ping, payload: 'read' });
+      expect((await raw.nextFrame()).opcode).to.equal(Op.pong);
+      const held = retainedBytes() - before;
+      // 800 KB of payload came in 16 MB of frames.
+      expect(held, 'bytes held for the message in progress').to.be.below(4 * 1024 * 1024);
+      await raw.send({ opcode: Op.continuation, payload: 'z' });
+      await until(() => frames.length === 1, 'the message');
+      expect(frames[0]).to.equal(`x${'y'.repeat(4000 * batches)}z`);
     });
   });
 });
