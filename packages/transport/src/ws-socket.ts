@@ -58,10 +58,15 @@ const PAUSED = 4;
 const READING = 8;
 /** A close frame went out: nothing else is written. */
 const CLOSE_SENT = 16;
-/** Reading is over: the peer's close frame arrived, or the connection failed. */
+/** Reading is over (the peer's close frame or FIN came, or the connection failed), and our side of TCP ended. */
 const READ_DONE = 32;
 /** The peer ended its side of the TCP connection: no more bytes come. */
 const PEER_ENDED = 64;
+/**
+ * Nothing more is written: a close frame went out, or our side of TCP ended (a write after that
+ * fails the socket, which drops what it still buffers).
+ */
+const NO_WRITES = CLOSE_SENT | READ_DONE;
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -162,7 +167,7 @@ export class WsSocket implements TransportSocket {
    * {@link textFrame}) and written as is. A batch goes out corked, in one system call.
    */
   write(frames: readonly (string | Buffer)[]): void {
-    if ((this.#flags & (CLOSED | CLOSE_SENT)) !== 0) return;
+    if ((this.#flags & NO_WRITES) !== 0) return;
     const socket = this.#socket;
     if (frames.length === 1) {
       socket.write(frameOf(frames[0] as string | Buffer));
@@ -355,7 +360,7 @@ export class WsSocket implements TransportSocket {
   sendOwedPong(): void {
     const frame = owedPongs.get(this);
     owedPongs.delete(this);
-    if (frame !== undefined && (this.#flags & (CLOSED | CLOSE_SENT)) === 0) this.#socket.write(frame);
+    if (frame !== undefined && (this.#flags & NO_WRITES) === 0) this.#socket.write(frame);
   }
 
   /** Fails the connection (§7.1.7): a close frame with `code`, then the end of the TCP connection. */

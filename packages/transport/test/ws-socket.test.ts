@@ -206,4 +206,24 @@ describe('WsSocket', () => {
       expect(frames[0]).to.equal(`x${'y'.repeat(4000 * batches)}z`);
     });
   });
+
+  describe('#write', () => {
+    it('loses none of what it wrote when written to again after the peer ended TCP', async function () {
+      this.timeout(20_000);
+      const { port, accepted } = await carrier();
+      const raw = await RawWs.open(port);
+      const socket = await accepted;
+      raw.socket.pause();
+      // 8 MB that wait in the server's buffer while the peer does not read.
+      const frame = JSON.stringify({ type: 'event', data: 'x'.repeat(1000) });
+      for (let i = 0; i < 8000; i++) socket.write([frame]);
+      raw.socket.end();
+      await delay(100);
+      socket.write([JSON.stringify({ type: 'late' })]);
+      raw.socket.resume();
+      await raw.waitClosed(10_000);
+      expect(raw.frames.length, 'frames written before the end').to.be.at.least(8000);
+      expect(raw.frames.slice(0, 8000).every((received) => received.payload.toString('utf8') === frame)).to.equal(true);
+    });
+  });
 });
