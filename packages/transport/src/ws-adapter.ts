@@ -394,6 +394,7 @@ export class WsAdapter implements TransportAdapter {
 
 /** Answers an upgrade from a page of a foreign origin with 403 and a JSON body, then closes. */
 function refuseUpgrade(socket: Duplex, origin: string): void {
+  socket.on('error', refusedOnError);
   const body = JSON.stringify(originRefusal(origin));
   if (socket.writable) {
     socket.end(
@@ -407,8 +408,14 @@ function refuseUpgrade(socket: Duplex, origin: string): void {
 
 /** Answers an upgrade that is not a WebSocket handshake this server takes, then closes. */
 function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+  socket.on('error', refusedOnError);
   if (socket.writable) socket.end(refusalResponse(refusal));
   setTimeout(destroySocket, 1000, socket).unref();
+}
+
+function refusedOnError(): void {
+  // The peer went away before reading the refusal (ECONNRESET, EPIPE); 'close' follows. The HTTP
+  // server no longer listens for errors on an upgraded socket: unheard, one would end the process.
 }
 
 function destroySocket(socket: Duplex): void {

@@ -58,10 +58,23 @@ const PAUSED = 4;
 const READING = 8;
 /** A close frame went out: nothing else is written. */
 const CLOSE_SENT = 16;
-/** Reading is over: the peer's close frame arrived, or the connection failed. */
+/** Reading is over (the peer's close frame or FIN came, or the connection failed), and our side of TCP ended. */
 const READ_DONE = 32;
+/** The peer ended its side of the TCP connection: no more bytes come. */
+const PEER_ENDED = 64;
+/**
+ * Nothing more is written: a close frame went out, or our side of TCP ended (a write after that
+ * fails the socket, which drops what it still buffers).
+ */
+const NO_WRITES = CLOSE_SENT | READ_DONE;
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The pong owed by each connection whose socket waits for 'drain': only the latest ping is
+ * answered then (RFC 6455 §5.5.3 allows it), so a peer that pings and never reads cannot make the
+ * server buffer a pong per ping. Out of the connection, so an idle one keeps no field for it.
+ */
+const owedPongs = new WeakMap<WsSocket, Buffer>();
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Bytes of a frame not complete yet: read on when `bytes` reaches `need`. */
@@ -71,10 +84,13 @@ interface Rest {
   need: number;
 }
 
-/** The fragments of a message that came in several frames. */
+/**
+ * The fragments of a message that came in several frames, copied into one buffer that doubles as
+ * it fills: the message holds at most twice its bytes, never the chunks or the frames they came in.
+ */
 interface Fragments {
   readonly opcode: number;
-  readonly parts: Buffer[];
+  data: Buffer;
   bytes: number;
 }
 
@@ -151,7 +167,7 @@ export class WsSocket implements TransportSocket {
    * {@link textFrame}) and written as is. A batch goes out corked, in one system call.
    */
   write(frames: readonly (string | Buffer)[]): void {
-    if ((this.#flags & (CLOSED | CLOSE_SENT)) !== 0) return;
+    if ((this.#flags & NO_WRITES) !== 0) return;
     const socket = this.#socket;
     if (frames.length === 1) {
       socket.write(frameOf(frames[0] as string | Buffer));
@@ -179,6 +195,8 @@ export class WsSocket implements TransportSocket {
     if ((this.#flags & CLOSED) !== 0) return;
     this.#sendClose(closeFrame(CLOSE_NORMAL));
     if ((this.#flags & READ_DONE) !== 0) this.#socket.end();
+    // Paused or not, read on to the peer's close frame: a socket closed with bytes unread is reset.
+    else this.resume();
   }
 
   destroy(): void {
@@ -227,6 +245,7 @@ export class WsSocket implements TransportSocket {
       // Paused with frames left: they are read on `resume`.
       this.#rest = { parts: [data.subarray(at)], bytes: data.length - at, need: 0 };
     }
+    if ((this.#flags & (PEER_ENDED | PAUSED | READ_DONE)) === PEER_ENDED) this.#readDone();
   }
 
   /**
@@ -280,18 +299,14 @@ export class WsSocket implements TransportSocket {
 
   #data(opcode: number, final: boolean, payload: Buffer): void {
     let fragments = this.#fragments;
-    if (!final) {
-      if (fragments === undefined) this.#fragments = fragments = { opcode, parts: [], bytes: 0 };
-      fragments.parts.push(payload);
-      fragments.bytes += payload.length;
-      return;
-    }
     let message = payload;
     let type = opcode;
-    if (fragments !== undefined) {
+    if (!final || fragments !== undefined) {
+      if (fragments === undefined) this.#fragments = fragments = { opcode, data: EMPTY, bytes: 0 };
+      appendFragment(fragments, payload, this.#limits.maxPayload);
+      if (!final) return;
       this.#fragments = undefined;
-      fragments.parts.push(payload);
-      message = Buffer.concat(fragments.parts, fragments.bytes + payload.length);
+      message = fragments.data.subarray(0, fragments.bytes);
       type = fragments.opcode;
     }
     if (type === OP_TEXT && !isUtf8(message)) {
@@ -308,7 +323,7 @@ export class WsSocket implements TransportSocket {
 
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP_PING) {
-      if ((this.#flags & CLOSE_SENT) === 0) this.#socket.write(controlFrame(OP_PONG, payload));
+      if ((this.#flags & CLOSE_SENT) === 0) this.#pong(controlFrame(OP_PONG, payload));
       return;
     }
     if (opcode === OP_PONG) return;
@@ -325,20 +340,33 @@ export class WsSocket implements TransportSocket {
       this.#fail(CLOSE_INVALID_DATA, 'Close reason is not UTF-8');
       return;
     }
-    this.#flags |= READ_DONE;
-    this.#rest = undefined;
     // Answer with the same code (an empty close for an empty one), then end the TCP connection.
     this.#sendClose(code === 0 ? controlFrame(OP_CLOSE, EMPTY) : closeFrame(code));
-    this.#socket.end();
+    this.#readDone();
+  }
+
+  /** Writes a pong, or, while the socket waits for 'drain', owes it until then (replacing any owed). */
+  #pong(frame: Buffer): void {
+    const socket = this.#socket;
+    if (!socket.writableNeedDrain) {
+      socket.write(frame);
+      return;
+    }
+    if (!owedPongs.has(this)) socket.once('drain', socketOnDrain);
+    owedPongs.set(this, frame);
+  }
+
+  /** @internal the socket's buffer was written out: the latest ping left unanswered is answered */
+  sendOwedPong(): void {
+    const frame = owedPongs.get(this);
+    owedPongs.delete(this);
+    if (frame !== undefined && (this.#flags & NO_WRITES) === 0) this.#socket.write(frame);
   }
 
   /** Fails the connection (§7.1.7): a close frame with `code`, then the end of the TCP connection. */
   #fail(code: number, reason: string): 0 {
-    this.#flags |= READ_DONE;
-    this.#rest = undefined;
-    this.#fragments = undefined;
     this.#sendClose(closeFrame(code, reason));
-    this.#socket.end();
+    this.#readDone();
     return 0;
   }
 
@@ -353,7 +381,17 @@ export class WsSocket implements TransportSocket {
 
   /** @internal the peer ended its side of the TCP connection */
   onEnd(): void {
+    this.#flags |= PEER_ENDED;
+    const rest = this.#rest;
+    // Whole frames kept while paused are still read, on `resume`; reading is over after them.
+    if ((this.#flags & PAUSED) === 0 || rest === undefined || rest.bytes < rest.need) this.#readDone();
+  }
+
+  /** Nothing more can be read: what is kept is dropped, and our side of TCP ends too. */
+  #readDone(): void {
     this.#flags |= READ_DONE;
+    this.#rest = undefined;
+    this.#fragments = undefined;
     this.#socket.end();
   }
 
@@ -367,12 +405,29 @@ export class WsSocket implements TransportSocket {
   }
 }
 
+/** Copies `payload` after the fragments so far (at most `max` bytes in all), growing their buffer. */
+function appendFragment(fragments: Fragments, payload: Buffer, max: number): void {
+  const end = fragments.bytes + payload.length;
+  if (end > fragments.data.length) {
+    // Not from the shared pool: a message in progress pins no one else's slab, nor they its.
+    const data = Buffer.allocUnsafeSlow(Math.max(end, Math.min(2 * fragments.data.length, max)));
+    fragments.data.copy(data, 0, 0, fragments.bytes);
+    fragments.data = data;
+  }
+  payload.copy(fragments.data, fragments.bytes);
+  fragments.bytes = end;
+}
+
 function frameOf(frame: string | Buffer): Buffer {
   return typeof frame === 'string' ? stringFrame(frame) : textFrame(frame);
 }
 
 function socketOnData(this: Socket, chunk: Buffer): void {
   (this as TaggedSocket)[kConnection].onData(chunk);
+}
+
+function socketOnDrain(this: Socket): void {
+  (this as TaggedSocket)[kConnection].sendOwedPong();
 }
 
 function socketOnEnd(this: Socket): void {

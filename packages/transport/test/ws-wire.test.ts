@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { HubServer, MAX_TCP_FRAME_BYTES, type HubServerOptions } from '../src/index.js';
 import { delay } from './helpers.js';
-import { Op, RawWs, acceptFor, closeCode, closePayload, encodeFrame, upgradeRequest, type FrameSpec, type WireFrame } from './raw-ws.js';
+import { Op, RawWs, acceptFor, closeCode, closePayload, encodeFrame, upgradeRequest, type FrameSpec, type UpgradeSpec, type WireFrame } from './raw-ws.js';
 
 // The WebSocket carrier on the wire (RFC 6455), spoken byte by byte over node:net against a real
 // server on port 0. These tests pin what the RFC and docs/protocol.md require of the carrier, not
@@ -155,6 +155,22 @@ describe('WebSocket wire (RFC 6455)', () => {
         await raw.waitEnded();
       });
     }
+
+    it('stays up when clients reset TCP right after an upgrade request it refuses, for a bad key or a foreign origin', async () => {
+      const errors: unknown[] = [];
+      const { port } = await start({ onError: (error) => errors.push(error) });
+      const bad: UpgradeSpec[] = [{ headers: { 'Sec-WebSocket-Key': 'short' } }, { headers: { Origin: 'https://elsewhere.example' } }];
+      for (let i = 0; i < 200; i++) {
+        const raw = await RawWs.connect(port);
+        raw.socket.write(upgradeRequest(port, bad[i % 2]).text);
+        // The reset reaches the server before or while it writes the refusal.
+        if (i % 4 >= 2) await new Promise((resolve) => setImmediate(resolve));
+        raw.socket.resetAndDestroy();
+      }
+      await member(port, 'ada');
+      // The origin refusals are reported (once per 10 s), nothing else.
+      expect(errors.map((error) => (error as { code?: unknown }).code)).to.deep.equal(['ORIGIN_NOT_ALLOWED']);
+    });
 
     it('names the version it speaks when it refuses another one (§4.2.2)', async () => {
       const { port } = await start();
