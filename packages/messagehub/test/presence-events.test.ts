@@ -13,6 +13,7 @@ import {
 } from '../src/index.js';
 import { T0, clock, record, turns } from './helpers.js';
 import { SequencingNodeStore, SharedSequencer } from './sequencing-store.js';
+import { command, type Command } from './room-commands.js';
 
 const room = 'stadium';
 const ids = (events: readonly SessionEvent<unknown>[]): (number | string)[] =>
@@ -194,22 +195,6 @@ describe('MessageHub presenceEvents', () => {
   });
 });
 
-type Command =
-  | { kind: 'add'; user: number; session: number }
-  | { kind: 'remove'; user: number; session: number }
-  | { kind: 'message'; user: number }
-  | { kind: 'whisper'; user: number; to: number }
-  | { kind: 'yield' };
-
-const user = fc.integer({ min: 0, max: 3 });
-const session = fc.integer({ min: 0, max: 2 });
-const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({ kind: fc.constant('add' as const), user, session }),
-  fc.record({ kind: fc.constant('remove' as const), user, session }),
-  fc.record({ kind: fc.constant('message' as const), user }),
-  fc.record({ kind: fc.constant('whisper' as const), user, to: user }),
-  fc.constant({ kind: 'yield' as const }),
-);
 
 interface Opened {
   readonly user: string;
