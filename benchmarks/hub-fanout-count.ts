@@ -10,6 +10,8 @@
  *
  * `--single-threaded` makes V8 compile on the main thread, so what is counted is the optimised
  * code, not code still waiting for a background compile. Contenders: `hub`, `subject`, `emitter`.
+ * `--also=emitter,subject` runs those in the same process first (twice, interleaved with the
+ * contender's own warm-up), as the bench's process does, to count what their JIT feedback costs.
  */
 import { EventEmitter } from 'node:events';
 import { Subject } from 'rxjs';
@@ -83,7 +85,12 @@ const run = contenders[name];
 if (run === undefined) throw new Error(`No contender ${name}`);
 const subscribers = Number(value('subscribers', '1'));
 const messages = Number(value('messages', '100000'));
-await run(subscribers, 20_000);
+// `--also=emitter,subject`: warm those up in this process too, as the bench's own process does.
+const also = value('also', '').split(',').filter((n) => n !== '') as (keyof typeof contenders)[];
+for (let round = 0; round < 2; round++) {
+  for (const other of also) await contenders[other](subscribers, 20_000);
+  await run(subscribers, 20_000);
+}
 const delivered = await run(subscribers, messages);
 if (delivered !== subscribers * messages) throw new Error(`Lost events: ${delivered}/${subscribers * messages}`);
 console.log(`${name} S=${subscribers}: ${messages} messages, ${delivered} delivered`);
