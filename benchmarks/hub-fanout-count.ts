@@ -1,6 +1,6 @@
 /**
  * One contender of hub-fanout.bench.ts, alone in its process, for counting instructions rather
- * than timing them: a warm-up of 20k messages, then `--messages` messages to `--subscribers`
+ * than timing them: two warm-up runs of 20k messages, then `--messages` messages to `--subscribers`
  * subscribers. Run it under callgrind twice with different message counts; the difference of the
  * two totals divided by the difference of the counts is the cost per message with start-up, the
  * module loader and the warm-up taken out.
@@ -11,7 +11,8 @@
  * `--single-threaded` makes V8 compile on the main thread, so what is counted is the optimised
  * code, not code still waiting for a background compile. Contenders: `hub`, `subject`, `emitter`.
  * `--also=emitter,subject` runs those in the same process first (twice, interleaved with the
- * contender's own warm-up), as the bench's process does, to count what their JIT feedback costs.
+ * contender's own warm-up), as the bench's process does, to count what their JIT feedback costs;
+ * `--warmup=N` sets the messages of each warm-up run (20k).
  */
 import { EventEmitter } from 'node:events';
 import { Subject } from 'rxjs';
@@ -87,9 +88,11 @@ const subscribers = Number(value('subscribers', '1'));
 const messages = Number(value('messages', '100000'));
 // `--also=emitter,subject`: warm those up in this process too, as the bench's own process does.
 const also = value('also', '').split(',').filter((n) => n !== '') as (keyof typeof contenders)[];
+// `--warmup=N`: messages per warm-up run (20k by default; fewer keeps S = 1000 affordable).
+const warmup = Number(value('warmup', '20000'));
 for (let round = 0; round < 2; round++) {
-  for (const other of also) await contenders[other](subscribers, 20_000);
-  await run(subscribers, 20_000);
+  for (const other of also) await contenders[other](subscribers, warmup);
+  await run(subscribers, warmup);
 }
 const delivered = await run(subscribers, messages);
 if (delivered !== subscribers * messages) throw new Error(`Lost events: ${delivered}/${subscribers * messages}`);
