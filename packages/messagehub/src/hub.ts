@@ -29,7 +29,7 @@ import {
 import { isVisibleTo, type GapNotice, type HubEvent, type SessionEvent } from './event.js';
 import { HistoryRing } from './history.js';
 import { ListenerSlot, type HubListener, type HubListenerFunction } from './listener.js';
-import { Mailbox } from './mailbox.js';
+import { Mailbox, type CommandHandler } from './mailbox.js';
 import { describe, resolveOptions, type MessageHubOptions, type PresenceEvents, type ResolvedOptions } from './options.js';
 import { Session } from './session.js';
 import { randomId, type RoomFollower, type RoomState, type RoomStore } from './store.js';
@@ -236,7 +236,9 @@ export class MessageHub<T = string> {
     this.#history = new HistoryRing<T>(this.#options.historySize);
     this.#pipeline =
       this.#store === undefined || this.#sequenced ? undefined : new CommitPipeline(PIPELINE_DEPTH, this.#deliverBatch, this.#failBatches);
-    this.#mailbox = new Mailbox(this.#options.mailboxSize, this.#handle, this.#tick, this.#commit, mailboxOnFault);
+    // The handler is a method the closure forwards to: the method's code is shared by every room.
+    const handle: CommandHandler = (op, a, b, c) => this.#handle(op, a, b, c);
+    this.#mailbox = new Mailbox(this.#options.mailboxSize, handle, this.#tick, this.#commit, mailboxOnFault);
     this.closed = new Promise<void>((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -558,20 +560,23 @@ export class MessageHub<T = string> {
     this.#unfollow = (this.#store as Required<RoomStore>).follow<T>(this.chatroomId, state.lastEventId, follower);
   }
 
-  /** The drain loop's handler: the only place room state changes. */
-  readonly #handle = (op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> => {
+  /**
+   * The drain loop's handler: the only place room state changes. A method rather than a closure
+   * per hub, so that its optimised code reads the hub's fields without checking which class
+   * scope they come from.
+   */
+  #handle(op: number, a: unknown, b: unknown, c: unknown): void | Promise<void> {
     if (this.#store === undefined) {
-      // Immediate mode, the common case first: a message delivered in place, nothing to settle.
+      // Immediate mode, the common case first: a message delivered in place, nothing to settle
+      // unless a listener filled up or a session overflowed.
       if (op === OP_SEND && !this.#encodes) {
-        this.#sendNow(a as string | undefined, b as string | undefined, c as T);
-        if (this.#full.length === 0 && this.#overflowed.length === 0 && this.#waits.length === 0) return undefined;
-        return this.#settleNow(undefined);
+        return this.#sendNow(a as string | undefined, b as string | undefined, c as T) ? this.#settleNow(undefined) : undefined;
       }
       return this.#settleNow(this.#command(op, a, b, c));
     }
     if (this.#failure !== undefined) return this.#refuse(op, a, b, c);
     return this.#command(op, a, b, c);
-  };
+  }
 
   /** Without a store effects happened already: settles what they left before the next command. */
   #settleNow(wait: void | Promise<void>): void | Promise<void> {
@@ -590,15 +595,16 @@ export class MessageHub<T = string> {
    * A message without a store and without encoding: its id, the history, and out it goes to its
    * recipients and the listeners, as the command is handled (what {@link #onSend} and
    * {@link #stage} do for it, without the steps that do not apply).
+   * @returns true when a listener filled up or a session overflowed: the room settles that first
    */
-  #sendNow(from: string | undefined, to: string | undefined, message: T): void {
+  #sendNow(from: string | undefined, to: string | undefined, message: T): boolean {
     const id = this.#lastId + 1;
     const event = this.#messageEvent(id, from, to, message);
     this.#lastId = id;
     this.#committedId = id;
     this.#stagedCount++;
     this.#history.push(event);
-    this.#fanOut(event, to === undefined ? this.#sessions : this.#recipients(to, from), this.#listeners, undefined);
+    return this.#fanOut(event, to === undefined ? this.#sessions : this.#recipients(to, from), this.#listeners, undefined);
   }
 
   /** Listeners that reached their bound: the room waits for them before the next command. */
@@ -1308,22 +1314,31 @@ export class MessageHub<T = string> {
     this.#overflowed.push(session);
   }
 
-  #fanOut(event: HubEvent<T>, sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[], line: string | undefined): void {
+  /** Hands `event` to `sessions` and `listeners`; returns true when one overflowed or filled up. */
+  #fanOut(event: HubEvent<T>, sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[], line: string | undefined): boolean {
     // A hub encodes all its events or none; without a line there is nothing for encoded() to hand out.
     if (line !== undefined) {
       this.#current = event;
       this.#currentLine = line;
     }
+    let settle = false;
     for (let i = 0; i < sessions.length; i++) {
       const session = sessions[i] as Session<T>;
       // Every session ends with `close`, kept past the bound rather than turned into a leave.
-      if (!session.deliver(event) && event.type !== 'close') this.#overflow(session);
+      if (!session.deliver(event) && event.type !== 'close') {
+        this.#overflow(session);
+        settle = true;
+      }
     }
     for (let i = 0; i < listeners.length; i++) {
       const slot = listeners[i] as ListenerSlot<T>;
       slot.push(event);
-      if (slot.full) this.#full.push(slot);
+      if (slot.full) {
+        this.#full.push(slot);
+        settle = true;
+      }
     }
+    return settle;
   }
 
   async #finishClose(sessions: readonly Session<T>[], listeners: readonly ListenerSlot<T>[]): Promise<void> {

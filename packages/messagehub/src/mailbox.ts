@@ -87,6 +87,11 @@ export class Mailbox {
       if (!this.#draining) this.#start();
       return RESOLVED;
     }
+    return this.#park(op, a, b, c);
+  }
+
+  /** A function of its own: a closure in `post` would cost every call a context allocation. */
+  #park(op: number, a: unknown, b: unknown, c: unknown): Promise<void> {
     return new Promise<void>((resolve) => {
       this.#parked.push(op, a, b, c, resolve);
       if (!this.#draining) this.#start();
@@ -110,10 +115,11 @@ export class Mailbox {
 
   #start(): void {
     this.#draining = true;
-    void this.#queue.add(this.#drain);
+    void this.#queue.add(() => this.#drain());
   }
 
-  #drain = async (): Promise<void> => {
+  /** The drain loop: a method, not a closure per mailbox, so that its optimised code is shared. */
+  async #drain(): Promise<void> {
     // Let the caller's synchronous run post its commands so that this turn takes them together.
     await undefined;
     for (;;) {
@@ -148,9 +154,6 @@ export class Mailbox {
           this.#onFault(error);
         }
       }
-      // Drop the references so handled payloads can be collected; keep the buffer itself.
-      // A plain loop: Array.prototype.fill takes a slow runtime path here, ~5x the cost per slot.
-      for (let i = 0; i < length; i++) batch[i] = undefined;
       this.#spare = batch;
       try {
         const wait = this.#onBatchEnd();
@@ -160,7 +163,7 @@ export class Mailbox {
       }
     }
     this.#draining = false;
-  };
+  }
 
   /**
    * Handles the batch's commands from `start` in a plain loop (no await per command). Stops after
@@ -169,9 +172,17 @@ export class Mailbox {
   #handleFrom(batch: unknown[], start: number, length: number): number {
     const handler = this.#handler;
     for (let i = start; i < length; i += STRIDE) {
+      const a = batch[i + 1];
+      const b = batch[i + 2];
+      const c = batch[i + 3];
+      // Drop the references as they are taken, so handled payloads can be collected; the buffer
+      // is kept. The op is a small integer and holds nothing.
+      batch[i + 1] = undefined;
+      batch[i + 2] = undefined;
+      batch[i + 3] = undefined;
       let wait: void | Promise<void>;
       try {
-        wait = handler(batch[i] as number, batch[i + 1], batch[i + 2], batch[i + 3]);
+        wait = handler(batch[i] as number, a, b, c);
       } catch (error) {
         this.#onFault(error);
         continue;
