@@ -10,7 +10,9 @@
  * store (every drained batch committed before it is delivered): the `MemoryStore`, a `FileStore`
  * that writes without syncing, and a `FileStore` that syncs every batch (`fsync: 'batch'`). The
  * file store rows send at most 200k messages per run. Each of these rows runs in a child process of its
- * own (see `isolated`), and so does the default hub once more as their baseline.
+ * own (see `isolated`), and so does the default hub once more as their baseline, and the bare
+ * Subject once more, so that the hub and the Subject are also compared each alone in a process
+ * (the row `hub / Subject, each in its own process`).
  *
  *   node --import tsx benchmarks/hub-fanout.bench.ts [--quick] [--rounds N] [--sizes=1,100]
  */
@@ -138,6 +140,8 @@ function fileStore(fsync: 'never' | 'batch'): () => RoomStore {
 const HUB = 'msghub MessageHub';
 /** The default hub again, in a process of its own like the rows it is the baseline of. */
 const HUB_ALONE = 'hub (defaults), own process';
+/** The Subject in a process of its own too, so that one comparison has both sides run alike. */
+const SUBJECT_ALONE = 'bare RxJS Subject, own process';
 /** One row per guarantee switched off or added, each compared with the default hub of the same run. */
 const guarantees: [string, Runner][] = [
   [HUB_ALONE, (s, m) => fanOut({ chatroomId: 'bench' }, s, m)],
@@ -147,6 +151,8 @@ const guarantees: [string, Runner][] = [
   ['hub, FileStore fsync=never', withStore(fileStore('never'), STORE_MESSAGES)],
   ['hub, FileStore fsync=batch', withStore(fileStore('batch'), STORE_MESSAGES)],
 ];
+/** What runs in a child process of its own: the guarantee rows and the Subject once more. */
+const alone: [string, Runner][] = [...guarantees, [SUBJECT_ALONE, runSubject]];
 
 /**
  * Runs a guarantee's row in a child process of its own (a warm-up, then the measured run): hubs with
@@ -167,7 +173,7 @@ function isolated(name: string): Runner {
 /** In a child started by {@link isolated}: runs one guarantee's row and prints its result as JSON. */
 async function runVariant(argv: readonly string[]): Promise<void> {
   const value = (key: string): string => (argv.find((a) => a.startsWith(`--${key}=`)) ?? '').slice(key.length + 3);
-  const run = guarantees.find(([name]) => name === value('variant'))?.[1];
+  const run = alone.find(([name]) => name === value('variant'))?.[1];
   if (run === undefined) throw new Error(`No variant ${value('variant')}`);
   const subscribers = Number(value('subscribers'));
   const messages = Number(value('messages'));
@@ -180,9 +186,9 @@ const contenders: [string, Runner][] = [
   ['Node EventEmitter', runEmitter],
   ['bare RxJS Subject', runSubject],
   [HUB, runHub],
-  ...guarantees.map(([name]): [string, Runner] => [name, isolated(name)]),
+  ...alone.map(([name]): [string, Runner] => [name, isolated(name)]),
 ];
-const warmedInChild = new Set(guarantees.map(([name]) => name));
+const warmedInChild = new Set(alone.map(([name]) => name));
 
 /** `--sizes=1,100`: only these subscriber counts. */
 function sizesOption(argv = process.argv.slice(2)): number[] | undefined {
@@ -221,6 +227,7 @@ async function main(): Promise<void> {
   const rows = contenders.map(([name]) => [name, ...sizes.map((s) => formatRate(rate(name, s)))]);
   rows.push(['hub / Subject', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('bare RxJS Subject', s)))]);
   rows.push(['hub / EventEmitter', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('Node EventEmitter', s)))]);
+  rows.push(['hub / Subject, each in its own process', ...sizes.map((s) => formatRatio(rate(HUB_ALONE, s) / rate(SUBJECT_ALONE, s)))]);
   for (const [name] of guarantees) {
     if (name === HUB_ALONE) continue;
     rows.push([`${name} / hub (own process)`, ...sizes.map((s) => formatRatio(rate(name, s) / rate(HUB_ALONE, s)))]);
