@@ -59,13 +59,17 @@ function readJson<T>(file: string): T | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;
 }
 
+const FANOUT_SYSTEMS = new Set(['Node EventEmitter', 'bare RxJS Subject', 'msghub MessageHub', 'bare RxJS Subject, own process', 'hub (defaults), own process']);
+
 /** hub-fanout.json: `results["<contender>|<S>"] = { median, rounds }`. */
 function fromHubFanout(): ChartData['hubFanout'] {
   const file = readJson<{ machine: Machine; rounds: number; results: Record<string, { median: number; rounds: number[] }> }>(join(resultsDir, 'hub-fanout.json'));
   if (file === undefined) return undefined;
-  const points = Object.entries(file.results).map(([key, { median, rounds }]) => {
+  const points = Object.entries(file.results).flatMap(([key, { median, rounds }]) => {
     const [system = key, s = '0'] = key.split('|');
-    return { system, x: Number(s), median, min: Math.min(...rounds), max: Math.max(...rounds) };
+    // The baselines and the default hub, in the bench's process and each in one of its own; the
+    // guarantee rows are in the tables.
+    return FANOUT_SYSTEMS.has(system) ? [{ system, x: Number(s), median, min: Math.min(...rounds), max: Math.max(...rounds) }] : [];
   });
   return { date: file.machine.date, machine: describeMachine(file.machine), rounds: file.rounds, points };
 }
@@ -110,6 +114,8 @@ function fromMemory(): ChartData['memory'] {
 const day = (iso: string): string => iso.slice(0, 10);
 const COLORS: Record<string, string> = {
   'msghub MessageHub': '#d62728',
+  'hub (defaults), own process': '#ff9896',
+  'bare RxJS Subject, own process': '#aec7e8',
   msghub: '#d62728',
   'bare RxJS Subject': '#1f77b4',
   'raw ws': '#1f77b4',
@@ -136,7 +142,7 @@ function lineChart(options: {
     type: 'nominal' as const,
     title: null,
     scale: { domain: systems, range: systems.map((s) => COLORS[s] ?? '#2ca02c') },
-    legend: { orient: 'right' as const },
+    legend: { orient: 'right' as const, labelLimit: 320 },
   };
   const xs = [...new Set(options.points.map((p) => p.x))].sort((a, b) => a - b);
   const x = { field: 'x', type: 'quantitative' as const, title: options.x, scale: { type: 'log' as const }, axis: { values: xs, format: '~s' } };
