@@ -77,21 +77,24 @@ const EMPTY = Buffer.alloc(0);
 const owedPongs = new WeakMap<WsSocket, Buffer>();
 const NO_QUERY: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Bytes of a frame not complete yet: read on when `bytes` reaches `need`. */
-interface Rest {
-  readonly parts: Buffer[];
+/**
+ * Bytes kept in one buffer that doubles as it fills (see {@link append}): they hold at most twice
+ * their size, never the TCP reads or the frames they came in, however small those are.
+ */
+interface Kept {
+  /** The bytes are `data[0, bytes)`. */
+  data: Buffer;
   bytes: number;
+}
+
+/** Bytes of a frame not complete yet: read on when `bytes` reaches `need`. */
+interface Rest extends Kept {
   need: number;
 }
 
-/**
- * The fragments of a message that came in several frames, copied into one buffer that doubles as
- * it fills: the message holds at most twice its bytes, never the chunks or the frames they came in.
- */
-interface Fragments {
+/** The fragments of a message that came in several frames. */
+interface Fragments extends Kept {
   readonly opcode: number;
-  data: Buffer;
-  bytes: number;
 }
 
 export class WsSocket implements TransportSocket {
@@ -120,7 +123,7 @@ export class WsSocket implements TransportSocket {
     this.remoteAddress = socket.remoteAddress;
     this.#headers = shareValues(request.headers);
     this.#url = request.url;
-    if (head.length > 0) this.#rest = { parts: [head], bytes: head.length, need: 0 };
+    if (head.length > 0) this.#rest = { data: head, bytes: head.length, need: 0 };
     (socket as TaggedSocket)[kConnection] = this;
     socket.setTimeout(0);
     socket.setNoDelay(true);
@@ -213,8 +216,7 @@ export class WsSocket implements TransportSocket {
       this.#read(chunk);
       return;
     }
-    rest.parts.push(chunk);
-    rest.bytes += chunk.length;
+    append(rest, chunk, rest.need);
     if (rest.bytes >= rest.need && (this.#flags & PAUSED) === 0) this.#readRest();
   }
 
@@ -223,7 +225,7 @@ export class WsSocket implements TransportSocket {
     const rest = this.#rest;
     if (rest === undefined || rest.bytes < rest.need || (this.#flags & (PAUSED | READ_DONE)) !== 0) return;
     this.#rest = undefined;
-    this.#read(rest.parts.length === 1 ? (rest.parts[0] as Buffer) : Buffer.concat(rest.parts, rest.bytes));
+    this.#read(rest.data.subarray(0, rest.bytes));
   }
 
   /** Reads every whole frame in `data`; keeps what is left. */
@@ -234,7 +236,7 @@ export class WsSocket implements TransportSocket {
       const used = this.#frame(data, at);
       if (used <= 0) {
         // Not a whole frame yet: `-used` bytes are needed from `at`.
-        if (used < 0) this.#rest = { parts: [data.subarray(at)], bytes: data.length - at, need: -used };
+        if (used < 0) this.#rest = { data: data.subarray(at), bytes: data.length - at, need: -used };
         at = data.length;
         break;
       }
@@ -243,7 +245,7 @@ export class WsSocket implements TransportSocket {
     this.#flags &= ~READING;
     if (at < data.length && (this.#flags & (READ_DONE | CLOSED)) === 0) {
       // Paused with frames left: they are read on `resume`.
-      this.#rest = { parts: [data.subarray(at)], bytes: data.length - at, need: 0 };
+      this.#rest = { data: data.subarray(at), bytes: data.length - at, need: 0 };
     }
     if ((this.#flags & (PEER_ENDED | PAUSED | READ_DONE)) === PEER_ENDED) this.#readDone();
   }
@@ -303,7 +305,7 @@ export class WsSocket implements TransportSocket {
     let type = opcode;
     if (!final || fragments !== undefined) {
       if (fragments === undefined) this.#fragments = fragments = { opcode, data: EMPTY, bytes: 0 };
-      appendFragment(fragments, payload, this.#limits.maxPayload);
+      append(fragments, payload, this.#limits.maxPayload);
       if (!final) return;
       this.#fragments = undefined;
       message = fragments.data.subarray(0, fragments.bytes);
@@ -405,17 +407,20 @@ export class WsSocket implements TransportSocket {
   }
 }
 
-/** Copies `payload` after the fragments so far (at most `max` bytes in all), growing their buffer. */
-function appendFragment(fragments: Fragments, payload: Buffer, max: number): void {
-  const end = fragments.bytes + payload.length;
-  if (end > fragments.data.length) {
-    // Not from the shared pool: a message in progress pins no one else's slab, nor they its.
-    const data = Buffer.allocUnsafeSlow(Math.max(end, Math.min(2 * fragments.data.length, max)));
-    fragments.data.copy(data, 0, 0, fragments.bytes);
-    fragments.data = data;
+/**
+ * Copies `bytes` after what `kept` holds, growing its buffer to twice its size (at least what is
+ * needed, and beyond that at most `limit` bytes in all).
+ */
+function append(kept: Kept, bytes: Buffer, limit: number): void {
+  const end = kept.bytes + bytes.length;
+  if (end > kept.data.length) {
+    // Not from the shared pool: bytes kept pin no one else's slab, nor they its.
+    const data = Buffer.allocUnsafeSlow(Math.max(end, Math.min(2 * kept.data.length, limit)));
+    kept.data.copy(data, 0, 0, kept.bytes);
+    kept.data = data;
   }
-  payload.copy(fragments.data, fragments.bytes);
-  fragments.bytes = end;
+  bytes.copy(kept.data, kept.bytes);
+  kept.bytes = end;
 }
 
 function frameOf(frame: string | Buffer): Buffer {

@@ -181,6 +181,27 @@ describe('WsSocket', () => {
     });
   });
 
+  describe('frames in progress', () => {
+    it('holds the bytes of a frame in progress, not the many small TCP reads they came in', async function () {
+      this.timeout(30_000);
+      const { port, frames } = await carrier(1024 * 1024);
+      const raw = await RawWs.open(port);
+      const length = 96 * 1024;
+      const frame = encodeFrame({ opcode: Op.text, payload: 'a'.repeat(length) });
+      // The header and 30,000 bytes of payload in 3000 writes of 10 bytes, each read on its own.
+      const dripped = 14 + 30_000;
+      const cuts = Array.from({ length: 3000 }, (_, i) => 14 + i * 10);
+      const before = retainedBytes();
+      await raw.write(frame.subarray(0, dripped), cuts);
+      await delay(200);
+      const held = retainedBytes() - before;
+      expect(held, 'bytes held for 30 KB of a frame in progress').to.be.below(256 * 1024);
+      await raw.write(frame.subarray(dripped));
+      await until(() => frames.length === 1, 'the frame');
+      expect(frames[0]).to.equal('a'.repeat(length));
+    });
+  });
+
   describe('fragmented messages', () => {
     it('holds the bytes of a message in progress, not the frames they came in, however small its fragments and whatever comes between them', async function () {
       this.timeout(30_000);
