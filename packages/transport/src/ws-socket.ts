@@ -51,6 +51,7 @@ type TaggedSocket = Socket & { [kConnection]: WsSocket };
 // Flags of a WsSocket, in one small integer.
 /** `closed` was handed to the handler. */
 const CLOSED = 1;
+/** A `drain` listener is registered (for the handler, an owed pong, or both). */
 const DRAIN_ARMED = 2;
 /** The server stopped reading (backpressure). */
 const PAUSED = 4;
@@ -62,6 +63,8 @@ const CLOSE_SENT = 16;
 const READ_DONE = 32;
 /** The peer ended its side of the TCP connection: no more bytes come. */
 const PEER_ENDED = 64;
+/** The handler asked whether to wait (`needsDrain`) and was told yes: the next `drain` goes to it. */
+const DRAIN_OWED = 128;
 /**
  * Nothing more is written: a close frame went out, or our side of TCP ended (a write after that
  * fails the socket, which drops what it still buffers).
@@ -110,8 +113,6 @@ export class WsSocket implements TransportSocket {
   #rest: Rest | undefined;
   /** Only while a fragmented message is being read. */
   #fragments: Fragments | undefined;
-  /** Made the first time the socket needs a drain; most connections never do. */
-  #onDrain: (() => void) | undefined;
 
   /**
    * @param socket the upgraded TCP socket, the `101` already written to it.
@@ -146,18 +147,19 @@ export class WsSocket implements TransportSocket {
   }
 
   get needsDrain(): boolean {
-    const socket = this.#socket;
-    if (!socket.writableNeedDrain) return false;
-    if ((this.#flags & DRAIN_ARMED) === 0) {
-      this.#flags |= DRAIN_ARMED;
-      this.#onDrain ??= () => {
-        this.#flags &= ~DRAIN_ARMED;
-        this.handler?.drain();
-      };
-      socket.once('drain', this.#onDrain);
-    }
+    if (!this.#socket.writableNeedDrain) return false;
+    this.#flags |= DRAIN_OWED;
+    this.#armDrain();
     return true;
   }
+
+  /** Registers the one `drain` listener, unless it is already there. */
+  #armDrain(): void {
+    if ((this.#flags & DRAIN_ARMED) !== 0) return;
+    this.#flags |= DRAIN_ARMED;
+    this.#socket.once('drain', socketOnDrain);
+  }
+
 
   start(handler: SocketHandler): void {
     this.handler = handler;
@@ -354,16 +356,22 @@ export class WsSocket implements TransportSocket {
       socket.write(frame);
       return;
     }
-    if (!owedPongs.has(this)) socket.once('drain', socketOnDrain);
     owedPongs.set(this, frame);
+    this.#armDrain();
   }
 
-  /** @internal the socket's buffer was written out: the latest ping left unanswered is answered */
-  sendOwedPong(): void {
+  /** @internal the socket's buffer was written out: the latest ping left unanswered is answered, then the handler told */
+  onDrain(): void {
+    const owed = (this.#flags & DRAIN_OWED) !== 0;
+    this.#flags &= ~(DRAIN_ARMED | DRAIN_OWED);
     const frame = owedPongs.get(this);
-    owedPongs.delete(this);
-    if (frame !== undefined && (this.#flags & NO_WRITES) === 0) this.#socket.write(frame);
+    if (frame !== undefined) {
+      owedPongs.delete(this);
+      if ((this.#flags & NO_WRITES) === 0) this.#socket.write(frame);
+    }
+    if (owed) this.handler?.drain();
   }
+
 
   /** Fails the connection (§7.1.7): a close frame with `code`, then the end of the TCP connection. */
   #fail(code: number, reason: string): 0 {
@@ -432,7 +440,7 @@ function socketOnData(this: Socket, chunk: Buffer): void {
 }
 
 function socketOnDrain(this: Socket): void {
-  (this as TaggedSocket)[kConnection].sendOwedPong();
+  (this as TaggedSocket)[kConnection].onDrain();
 }
 
 function socketOnEnd(this: Socket): void {
