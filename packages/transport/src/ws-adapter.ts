@@ -4,8 +4,7 @@
  * negotiates no extension is read and written by msghub itself (`ws-socket.ts`); one that
  * negotiates permessage-deflate (only offered when the server enables it) goes through `ws`, which
  * compresses. Either way a batch of frames is written with the TCP socket corked, so many messages
- * leave in one system call while each stays its own WebSocket message, and a room event's frame is
- * built once and written to every uncompressed socket as is.
+ * leave in one system call while each stays its own WebSocket message.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -17,7 +16,7 @@ import { boundAddress, listenOn } from './listening.js';
 import { isOriginAllowed, originRefusal, ORIGIN_REFUSED_STATUS, resolveAllowedOrigins, type OriginPolicy } from './origins.js';
 import { resolvePerMessageDeflate, wsDeflateOptions, type PerMessageDeflateOption } from './per-message-deflate.js';
 import { MAX_TCP_FRAME_BYTES } from './protocol.js';
-import { acceptResponse, checkUpgrade, refusalResponse, textFrame, type UpgradeRefusal } from './ws-frames.js';
+import { acceptResponse, checkUpgrade, refusalResponse } from './ws-frames.js';
 import { readQuery, shareValues, WsSocket, type WsLimits } from './ws-socket.js';
 
 /** Options of {@link WsAdapter}. */
@@ -65,8 +64,6 @@ class HubWebSocket extends WebSocket {
 // Flags of a WsConnection, in one small integer (an idle connection is mostly its fields).
 const CLOSED = 1;
 const DRAIN_ARMED = 2;
-/** No extension (permessage-deflate) was negotiated: shared frames may be written as they are. */
-const PLAIN = 4;
 
 /**
  * Compression state of a connection that negotiated permessage-deflate. Batches handed to ws that
@@ -116,7 +113,6 @@ class WsConnection implements TransportSocket {
     this.remoteAddress = request.socket.remoteAddress;
     this.#headers = shareValues(request.headers);
     this.#url = request.url;
-    if (ws.extensions === '') this.#flags = PLAIN;
     ws.connection = this;
     ws.on('error', wsOnError);
     ws.on('close', wsOnClose);
@@ -169,35 +165,21 @@ class WsConnection implements TransportSocket {
   }
 
   /**
-   * A Buffer is a frame's UTF-8 text shared by many connections. Without an extension it is
-   * framed once (see {@link textFrame}) and that frame is written to the TCP socket as is; text
-   * and compressed messages go through `ws`. Both write synchronously to the same socket (ws
-   * queues only while compressing, and then every frame goes through it), so the order holds.
+   * Every frame goes through `ws`, which frames (and compresses) it, with the TCP socket corked.
+   * A connection whose offer of permessage-deflate `ws` did not take is written the same way.
    */
   write(frames: readonly (string | Buffer)[]): void {
     const ws = this.#ws;
     if ((this.#flags & CLOSED) !== 0 || ws.readyState !== 1) return;
-    const raw = (ws as unknown as RawSocketOwner)._socket;
-    if (raw === undefined) return;
     const deflate = this.#deflate;
     if (deflate !== undefined) {
       this.#writeCompressing(frames, deflate);
       return;
     }
-    const plain = (this.#flags & PLAIN) !== 0;
-    if (frames.length === 1) {
-      const frame = frames[0] as string | Buffer;
-      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
-      else ws.send(frame, TEXT);
-      return;
-    }
-    raw.cork();
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[i] as string | Buffer;
-      if (plain && typeof frame !== 'string') raw.write(textFrame(frame));
-      else ws.send(frame, TEXT);
-    }
-    raw.uncork();
+    const raw = (ws as unknown as RawSocketOwner)._socket;
+    raw?.cork();
+    for (let i = 0; i < frames.length; i++) ws.send(frames[i] as string | Buffer, TEXT);
+    raw?.uncork();
   }
 
   /**
@@ -351,7 +333,7 @@ export class WsAdapter implements TransportAdapter {
     const path = this.#options.path;
     if (path !== undefined && (request.url ?? '/').split('?')[0] !== path) {
       // On a server of the application's, another handler may own this path.
-      if (this.#owned) refuse(socket, { status: 404, message: 'No WebSocket endpoint at this path' });
+      if (this.#owned) refuse(socket, refusalResponse({ status: 404, message: 'No WebSocket endpoint at this path' }));
       return;
     }
     const accept = this.#accept;
@@ -361,12 +343,12 @@ export class WsAdapter implements TransportAdapter {
     }
     const origin = request.headers.origin;
     if (!isOriginAllowed(this.#origins, origin, request.headers.host)) {
-      refuseUpgrade(socket, origin as string);
+      refuse(socket, originResponse(origin as string));
       this.#options.onOriginRefused?.(origin as string, request);
       return;
     }
     if (!this.#accepts(request)) {
-      refuse(socket, { status: 403, message: 'WebSocket is turned off on this server: use the HTTP carrier' });
+      refuse(socket, refusalResponse({ status: 403, message: 'WebSocket is turned off on this server: use the HTTP carrier' }));
       return;
     }
     const threshold = this.#threshold;
@@ -380,7 +362,7 @@ export class WsAdapter implements TransportAdapter {
     }
     const checked = checkUpgrade(request);
     if ('status' in checked) {
-      refuse(socket, checked);
+      refuse(socket, refusalResponse(checked));
       return;
     }
     if (!socket.readable || !socket.writable) {
@@ -392,24 +374,20 @@ export class WsAdapter implements TransportAdapter {
   }
 }
 
-/** Answers an upgrade from a page of a foreign origin with 403 and a JSON body, then closes. */
-function refuseUpgrade(socket: Duplex, origin: string): void {
-  socket.on('error', refusedOnError);
+/** The answer to an upgrade from a page of a foreign origin: 403 and a JSON body. */
+function originResponse(origin: string): string {
   const body = JSON.stringify(originRefusal(origin));
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${ORIGIN_REFUSED_STATUS} Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n\r\n${body}`,
-    );
-  }
-  // A peer that never reads the answer cannot hold the socket.
-  setTimeout(destroySocket, 1000, socket).unref();
+  return (
+    `HTTP/1.1 ${ORIGIN_REFUSED_STATUS} Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n\r\n${body}`
+  );
 }
 
-/** Answers an upgrade that is not a WebSocket handshake this server takes, then closes. */
-function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+/** Writes `response` (the HTTP answer to an upgrade this server does not take), then closes. */
+function refuse(socket: Duplex, response: string): void {
   socket.on('error', refusedOnError);
-  if (socket.writable) socket.end(refusalResponse(refusal));
+  if (socket.writable) socket.end(response);
+  // A peer that never reads the answer cannot hold the socket.
   setTimeout(destroySocket, 1000, socket).unref();
 }
 
