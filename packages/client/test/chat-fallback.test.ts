@@ -142,16 +142,22 @@ describe('examples/chat over the HTTP carrier in chromium', function () {
     expect(await shown(page)).to.deep.equal(expected);
   }
 
-  it('works where the page has no WebSocket at all, both ways with a WebSocket user, and across a server restart', async function () {
-    this.timeout(60_000);
-    const store = new MemoryStore();
-    await serve(store, true);
+  /** A page that records its errors and the URLs of the WebSockets it opens. */
+  async function openPage(): Promise<{ page: Page; pageErrors: string[]; sockets: string[] }> {
     const page = await browser!.newPage();
     page.setDefaultTimeout(15_000);
     const pageErrors: string[] = [];
     const sockets: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('websocket', (socket) => sockets.push(socket.url()));
+    return { page, pageErrors, sockets };
+  }
+
+  it('works where the page has no WebSocket at all, both ways with a WebSocket user, and across a server restart', async function () {
+    this.timeout(60_000);
+    const store = new MemoryStore();
+    await serve(store, true);
+    const { page, pageErrors, sockets } = await openPage();
     await page.addInitScript(() => {
       delete (globalThis as { WebSocket?: unknown }).WebSocket;
     });
@@ -170,12 +176,7 @@ describe('examples/chat over the HTTP carrier in chromium', function () {
     // The page's upgrades are refused (as a proxy that blocks WebSocket would); Node's are not.
     const refuseBrowsers: WebSocketOption = (request) => !/Chrome/.test(request.headers['user-agent'] ?? '');
     await serve(store, refuseBrowsers);
-    const page = await browser!.newPage();
-    page.setDefaultTimeout(15_000);
-    const pageErrors: string[] = [];
-    const sockets: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('websocket', (socket) => sockets.push(socket.url()));
+    const { page, pageErrors, sockets } = await openPage();
     try {
       await chatAcrossRestart(page, refuseBrowsers, store);
       // It tried WebSocket first, and only as many times as the fallback allows before HTTP.

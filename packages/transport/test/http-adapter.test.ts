@@ -107,6 +107,16 @@ async function member(base: string, user: string): Promise<{ stream: RawStream; 
   return { stream, sid };
 }
 
+/** Ada over the HTTP carrier and Bob over WebSocket, both in room `r`. */
+async function pairInRoom(running: Running): Promise<{ stream: RawStream; sid: string; bob: TestClient }> {
+  const { stream, sid } = await member(running.httpUrl, 'ada');
+  const bob = await running.user('bob');
+  await post(running.httpUrl, sid, [{ type: 'join', ref: 'j', room: 'r' }]);
+  bob.send({ type: 'join', ref: 'j', room: 'r' });
+  await bob.next('ok');
+  return { stream, sid, bob };
+}
+
 function messagesOf(frames: readonly Record<string, unknown>[]): unknown[] {
   return frames.filter((f) => f['type'] === 'event' && (f['event'] as { type: string }).type === 'message').map((f) => (f['event'] as { message: unknown }).message);
 }
@@ -299,11 +309,7 @@ describe('HTTP carrier', () => {
   describe('a stream that drops', () => {
     it('is opened again with the last frame read: every frame after it once, in order, none lost while it was down', async () => {
       const running = await serve();
-      const { stream, sid } = await member(running.httpUrl, 'ada');
-      const bob = await running.user('bob');
-      await post(running.httpUrl, sid, [{ type: 'join', ref: 'j', room: 'r' }]);
-      bob.send({ type: 'join', ref: 'j', room: 'r' });
-      await bob.next('ok');
+      const { stream, sid, bob } = await pairInRoom(running);
       for (let i = 1; i <= 10; i++) bob.send({ type: 'publish', room: 'r', data: i });
       await stream.until(() => messagesOf(stream.frames).length === 10);
       stream.abort.abort();
@@ -371,11 +377,7 @@ describe('HTTP carrier', () => {
   describe('limits shared with the other carriers', () => {
     it('closes a client that reads but never acknowledges with SLOW_CONSUMER once its frames pass the outgoing bound', async () => {
       const running = await serve({ maxQueuedFrames: 40 });
-      const { stream, sid } = await member(running.httpUrl, 'ada');
-      const bob = await running.user('bob');
-      await post(running.httpUrl, sid, [{ type: 'join', ref: 'j', room: 'r' }]);
-      bob.send({ type: 'join', ref: 'j', room: 'r' });
-      await bob.next('ok');
+      const { stream, sid, bob } = await pairInRoom(running);
       for (let i = 1; i <= 200; i++) bob.send({ type: 'publish', room: 'r', data: i });
       await stream.done;
       expect(stream.frames.at(-1)).to.include({ type: 'bye', code: 'SLOW_CONSUMER' });

@@ -147,9 +147,10 @@ describe('perMessageDeflate', () => {
   });
 
   it('leaves frames under the threshold uncompressed', async () => {
-    const run = async (threshold: number): Promise<number> => {
-      const hub = await wired({ perMessageDeflate: { threshold } });
-      const client = await member(hub.url, 'ada', true);
+    /** Bytes the server writes for 50 messages to one member that offers compression or not. */
+    const run = async (options: HubServerOptions, offer: boolean): Promise<number> => {
+      const hub = await wired(options);
+      const client = await member(hub.url, 'ada', offer);
       await join(client, 'lobby');
       const before = hub.written();
       const room = hub.server.rooms.get('lobby')!;
@@ -157,18 +158,9 @@ describe('perMessageDeflate', () => {
       await until(() => messagesOf(client.frames).length === 50, '50 messages');
       return hub.written() - before;
     };
-    const all = await run(0);
-    const none = await run(64 * 1024);
-    const plain = await (async () => {
-      const hub = await wired({});
-      const client = await member(hub.url, 'ada', false);
-      await join(client, 'lobby');
-      const before = hub.written();
-      const room = hub.server.rooms.get('lobby')!;
-      for (let i = 0; i < 50; i++) await room.message('bob', { text: chatText(i, 12) });
-      await until(() => messagesOf(client.frames).length === 50, '50 messages');
-      return hub.written() - before;
-    })();
+    const all = await run({ perMessageDeflate: { threshold: 0 } }, true);
+    const none = await run({ perMessageDeflate: { threshold: 64 * 1024 } }, true);
+    const plain = await run({}, false);
     // Over the threshold nothing is compressed: exactly the bytes of a connection without the extension.
     expect(none).to.equal(plain);
     expect(all).to.be.below(plain * 0.6);
