@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { createClient, type ClientError, type ConnectionState, type MsghubClient } from '../src/node.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // The admin view of the main job (`msghub-server --admin`) in Debian's chromium: an operator logs
 // in, watches a room fill up as Node clients publish, and kicks one of them.
@@ -11,13 +12,6 @@ import { createClient, type ClientError, type ConnectionState, type MsghubClient
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 const TOKEN = 'admin-view-test-token-0123456789';
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 /** Starts msghub-server with the admin view and resolves with the page's URL once it listens. */
 function startMainJob(): Promise<{ child: ChildProcess; admin: string; ws: string }> {
@@ -82,14 +76,9 @@ describe('the admin view in chromium', function () {
   before(async function () {
     // First run on a fresh machine installs chromium from apt.
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     ({ child: server, admin, ws } = await startMainJob());
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
 
   after(async function () {

@@ -1,16 +1,15 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startServer, type TestServer } from './harness.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // waitForOnline in Debian's chromium: the browser bundle against the real server, with the
 // network switched off and on through playwright's context.setOffline (navigator.onLine and the
 // online/offline events follow it).
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..', '..');
 
 const page = `<!doctype html>
 <meta charset="utf-8">
@@ -38,13 +37,6 @@ const page = `<!doctype html>
     });
   };
 </script>`;
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 interface PageState {
   attempts: number;
@@ -92,8 +84,7 @@ describe('waitForOnline in chromium', function () {
 
   before(async function () {
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     const { bundle } = (await import(join(here, '..', 'scripts', 'bundle.mjs'))) as { bundle: () => Promise<string> };
     const bundlePath = await bundle();
     test = await startServer({
@@ -102,10 +93,7 @@ describe('waitForOnline in chromium', function () {
         '/': { body: page, contentType: 'text/html; charset=utf-8' },
       },
     });
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
 
   afterEach(async () => {

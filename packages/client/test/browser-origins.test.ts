@@ -1,27 +1,19 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import type { HubServerOptions } from '@msghub/transport';
 import { startServer, type TestServer } from './harness.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // allowedOrigins and permessage-deflate as Debian's chromium meets them: a page served by another
 // origin than the hub (a second HTTP server on another port) is refused by default and connects
 // once listed; the hub's own page connects by default; the browser negotiates compression.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..', '..');
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 /** A page that connects to `hubUrl` (empty: the hub that served it, at /hub) as `user`, joins `lobby` and records states and messages. */
 function page(hubUrl: string, user: string): string {
@@ -64,8 +56,7 @@ describe('browser origins and compression in chromium', function () {
 
   before(async function () {
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     const built = (await import(join(here, '..', 'scripts', 'bundle.mjs'))) as { bundle: () => Promise<string> };
     bundle = readFileSync(await built.bundle(), 'utf8');
     site = createServer((request, response) => {
@@ -74,10 +65,7 @@ describe('browser origins and compression in chromium', function () {
       else response.writeHead(404).end();
     });
     await new Promise<void>((resolve) => site!.listen(0, '127.0.0.1', resolve));
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
 
   afterEach(async () => {

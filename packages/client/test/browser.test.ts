@@ -1,14 +1,13 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { startServer, type TestServer } from './harness.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // The served browser bundle in Debian's chromium against the real server.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..', '..');
 
 const page = `<!doctype html>
 <meta charset="utf-8">
@@ -25,13 +24,6 @@ const page = `<!doctype html>
   client.state$.subscribe((state) => window.states.push(state));
   client.join('lobby').subscribe((item) => window.items.push(item));
 </script>`;
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 interface PageState {
   states: string[];
@@ -67,8 +59,7 @@ describe('browser bundle in chromium', function () {
   before(async function () {
     // First run on a fresh machine installs chromium from apt.
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     const { bundle } = (await import(join(here, '..', 'scripts', 'bundle.mjs'))) as { bundle: () => Promise<string> };
     const bundlePath = await bundle();
     test = await startServer({
@@ -77,19 +68,7 @@ describe('browser bundle in chromium', function () {
         '/': { body: page, contentType: 'text/html; charset=utf-8' },
       },
     });
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async function () {

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { createClient } from '../src/node.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // The chat page in examples/ as `pnpm start` serves it: the real main job in a child process
 // (with its event log in a temporary folder and development tokens), the bundle it serves, and
@@ -30,13 +31,6 @@ declare const document: {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
 };
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 /** The main job in a child process, as `pnpm start` runs it. */
 class MainJob {
@@ -165,17 +159,12 @@ describe('examples/chat served by the main job', function () {
 
   before(async function () {
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     const { bundle } = (await import(join(here, '..', 'scripts', 'bundle.mjs'))) as { bundle: () => Promise<string> };
     job = new MainJob(await bundle());
     dir = mkdtempSync(join(tmpdir(), 'msghub-chat-'));
     await job.start(join(dir, 'events.log'), 0);
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
     ada = await openAs('ada', 'lobby');
     grace = await openAs('grace', 'lobby');
     eve = await openAs('eve', 'lobby');

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryStore } from '@msghub/messagehub';
 import type { WebSocketOption } from '@msghub/transport';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { createClient, type MsghubClient, type RoomItem } from '../src/node.js';
 import { startServer, until, waitFor, type ServerPorts, type TestServer } from './harness.js';
+import { installChromium, launchChromium } from './chromium.js';
 
 // examples/chat in chromium where WebSocket does not get through: the page has none, or the
 // server refuses the page's upgrade. The page falls back to the HTTP carrier and talks, both
@@ -20,13 +20,6 @@ declare const document: {
   querySelectorAll(selector: string): ArrayLike<{ dataset: Record<string, string | undefined>; querySelector(s: string): { textContent: string | null } | null }> &
     Iterable<{ dataset: Record<string, string | undefined>; querySelector(s: string): { textContent: string | null } | null }>;
 };
-
-function chromiumPath(): string {
-  const found = spawnSync('which', ['chromium'], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  if (found.status !== 0 || path === '') throw new Error('chromium is not installed (scripts/install-chromium.sh failed?)');
-  return path;
-}
 
 /** The texts of the messages the page shows, top to bottom. */
 function shown(page: Page): Promise<string[]> {
@@ -65,15 +58,10 @@ describe('examples/chat over the HTTP carrier in chromium', function () {
 
   before(async function () {
     this.timeout(15 * 60_000);
-    const install = spawnSync('bash', [join(repoRoot, 'scripts', 'install-chromium.sh')], { stdio: 'inherit' });
-    if (install.status !== 0) throw new Error(`scripts/install-chromium.sh exited with ${install.status}`);
+    installChromium();
     const { bundle } = (await import(join(here, '..', 'scripts', 'bundle.mjs'))) as { bundle: () => Promise<string> };
     bundlePath = await bundle();
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
 
   afterEach(async () => {
