@@ -14,12 +14,10 @@ import {
   type MsghubClient,
   type NodeClientOptions,
 } from '../src/node.js';
-import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { fast, startServer, until, waitFor, type TestServer } from './harness.js';
 
 // Streams, server requests, notifications and close({ drain }) of the client against the real
 // @msghub/transport server on loopback, over both carriers.
-
-const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
 
 /** A stream handler that records each run: items pulled, finalized (`return()` or the end), aborted. */
 function countingStream(server: HubServer, op = 'count') {

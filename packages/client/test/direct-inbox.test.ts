@@ -8,7 +8,7 @@ import type { ClientFrame } from '../src/protocol.js';
 import { createClient } from '../src/node.js';
 import { FakePeer, flush } from './fake-peer.js';
 import { FakeTimers } from './fake-timers.js';
-import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { fast, startServer, until, waitFor, type TestServer } from './harness.js';
 
 /** A connection that records what is written to it. */
 class FakeLink implements AckLink {
@@ -201,8 +201,7 @@ describe('MsghubClient direct messages against the real server', () => {
         },
       });
       const url = carrier === 'ws' ? test.wsUrl : test.tcpUrl;
-      const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
-      const ada = createClient({ url, user: 'ada', reconnect: fast });
+            const ada = createClient({ url, user: 'ada', reconnect: fast });
       clients.push(ada);
       await waitFor(ada.state$, (state) => state === 'connected');
       for (const text of ['one', 'two', 'three']) ada.direct('grace', text);

@@ -3,6 +3,9 @@ import { connect, createServer as createTcpServer, type AddressInfo, type Server
 import { HubServer, type HubServerOptions, type WebSocketOption } from '@msghub/transport';
 import { firstValueFrom, filter, type Observable } from 'rxjs';
 
+/** A reconnect backoff for tests: 20 ms, up to 100 ms, no jitter. */
+export const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
+
 /** The real msghub server on loopback, with a way to cut every live socket mid-stream. */
 export interface TestServer {
   readonly server: HubServer;

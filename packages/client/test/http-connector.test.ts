@@ -13,11 +13,9 @@ import {
   type NodeClientOptions,
   type RoomItem,
 } from '../src/node.js';
-import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { fast, startServer, until, waitFor, type TestServer } from './harness.js';
 
 // The HTTP carrier's connector and the carrier choice against the real server on loopback.
-
-const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
 
 describe('HTTP carrier (client)', () => {
   let test: TestServer | undefined;

@@ -23,11 +23,9 @@ import {
   type RoomItem,
   type RoomSignal,
 } from '../src/node.js';
-import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { fast, startServer, until, waitFor, type TestServer } from './harness.js';
 
 // The client against the real @msghub/transport server on loopback (port 0), over both carriers.
-
-const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
 
 describe('MsghubClient against the real server', () => {
   let test: TestServer;

@@ -15,13 +15,11 @@ import {
   type NodeClientOptions,
   type RoomItem,
 } from '../src/node.js';
-import { startServer, until, waitFor, type TestServer } from './harness.js';
+import { fast, startServer, until, waitFor, type TestServer } from './harness.js';
 import { NotFoundWireError, type ConnectionInfo } from '@msghub/transport';
 
 // client.reconnect(), the per-call onDiscard of publish and direct, and the server features a
 // client sees (room-bound tokens, unique rooms, server.sendTo), against the real server.
-
-const fast = { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 };
 
 describe('MsghubClient: reconnect, onDiscard, and room access against the real server', () => {
   let test: TestServer | undefined;
