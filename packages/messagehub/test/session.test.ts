@@ -171,7 +171,7 @@ describe('Session', () => {
     it('takes an RxJS Subscriber as it is, through RxJS’s own path', () => {
       const session = new Session<string>('ada', 's1', 10);
       const seen: SessionEvent<string>[] = [];
-      const subscriber = new Subscriber<SessionEvent<string>>({ next: (e) => seen.push(e) });
+      const subscriber = new Subscriber<SessionEvent<string>>({ next: (e) => seen.push(e), error: () => undefined, complete: () => undefined });
       const returned = session.stream.subscribe(subscriber);
       expect(returned).to.equal(subscriber);
       session.deliver(event(1));
