@@ -135,7 +135,12 @@ export function controlFrame(opcode: number, payload: Buffer): Buffer {
 
 /** A close frame with `code` and a short reason (truncated to fit a control frame). */
 export function closeFrame(code: number, reason = ''): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, MAX_CONTROL_PAYLOAD - 2);
+  const encoded = Buffer.from(reason, 'utf8');
+  // A reason past the control frame's 123 bytes is cut before the character the cut would split:
+  // the peer must get valid UTF-8 (§5.5.1), or it fails the connection with 1007.
+  let end = Math.min(encoded.length, MAX_CONTROL_PAYLOAD - 2);
+  while (end < encoded.length && end > 0 && ((encoded[end] as number) & 0xc0) === 0x80) end--;
+  const text = encoded.subarray(0, end);
   const payload = Buffer.allocUnsafe(2 + text.length);
   payload.writeUInt16BE(code, 0);
   text.copy(payload, 2);
