@@ -112,8 +112,6 @@ async function fanOut(
 }
 
 const STORE_MESSAGES = 200_000;
-/** Messages of each warm-up run (at most the measured run's). */
-const WARMUP_MESSAGES = 500_000;
 let storeDir: string | undefined;
 let fileNo = 0;
 
@@ -173,14 +171,16 @@ function isolated(name: string): Runner {
 }
 
 /**
- * Two runs before the measured ones, so that what is measured is the JIT's settled code: the
- * first run compiles the hot path, and its end (closing the room: a new event shape, paths not
- * taken before) deoptimises part of it, which the second run compiles again. With one short
- * warm-up a measured run at S = 1 carried ~20-50 ms of that (6-14% of a 10M-message run), the
- * hub's and the Subject's alike.
+ * Two runs as long as the measured one before it, so that what is measured is the JIT's settled
+ * code: the first run compiles the hot path, and its end (closing the room: a new event shape,
+ * paths not taken before) deoptimises part of it, which the second run compiles again. With one
+ * warm-up of 20k messages a measured run at S = 1 carried ~20-50 ms of that (6-14% of a
+ * 10M-message run), the hub's and the Subject's alike; after two of 500k the hub's child ran at
+ * 0.88x the rate it reached after two full-length ones, the Subject's at 0.93x (S = 1, three
+ * processes each).
  */
 async function warmUp(run: Runner, subscribers: number, messages: number): Promise<void> {
-  for (let i = 0; i < 2; i++) await run(subscribers, Math.min(messages, WARMUP_MESSAGES));
+  for (let i = 0; i < 2; i++) await run(subscribers, messages);
 }
 
 /** In a child started by {@link isolated}: runs one guarantee's row and prints its result as JSON. */
@@ -202,6 +202,12 @@ const contenders: [string, Runner][] = [
   ...alone.map(([name]): [string, Runner] => [name, isolated(name)]),
 ];
 const warmedInChild = new Set(alone.map(([name]) => name));
+
+/** The median over rounds of `a[i] / b[i]`: the ratio of two contenders measured in the same round. */
+function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  return median(Array.from({ length: n }, (_, i) => (a[i] as number) / (b[i] as number)));
+}
 
 /** `--sizes=1,100`: only these subscriber counts. */
 function sizesOption(argv = process.argv.slice(2)): number[] | undefined {
@@ -235,23 +241,27 @@ async function main(): Promise<void> {
   }
   progressDone();
   const rate = (name: string, s: number): number => median(rates.get(`${name}|${s}`) ?? []);
+  // Each round runs every contender once, one after the other, so a round's two figures saw the
+  // same state of this shared machine; its speed shifts between rounds (by 1.5x at times), which a
+  // ratio of the two medians would mix in when the shift falls between them.
+  const ratio = (a: string, b: string, s: number): string => formatRatio(pairedRatio(rates.get(`${a}|${s}`) ?? [], rates.get(`${b}|${s}`) ?? []));
   const header = ['delivered events/s', ...sizes.map((s) => `S=${s}`)];
   const rows = contenders.map(([name]) => [name, ...sizes.map((s) => formatRate(rate(name, s)))]);
-  rows.push(['hub / Subject', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('bare RxJS Subject', s)))]);
-  rows.push(['hub / EventEmitter', ...sizes.map((s) => formatRatio(rate('msghub MessageHub', s) / rate('Node EventEmitter', s)))]);
-  rows.push(['hub / Subject, each in its own process', ...sizes.map((s) => formatRatio(rate(HUB_ALONE, s) / rate(SUBJECT_ALONE, s)))]);
+  rows.push(['hub / Subject', ...sizes.map((s) => ratio('msghub MessageHub', 'bare RxJS Subject', s))]);
+  rows.push(['hub / EventEmitter', ...sizes.map((s) => ratio('msghub MessageHub', 'Node EventEmitter', s))]);
+  rows.push(['hub / Subject, each in its own process', ...sizes.map((s) => ratio(HUB_ALONE, SUBJECT_ALONE, s))]);
   for (const [name] of guarantees) {
     if (name === HUB_ALONE) continue;
-    rows.push([`${name} / hub (own process)`, ...sizes.map((s) => formatRatio(rate(name, s) / rate(HUB_ALONE, s)))]);
+    rows.push([`${name} / hub (own process)`, ...sizes.map((s) => ratio(name, HUB_ALONE, s))]);
   }
   for (const [name] of guarantees) {
-    rows.push([`${name} / Subject`, ...sizes.map((s) => formatRatio(rate(name, s) / rate('bare RxJS Subject', s)))]);
+    rows.push([`${name} / Subject`, ...sizes.map((s) => ratio(name, 'bare RxJS Subject', s))]);
   }
   rows.push([
     'FileStore fsync=batch / MemoryStore',
-    ...sizes.map((s) => formatRatio(rate('hub, FileStore fsync=batch', s) / rate('hub, MemoryStore', s))),
+    ...sizes.map((s) => ratio('hub, FileStore fsync=batch', 'hub, MemoryStore', s)),
   ]);
-  const table = printTable(`In-process fan-out, median of ${rounds} rounds`, header, rows);
+  const table = printTable(`In-process fan-out, median of ${rounds} rounds (ratios: median of the rounds' ratios)`, header, rows);
   console.log(lost.length === 0 ? 'Loss: none (every contender delivered every event to every subscriber).' : `LOSS: ${lost.join('; ')}`);
   const results = Object.fromEntries([...rates].map(([key, values]) => [key, { median: median(values), rounds: values }]));
   const file = writeResults('hub-fanout', { rounds, sizes, table, results, lost });
