@@ -15,12 +15,15 @@ import {
   WireError,
   toWireError,
 } from './errors.js';
+import { countIn, type Counters } from './metrics.js';
 import type { RequestHandler } from './options.js';
 import type { ErrorAnswerFrame, Ref, RequestFrame, ResponseFrame, ServerFrame } from './protocol.js';
 
 /** What the calls need from their connection. */
 export interface CallsHost {
   readonly maxStreams: number;
+  /** The server's counters: streams and server requests are counted there. */
+  readonly counters: Counters;
   /** Queues a frame; false when it could not be encoded (an `INTERNAL` error answered its ref). */
   sendFrame(frame: ServerFrame): boolean;
   /** Answers `ref` with an `error` frame for `error`. */
@@ -40,7 +43,11 @@ interface RunningStream {
   readonly controller: AbortController;
   iterator: AsyncIterator<unknown> | undefined;
   cancelled: boolean;
+  /** How it finished, once counted (see {@link ConnectionCalls.#conclude}). */
+  outcome: StreamOutcome | undefined;
 }
+
+type StreamOutcome = 'end' | 'cancelled' | 'error';
 
 interface AwaitedAnswer {
   readonly resolve: (data: unknown) => void;
@@ -106,8 +113,9 @@ export class ConnectionCalls {
         this.#host.error(new TooManyStreamsError(`More than ${this.#host.maxStreams} streams on one connection`), ref, 'request');
         return;
       }
-      stream = { controller, iterator: undefined, cancelled: false };
+      stream = { controller, iterator: undefined, cancelled: false, outcome: undefined };
       this.#streams.set(ref, stream);
+      this.#host.counters.streamsOpened++;
     } else {
       this.#signals.add(controller);
     }
@@ -117,7 +125,10 @@ export class ConnectionCalls {
       try {
         result = await handler(frame.data, { op: frame.op, connection, signal: controller.signal });
       } catch (error) {
-        if (!controller.signal.aborted) this.#fail(error, ref);
+        if (!controller.signal.aborted) {
+          this.#fail(error, ref);
+          if (stream !== undefined) this.#conclude(stream, 'error');
+        }
         return;
       }
       if (isAsyncIterable(result)) {
@@ -131,7 +142,11 @@ export class ConnectionCalls {
       }
       if (!controller.signal.aborted) this.#host.sendFrame({ type: 'response', ref, data: result === undefined ? null : result });
     } finally {
-      if (stream !== undefined && this.#streams.get(ref) === stream) this.#streams.delete(ref);
+      if (stream !== undefined) {
+        if (this.#streams.get(ref) === stream) this.#streams.delete(ref);
+        // Answered with a plain value (one `response`), or stopped while its handler ran.
+        this.#conclude(stream, stream.cancelled ? 'cancelled' : 'end');
+      }
       this.#signals.delete(controller);
     }
   }
@@ -143,6 +158,7 @@ export class ConnectionCalls {
       iterator = iterable[Symbol.asyncIterator]();
     } catch (error) {
       this.#fail(error, ref);
+      this.#conclude(stream, 'error');
       return;
     }
     stream.iterator = iterator;
@@ -165,17 +181,23 @@ export class ConnectionCalls {
         if (stream.cancelled) return;
         if (next.done === true) {
           this.#host.sendFrame({ type: 'end', ref });
+          this.#conclude(stream, 'end');
           return;
         }
         if (!this.#host.sendFrame({ type: 'response', ref, data: next.value === undefined ? null : next.value, more: true })) {
           // The item could not be encoded: its ref got `INTERNAL`, and the stream stops there.
+          this.#conclude(stream, 'error');
           stream.cancelled = true;
           finalize(iterator, this.#host);
           return;
         }
+        this.#host.counters.streamItems++;
       }
     } catch (error) {
-      if (!stream.cancelled) this.#fail(error, ref);
+      if (!stream.cancelled) {
+        this.#fail(error, ref);
+        this.#conclude(stream, 'error');
+      }
     }
   }
 
@@ -191,7 +213,15 @@ export class ConnectionCalls {
     this.#host.sendFrame({ type: 'end', ref });
   }
 
+  /** Counts how `stream` finished, once: the first outcome decided is the one counted. */
+  #conclude(stream: RunningStream, outcome: StreamOutcome): void {
+    if (stream.outcome !== undefined) return;
+    stream.outcome = outcome;
+    countIn(this.#host.counters.streamsEnded, outcome);
+  }
+
   #stop(stream: RunningStream): void {
+    this.#conclude(stream, 'cancelled');
     if (stream.cancelled) return;
     stream.cancelled = true;
     stream.controller.abort();
@@ -204,16 +234,22 @@ export class ConnectionCalls {
    */
   request(op: string, data: unknown, timeoutMs: number): Promise<unknown> {
     if (this.#closed || !this.#host.isOpen) {
+      countIn(this.#host.counters.serverRequests, 'disconnected');
       return Promise.reject(new DisconnectedWireError('The connection is not open'));
     }
     const ref = this.#nextRef++;
     const frame: RequestFrame = data === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data };
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.#awaited.delete(ref)) reject(new RequestTimeoutWireError(`The client did not answer ${op} within ${timeoutMs} ms`));
+        if (!this.#awaited.delete(ref)) return;
+        countIn(this.#host.counters.serverRequests, 'timeout');
+        reject(new RequestTimeoutWireError(`The client did not answer ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#awaited.set(ref, { resolve, reject, timer });
-      if (!this.#host.sendFrame(frame)) this.#settle(ref)?.reject(new TypeError('Expected `data` to be JSON-encodable'));
+      if (!this.#host.sendFrame(frame)) {
+        countIn(this.#host.counters.serverRequests, 'error');
+        this.#settle(ref)?.reject(new TypeError('Expected `data` to be JSON-encodable'));
+      }
     });
   }
 
@@ -222,6 +258,7 @@ export class ConnectionCalls {
     if (typeof frame.ref !== 'number') return;
     const awaited = this.#settle(frame.ref);
     if (awaited === undefined) return;
+    countIn(this.#host.counters.serverRequests, frame.type === 'response' ? 'ok' : 'error');
     if (frame.type === 'response') awaited.resolve(frame.data);
     else awaited.reject(new ClientAnswerError(frame.code, frame.message ?? frame.code));
   }
@@ -245,6 +282,7 @@ export class ConnectionCalls {
     const awaited = [...this.#awaited.values()];
     this.#awaited.clear();
     for (const { reject, timer } of awaited) {
+      countIn(this.#host.counters.serverRequests, 'disconnected');
       clearTimeout(timer);
       reject(new DisconnectedWireError('The connection ended before the client answered'));
     }

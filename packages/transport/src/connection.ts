@@ -64,6 +64,8 @@ const HELLO_RECEIVED = 1;
 const FLUSH_SCHEDULED = 2;
 /** This rate-limit window's error for frames without a ref was sent. */
 const WINDOW_NOTICED = 4;
+const NO_CALLS = { streams: 0, awaiting: 0 } as const;
+
 /** Reading is paused: too many publishes in flight. */
 const PAUSED = 8;
 
@@ -241,6 +243,12 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
   /** The connection's running requests, streams and server requests (made on first use). */
   get calls(): ConnectionCalls {
     return (this.#calls ??= new ConnectionCalls(this));
+  }
+
+  /** Streams running now, and server requests waiting for an answer (nothing made to count them). */
+  get callsInFlight(): { streams: number; awaiting: number } {
+    const calls = this.#calls;
+    return calls === undefined ? NO_CALLS : { streams: calls.streams, awaiting: calls.awaiting };
   }
 
   get maxStreams(): number {

@@ -60,6 +60,14 @@ export class Counters {
   readonly opened = new Map<string, number>();
   /** Connections gone, by the code they were closed with. */
   readonly disconnects = new Map<string, number>();
+  /** Streaming requests started (`request` with `stream: true` that got a slot). */
+  streamsOpened = 0;
+  /** Stream items sent (`response` frames with `more`). */
+  streamItems = 0;
+  /** Streams finished, by how: `end` (the handler's iterable finished), `cancelled` (the client's `cancel`, or the connection ended), `error`. */
+  readonly streamsEnded = new Map<string, number>([['end', 0], ['cancelled', 0], ['error', 0]]);
+  /** Server requests to clients (`connection.request`), by how they settled: `ok`, `error` (the client answered one, or the data could not be encoded), `timeout`, `disconnected`. */
+  readonly serverRequests = new Map<string, number>([['ok', 0], ['error', 0], ['timeout', 0], ['disconnected', 0]]);
   /**
    * Set while metrics are on: receives the seconds from handing a publish to its room until
    * it is committed (when its `ok` goes out).

@@ -104,6 +104,8 @@ interface Scan {
   mailbox: number;
   parked: number;
   listenerBuffered: number;
+  streams: number;
+  awaiting: number;
   readonly rooms: RoomSample[];
 }
 
@@ -191,6 +193,12 @@ export class PrometheusMetrics {
     counter('msghub_errors_sent_total', 'error frames sent to clients.', () => counters.errorsSent);
     counter('msghub_rate_limited_frames_total', 'Frames refused with RATE_LIMITED.', () => counters.rateLimited);
     counter('msghub_offline_queued_total', 'Direct messages put in the offline queue for a user with no connection.', () => counters.offlineQueued);
+    counter('msghub_streams_opened_total', 'Streaming requests started (client.stream).', () => counters.streamsOpened);
+    counter('msghub_stream_items_total', 'Stream items sent to clients.', () => counters.streamItems);
+    byLabel('msghub_streams_ended_total', 'Streams finished, by result (end, cancelled: by the client or the connection ending, error).', 'result', () => counters.streamsEnded);
+    gauge('msghub_streams_active', 'Streams running now.', (s) => s.streams);
+    byLabel('msghub_server_requests_total', 'Requests the server sent to clients (connection.request), by result (ok, error, timeout, disconnected).', 'result', () => counters.serverRequests);
+    gauge('msghub_server_requests_awaiting', 'Requests sent to clients and not answered yet.', (s) => s.awaiting);
     counter('msghub_store_commits_total', 'Batches committed to the room store (one append per drained mailbox batch).', () => this.#commits);
     byLabel('msghub_events_committed_total', 'Room events committed (given their id), by type; type="message" counts publishes.', 'type', () => this.#committed);
 
@@ -336,6 +344,8 @@ export class PrometheusMetrics {
       mailbox: 0,
       parked: 0,
       listenerBuffered: 0,
+      streams: 0,
+      awaiting: 0,
       rooms: [],
     };
     for (const connection of this.#source.connections) {
@@ -344,6 +354,9 @@ export class PrometheusMetrics {
       scan.queuedFrames += queued;
       scan.queuedBytes += connection.queuedBytes;
       if (queued > scan.longestQueue) scan.longestQueue = queued;
+      const { streams, awaiting } = connection.callsInFlight;
+      scan.streams += streams;
+      scan.awaiting += awaiting;
     }
     const rooms = this.#source.rooms();
     for (const name of rooms.names()) {

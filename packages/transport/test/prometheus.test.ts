@@ -133,6 +133,80 @@ describe('Prometheus metrics', () => {
     expect(m.has('msghub_room_sessions')).to.equal(false);
   });
 
+  it('counts streams (opened, items, ended by result, running now) and server requests by result (awaiting now)', async function () {
+    this.timeout(20_000);
+    const running = await startServer({ metrics: true, rateLimit: false });
+    running.server.handle('count', (input) => {
+      const { n, fail } = input as { n: number; fail?: boolean };
+      return (async function* () {
+        for (let i = 1; i <= n; i++) yield i;
+        if (fail === true) throw new ForbiddenError('Stopped');
+      })();
+    });
+    let release: () => void = () => undefined;
+    running.server.handle('forever', () =>
+      (async function* () {
+        yield 'first';
+        await new Promise<void>((resolve) => (release = resolve));
+      })(),
+    );
+    const ada = await running.user('ada', 'ws');
+    const done = (ref: string) => (frame: Record<string, unknown>): boolean =>
+      frame['ref'] === ref && (frame.type === 'end' || frame.type === 'error');
+    // Two streams that end (3 + 2 items), one whose handler throws after 1 item, one cancelled after
+    // its first item, and one left running.
+    ada.send({ type: 'request', ref: 'a', op: 'count', stream: true, data: { n: 3 } });
+    await ada.waitFor(done('a'));
+    ada.send({ type: 'request', ref: 'b', op: 'count', stream: true, data: { n: 2 } });
+    await ada.waitFor(done('b'));
+    ada.send({ type: 'request', ref: 'c', op: 'count', stream: true, data: { n: 1, fail: true } });
+    await ada.waitFor(done('c'));
+    ada.send({ type: 'request', ref: 'd', op: 'forever', stream: true });
+    await ada.waitFor((frame) => frame['ref'] === 'd' && frame.type === 'response');
+    ada.send({ type: 'cancel', ref: 'd' });
+    await ada.waitFor(done('d'));
+    ada.send({ type: 'request', ref: 'e', op: 'forever', stream: true });
+    await ada.waitFor((frame) => frame['ref'] === 'e' && frame.type === 'response');
+
+    // Server requests: answered, answered with an error, timed out, and one left waiting.
+    const { id } = running.server.connections()[0]!;
+    const answered = running.server.request(id, 'viewport');
+    const first = await ada.next('request');
+    ada.send({ type: 'response', ref: first['ref'], data: 1 });
+    await answered;
+    const refused = running.server.request(id, 'other').catch((error: unknown) => error);
+    const second = await ada.next('request');
+    ada.send({ type: 'error', ref: second['ref'], code: 'UNKNOWN_OP' });
+    await refused;
+    await running.server.request(id, 'slow', undefined, { timeoutMs: 20 }).catch((error: unknown) => error);
+    const waiting = running.server.request(id, 'never').catch((error: unknown) => error);
+
+    let m = await scrape(running);
+    expect(valueOf(m, 'msghub_streams_opened_total')).to.equal(5);
+    expect(valueOf(m, 'msghub_stream_items_total')).to.equal(3 + 2 + 1 + 1 + 1);
+    expect(valueOf(m, 'msghub_streams_ended_total', { result: 'end' })).to.equal(2);
+    expect(valueOf(m, 'msghub_streams_ended_total', { result: 'error' })).to.equal(1);
+    expect(valueOf(m, 'msghub_streams_ended_total', { result: 'cancelled' })).to.equal(1);
+    expect(valueOf(m, 'msghub_streams_active')).to.equal(1);
+    expect(valueOf(m, 'msghub_server_requests_total', { result: 'ok' })).to.equal(1);
+    expect(valueOf(m, 'msghub_server_requests_total', { result: 'error' })).to.equal(1);
+    expect(valueOf(m, 'msghub_server_requests_total', { result: 'timeout' })).to.equal(1);
+    expect(valueOf(m, 'msghub_server_requests_total', { result: 'disconnected' })).to.equal(0);
+    expect(valueOf(m, 'msghub_server_requests_awaiting')).to.equal(1);
+
+    // The connection ends: its running stream counts as cancelled, its waiting request as disconnected.
+    ada.close();
+    await waiting;
+    release();
+    await until(() => running.server.connections().length === 0, 'the connection to close');
+    m = await scrape(running);
+    expect(valueOf(m, 'msghub_streams_ended_total', { result: 'cancelled' })).to.equal(2);
+    expect(valueOf(m, 'msghub_streams_active')).to.equal(0);
+    expect(valueOf(m, 'msghub_server_requests_total', { result: 'disconnected' })).to.equal(1);
+    expect(valueOf(m, 'msghub_server_requests_awaiting')).to.equal(0);
+    expect(valueOf(m, 'msghub_streams_opened_total')).to.equal(5);
+  });
+
   it('counts gap notices by reason: dropped by drop-oldest, and reset on a resume from another epoch', async () => {
     const running = await startServer({ metrics: true, rateLimit: false, slowConsumerPolicy: 'drop-oldest', maxQueuedFrames: 20 });
     const adapter = new MemoryAdapter();
