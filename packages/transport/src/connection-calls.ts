@@ -15,7 +15,7 @@ import {
   WireError,
   toWireError,
 } from './errors.js';
-import { countIn, type Counters } from './metrics.js';
+import { countIn, type Counters, type ServerRequestResult } from './metrics.js';
 import type { RequestHandler } from './options.js';
 import type { ErrorAnswerFrame, Ref, RequestFrame, ResponseFrame, ServerFrame } from './protocol.js';
 
@@ -53,6 +53,8 @@ interface AwaitedAnswer {
   readonly resolve: (data: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly timer: ReturnType<typeof setTimeout>;
+  /** `performance.now()` when sent, or 0 when nobody times server requests (metrics off). */
+  readonly started: number;
 }
 
 /** Items a stream sends before it lets the event loop turn, when nothing else makes it wait. */
@@ -234,20 +236,21 @@ export class ConnectionCalls {
    */
   request(op: string, data: unknown, timeoutMs: number): Promise<unknown> {
     if (this.#closed || !this.#host.isOpen) {
-      countIn(this.#host.counters.serverRequests, 'disconnected');
+      this.#settled('disconnected', 0);
       return Promise.reject(new DisconnectedWireError('The connection is not open'));
     }
     const ref = this.#nextRef++;
     const frame: RequestFrame = data === undefined ? { type: 'request', ref, op } : { type: 'request', ref, op, data };
+    const started = this.#host.counters.serverRequestObserver === undefined ? 0 : performance.now();
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this.#awaited.delete(ref)) return;
-        countIn(this.#host.counters.serverRequests, 'timeout');
+        this.#settled('timeout', started);
         reject(new RequestTimeoutWireError(`The client did not answer ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#awaited.set(ref, { resolve, reject, timer });
+      this.#awaited.set(ref, { resolve, reject, timer, started });
       if (!this.#host.sendFrame(frame)) {
-        countIn(this.#host.counters.serverRequests, 'error');
+        this.#settled('error', started);
         this.#settle(ref)?.reject(new TypeError('Expected `data` to be JSON-encodable'));
       }
     });
@@ -258,9 +261,16 @@ export class ConnectionCalls {
     if (typeof frame.ref !== 'number') return;
     const awaited = this.#settle(frame.ref);
     if (awaited === undefined) return;
-    countIn(this.#host.counters.serverRequests, frame.type === 'response' ? 'ok' : 'error');
+    this.#settled(frame.type === 'response' ? 'ok' : 'error', awaited.started);
     if (frame.type === 'response') awaited.resolve(frame.data);
     else awaited.reject(new ClientAnswerError(frame.code, frame.message ?? frame.code));
+  }
+
+  /** Counts a server request that settled with `result`, and times it from `started` when that is set. */
+  #settled(result: ServerRequestResult, started: number): void {
+    const counters = this.#host.counters;
+    countIn(counters.serverRequests, result);
+    if (started > 0) counters.serverRequestObserver?.(result, (performance.now() - started) / 1000);
   }
 
   #settle(ref: number): AwaitedAnswer | undefined {
@@ -281,8 +291,8 @@ export class ConnectionCalls {
     for (const controller of this.#signals) controller.abort();
     const awaited = [...this.#awaited.values()];
     this.#awaited.clear();
-    for (const { reject, timer } of awaited) {
-      countIn(this.#host.counters.serverRequests, 'disconnected');
+    for (const { reject, timer, started } of awaited) {
+      this.#settled('disconnected', started);
       clearTimeout(timer);
       reject(new DisconnectedWireError('The connection ended before the client answered'));
     }

@@ -32,6 +32,9 @@ export interface MetricsSnapshot {
   readonly originRefusals: number;
 }
 
+/** How a server request to a client settled. */
+export type ServerRequestResult = 'ok' | 'error' | 'timeout' | 'disconnected';
+
 /**
  * The counters behind {@link MetricsSnapshot} and the Prometheus metrics. Each is a plain field
  * bumped where it happens (one increment on the hot paths); everything else is read at scrape time.
@@ -74,6 +77,8 @@ export class Counters {
    * Undefined otherwise, so a server without metrics does not read the clock per publish.
    */
   publishObserver: ((seconds: number) => void) | undefined = undefined;
+  /** Set while metrics are on: receives how each server request settled and the seconds it took. */
+  serverRequestObserver: ((result: ServerRequestResult, seconds: number) => void) | undefined = undefined;
 
   snapshot(connections: number, authenticated: number, rooms: number): MetricsSnapshot {
     return {

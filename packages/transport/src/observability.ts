@@ -30,6 +30,7 @@ export class Observability {
     const { metrics, admin, onError } = options;
     this.#metrics = new PrometheusMetrics(server, metrics === false ? { token: undefined, perRoom: 0, process: false } : metrics);
     server.counters.publishObserver = this.#metrics.observePublish;
+    server.counters.serverRequestObserver = this.#metrics.observeServerRequest;
     this.#tokenless = metrics !== false && metrics.token === undefined;
     if (metrics !== false) this.#handlers.push(createMetricsHandler(this.#metrics, metrics.token, onError));
     if (admin !== false) {

@@ -12,7 +12,7 @@ import type { HubEvent, HubStats, MessageHub } from '@msghub/messagehub';
 import type * as PromClient from 'prom-client';
 import type { Connection } from './connection.js';
 import { checkToken } from './http-auth.js';
-import type { Counters } from './metrics.js';
+import type { Counters, ServerRequestResult } from './metrics.js';
 import type { RequestContext, RequestHandler } from './options.js';
 import type { RoomRegistry } from './rooms.js';
 
@@ -124,6 +124,7 @@ export class PrometheusMetrics {
   readonly #publish: PromClient.Histogram;
   readonly #commit: PromClient.Histogram;
   readonly #requests: PromClient.Histogram<'op' | 'result'>;
+  readonly #serverRequests: PromClient.Histogram<'result'>;
   #commits = 0;
   readonly #committed = new Map<string, number>(EVENT_TYPES.map((type) => [type, 0]));
   #scan: Scan | undefined;
@@ -221,6 +222,13 @@ export class PrometheusMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.#serverRequests = new prom.Histogram({
+      name: 'msghub_server_request_duration_seconds',
+      help: 'Time from sending a request to a client until it settled, by result (ok, error, timeout, disconnected).',
+      labelNames: ['result'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     if (options.perRoom > 0) this.#registerPerRoom(prom, registers, scan);
   }
 
@@ -249,6 +257,11 @@ export class PrometheusMetrics {
       committed.set(type, (committed.get(type) ?? 0) + 1);
     }
     this.#commit.observe(seconds);
+  };
+
+  /** Receives how every server request settled and how long it took. */
+  readonly observeServerRequest = (result: ServerRequestResult, seconds: number): void => {
+    this.#serverRequests.observe({ result }, seconds);
   };
 
   /** Receives the commit latency of every publish. */

@@ -193,6 +193,10 @@ describe('Prometheus metrics', () => {
     expect(valueOf(m, 'msghub_server_requests_total', { result: 'timeout' })).to.equal(1);
     expect(valueOf(m, 'msghub_server_requests_total', { result: 'disconnected' })).to.equal(0);
     expect(valueOf(m, 'msghub_server_requests_awaiting')).to.equal(1);
+    expect(valueOf(m, 'msghub_server_request_duration_seconds_count', { result: 'ok' })).to.equal(1);
+    expect(valueOf(m, 'msghub_server_request_duration_seconds_count', { result: 'timeout' })).to.equal(1);
+    // The timed-out request waited its 20 ms (timers may fire a little early against performance.now()).
+    expect(valueOf(m, 'msghub_server_request_duration_seconds_sum', { result: 'timeout' })).to.be.at.least(0.01);
 
     // The connection ends: its running stream counts as cancelled, its waiting request as disconnected.
     ada.close();
@@ -204,6 +208,7 @@ describe('Prometheus metrics', () => {
     expect(valueOf(m, 'msghub_streams_active')).to.equal(0);
     expect(valueOf(m, 'msghub_server_requests_total', { result: 'disconnected' })).to.equal(1);
     expect(valueOf(m, 'msghub_server_requests_awaiting')).to.equal(0);
+    expect(valueOf(m, 'msghub_server_request_duration_seconds_count', { result: 'disconnected' })).to.equal(1);
     expect(valueOf(m, 'msghub_streams_opened_total')).to.equal(5);
   });
 
