@@ -64,8 +64,6 @@ const HELLO_RECEIVED = 1;
 const FLUSH_SCHEDULED = 2;
 /** This rate-limit window's error for frames without a ref was sent. */
 const WINDOW_NOTICED = 4;
-const NO_CALLS = { streams: 0, awaiting: 0 } as const;
-
 /** Reading is paused: too many publishes in flight. */
 const PAUSED = 8;
 
@@ -245,10 +243,9 @@ export class Connection implements SocketHandler, ConnectionInfo, CallsHost {
     return (this.#calls ??= new ConnectionCalls(this));
   }
 
-  /** Streams running now, and server requests waiting for an answer (nothing made to count them). */
-  get callsInFlight(): { streams: number; awaiting: number } {
-    const calls = this.#calls;
-    return calls === undefined ? NO_CALLS : { streams: calls.streams, awaiting: calls.awaiting };
+  /** The connection's calls if any were made, for reading (`calls` makes them on first use). */
+  get callsIfMade(): ConnectionCalls | undefined {
+    return this.#calls;
   }
 
   get maxStreams(): number {

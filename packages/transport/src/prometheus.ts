@@ -367,9 +367,11 @@ export class PrometheusMetrics {
       scan.queuedFrames += queued;
       scan.queuedBytes += connection.queuedBytes;
       if (queued > scan.longestQueue) scan.longestQueue = queued;
-      const { streams, awaiting } = connection.callsInFlight;
-      scan.streams += streams;
-      scan.awaiting += awaiting;
+      const calls = connection.callsIfMade;
+      if (calls !== undefined) {
+        scan.streams += calls.streams;
+        scan.awaiting += calls.awaiting;
+      }
     }
     const rooms = this.#source.rooms();
     for (const name of rooms.names()) {
