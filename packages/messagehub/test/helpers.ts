@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { config, type Observable } from 'rxjs';
 
 /** Subscribes now and records everything the stream emits. */
 export interface Recording<E> {
@@ -22,4 +22,22 @@ export const clock = (): number => T0;
 /** Resolves after `n` macrotask turns (lets the room's loop run without wall-clock sleeps). */
 export async function turns(n = 1): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Call inside a `describe`: while each of its tests runs, what RxJS reports out of band (a
+ * subscriber's error, through `config.onUnhandledError`) goes into the returned array.
+ */
+export function captureUnhandledErrors(): unknown[] {
+  const unhandled: unknown[] = [];
+  let previous: typeof config.onUnhandledError;
+  beforeEach(() => {
+    previous = config.onUnhandledError;
+    unhandled.length = 0;
+    config.onUnhandledError = (error) => unhandled.push(error);
+  });
+  afterEach(() => {
+    config.onUnhandledError = previous;
+  });
+  return unhandled;
 }

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { config } from 'rxjs';
 import { ListenerError, MessageHub, type HubError, type HubEvent } from '../src/index.js';
-import { clock, record, turns } from './helpers.js';
+import { captureUnhandledErrors, clock, record, turns } from './helpers.js';
 
 const room = 'lobby';
 
@@ -181,16 +180,7 @@ describe('MessageHub#attachListener', () => {
 });
 
 describe('subscriber isolation', () => {
-  let previous: typeof config.onUnhandledError;
-  const unhandled: unknown[] = [];
-  beforeEach(() => {
-    previous = config.onUnhandledError;
-    unhandled.length = 0;
-    config.onUnhandledError = (error) => unhandled.push(error);
-  });
-  afterEach(() => {
-    config.onUnhandledError = previous;
-  });
+  const unhandled = captureUnhandledErrors();
 
   it('a throwing subscriber does not stop the room or the other subscribers; rxjs reports its error', async () => {
     const hub = new MessageHub({ chatroomId: room, clock });

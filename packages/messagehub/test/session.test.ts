@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { config, filter, firstValueFrom, map, Subscriber, take, type Observer } from 'rxjs';
+import { filter, firstValueFrom, map, Subscriber, take, type Observer } from 'rxjs';
 import type { SessionEvent } from '../src/event.js';
 import { Session } from '../src/session.js';
+import { captureUnhandledErrors } from './helpers.js';
 
 function event(id: number): SessionEvent<string> {
   return { id, chatroomId: 'r', type: 'message', message: `m${id}`, unixTime: 0 };
@@ -13,16 +14,7 @@ const ids = (events: readonly SessionEvent<string>[]): number[] => events.map((e
 const timers = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 5));
 
 describe('Session', () => {
-  let previous: typeof config.onUnhandledError;
-  const unhandled: unknown[] = [];
-  beforeEach(() => {
-    previous = config.onUnhandledError;
-    unhandled.length = 0;
-    config.onUnhandledError = (error) => unhandled.push(error);
-  });
-  afterEach(() => {
-    config.onUnhandledError = previous;
-  });
+  const unhandled = captureUnhandledErrors();
 
   describe('#deliver', () => {
     it('hands every event, in order, to a function, a plain observer and an operator chain alike', () => {
