@@ -17,14 +17,12 @@
 import { EventEmitter } from 'node:events';
 import { Subject } from 'rxjs';
 import { MessageHub } from '@msghub/messagehub';
+import { flagValue } from './lib.js';
 
 interface Sink {
   last: unknown;
   count: number;
 }
-
-const value = (key: string, fallback: string): string =>
-  (process.argv.find((a) => a.startsWith(`--${key}=`)) ?? `--${key}=${fallback}`).slice(key.length + 3);
 
 async function hub(subscribers: number, messages: number): Promise<number> {
   const room = new MessageHub<string>({ chatroomId: 'bench' });
@@ -81,15 +79,15 @@ async function emitter(subscribers: number, messages: number): Promise<number> {
 }
 
 const contenders = { hub, subject, emitter };
-const name = value('contender', 'hub') as keyof typeof contenders;
+const name = flagValue('contender', 'hub') as keyof typeof contenders;
 const run = contenders[name];
 if (run === undefined) throw new Error(`No contender ${name}`);
-const subscribers = Number(value('subscribers', '1'));
-const messages = Number(value('messages', '100000'));
+const subscribers = Number(flagValue('subscribers', '1'));
+const messages = Number(flagValue('messages', '100000'));
 // `--also=emitter,subject`: warm those up in this process too, as the bench's own process does.
-const also = value('also', '').split(',').filter((n) => n !== '') as (keyof typeof contenders)[];
+const also = flagValue('also', '').split(',').filter((n) => n !== '') as (keyof typeof contenders)[];
 // `--warmup=N`: messages per warm-up run (20k by default; fewer keeps S = 1000 affordable).
-const warmup = Number(value('warmup', '20000'));
+const warmup = Number(flagValue('warmup', '20000'));
 for (let round = 0; round < 2; round++) {
   for (const other of also) await contenders[other](subscribers, warmup);
   await run(subscribers, warmup);

@@ -12,6 +12,7 @@
  */
 import { Subject } from 'rxjs';
 import { MessageHub } from '@msghub/messagehub';
+import { flagValue } from './lib.js';
 
 const CHUNK = 1 << 20;
 const CHUNKS = 8;
@@ -20,9 +21,6 @@ interface Sink {
   last: unknown;
   count: number;
 }
-
-const value = (key: string, fallback: string): string =>
-  (process.argv.find((a) => a.startsWith(`--${key}=`)) ?? `--${key}=${fallback}`).slice(key.length + 3);
 
 /** Milliseconds per CHUNK messages, from one publisher to one subscriber of a new room. */
 async function hub(): Promise<number[]> {
@@ -77,10 +75,10 @@ async function subject(): Promise<number[]> {
 }
 
 const contenders = { hub, subject };
-const name = value('contender', 'hub') as keyof typeof contenders;
+const name = flagValue('contender', 'hub') as keyof typeof contenders;
 const run = contenders[name];
 if (run === undefined) throw new Error(`No contender ${name}`);
-const runs = Number(value('runs', '4'));
+const runs = Number(flagValue('runs', '4'));
 const collect = process.argv.includes('--gc') ? (globalThis as { gc?: () => void }).gc : undefined;
 for (let r = 1; r <= runs; r++) {
   collect?.();

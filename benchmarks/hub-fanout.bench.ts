@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Subject } from 'rxjs';
 import { MemoryStore, MessageHub, type MessageHubOptions, type RoomStore } from '@msghub/messagehub';
 import { FileStore } from '@msghub/datalog';
-import { cliOptions, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, writeResults } from './lib.js';
+import { cliOptions, flagValue, formatRate, formatRatio, median, printTable, progress, progressDone, progressPlan, writeResults } from './lib.js';
 
 interface Sink {
   last: unknown;
@@ -185,7 +185,7 @@ async function warmUp(run: Runner, subscribers: number, messages: number): Promi
 
 /** In a child started by {@link isolated}: runs one guarantee's row and prints its result as JSON. */
 async function runVariant(argv: readonly string[]): Promise<void> {
-  const value = (key: string): string => (argv.find((a) => a.startsWith(`--${key}=`)) ?? '').slice(key.length + 3);
+  const value = (key: string): string => flagValue(key, '', argv);
   const run = alone.find(([name]) => name === value('variant'))?.[1];
   if (run === undefined) throw new Error(`No variant ${value('variant')}`);
   const subscribers = Number(value('subscribers'));
@@ -211,9 +211,9 @@ function pairedRatio(a: readonly number[], b: readonly number[]): number {
 
 /** `--sizes=1,100`: only these subscriber counts. */
 function sizesOption(argv = process.argv.slice(2)): number[] | undefined {
-  const given = argv.find((a) => a.startsWith('--sizes='));
-  if (given === undefined) return undefined;
-  const sizes = given.slice('--sizes='.length).split(',').map(Number);
+  const given = flagValue('sizes', '', argv);
+  if (given === '') return undefined;
+  const sizes = given.split(',').map(Number);
   return sizes.every((n) => Number.isSafeInteger(n) && n > 0) ? sizes : undefined;
 }
 

@@ -148,3 +148,10 @@ export function cliOptions(argv = process.argv.slice(2)): { quick: boolean; roun
   const rounds = at >= 0 ? Number(argv[at + 1]) : undefined;
   return { quick, rounds: rounds !== undefined && Number.isFinite(rounds) && rounds > 0 ? rounds : undefined };
 }
+
+/** The value of a `--key=value` argument, or `fallback` when it is not given. */
+export function flagValue(key: string, fallback = '', argv: readonly string[] = process.argv.slice(2)): string {
+  const prefix = `--${key}=`;
+  const given = argv.find((a) => a.startsWith(prefix));
+  return given === undefined ? fallback : given.slice(prefix.length);
+}
